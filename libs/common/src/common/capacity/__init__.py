@@ -1,0 +1,9 @@
+"""Per-slot capacity counters in Redis: the derived state availability reads and booking takes from.
+
+Every key of one event shares the hash tag ``{evt:<id>}`` so each script's keys live on one
+Redis Cluster node; slots are hash fields, so scripts never build key names.
+"""
+
+from common.capacity.store import CapacityStore, DayCounts, EventKeys, Taken
+
+__all__ = ["CapacityStore", "DayCounts", "EventKeys", "Taken"]

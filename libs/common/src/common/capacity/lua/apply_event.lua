@@ -1,0 +1,8 @@
+-- Store an event's definition unless a newer one is already applied.
+-- KEYS[1] event hash {sequence, doc}
+-- ARGV[1] sequence, ARGV[2] doc (JSON)
+-- Returns 1 when applied, 0 when ignored as older or duplicate.
+local current = tonumber(redis.call('HGET', KEYS[1], 'sequence') or '0')
+if current >= tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], 'sequence', ARGV[1], 'doc', ARGV[2])
+return 1

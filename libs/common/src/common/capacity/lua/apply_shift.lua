@@ -1,0 +1,40 @@
+-- Apply a shift's newest state to the per-slot capacity of its professional.
+-- KEYS[1] shifts hash (shift id -> applied state JSON)
+-- KEYS[2] alloc hash (slot -> {"c": {professional: capacity}, "u": {professional: used}})
+-- KEYS[3] capacity hash (slot -> total capacity)
+-- KEYS[4] remaining hash (slot -> capacity - used)
+-- KEYS[5] professionals hash (professional id -> JSON)
+-- ARGV[1] shift id, ARGV[2] sequence,
+-- ARGV[3] state JSON {"professional_id", "capacity", "active": bool, "slots": [slot, ...]},
+-- ARGV[4] professional JSON
+-- Returns 1 when applied, 0 when ignored as older or duplicate.
+local old = redis.call('HGET', KEYS[1], ARGV[1])
+if old then
+  old = cjson.decode(old)
+  if tonumber(old.sequence) >= tonumber(ARGV[2]) then return 0 end
+end
+local new = cjson.decode(ARGV[3])
+new.sequence = tonumber(ARGV[2])
+
+local function contribute(state, sign)
+  if not state.active then return end
+  local pro = state.professional_id
+  for _, slot in ipairs(state.slots) do
+    local raw = redis.call('HGET', KEYS[2], slot)
+    local alloc = raw and cjson.decode(raw) or {c = {}, u = {}}
+    local capacity = (alloc.c[pro] or 0) + sign * state.capacity
+    if capacity > 0 then alloc.c[pro] = capacity else alloc.c[pro] = nil end
+    local total, used = 0, 0
+    for _, n in pairs(alloc.c) do total = total + n end
+    for _, n in pairs(alloc.u) do used = used + n end
+    redis.call('HSET', KEYS[2], slot, cjson.encode(alloc))
+    redis.call('HSET', KEYS[3], slot, total)
+    redis.call('HSET', KEYS[4], slot, total - used)
+  end
+end
+
+if old then contribute(old, -1) end
+contribute(new, 1)
+redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(new))
+redis.call('HSET', KEYS[5], new.professional_id, ARGV[4])
+return 1

@@ -1,0 +1,162 @@
+import json
+from dataclasses import dataclass
+from datetime import date
+from importlib.resources import files
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+from redis.asyncio import Redis
+
+from common.contracts import EventData, Person, ShiftData, ShiftStatus
+from common.schedule import Schedule, Slot
+
+
+def _script(name: str) -> str:
+    return files("common.capacity").joinpath("lua", name).read_text()
+
+
+@dataclass(frozen=True)
+class EventKeys:
+    event: str
+    shifts: str
+    alloc: str
+    capacity: str
+    remaining: str
+    load: str
+    professionals: str
+
+    @classmethod
+    def of(cls, prefix: str, event_id: UUID) -> "EventKeys":
+        base = f"{prefix}:{{evt:{event_id}}}"
+        return cls(*(f"{base}:{name}" for name in ("event", "shifts", "alloc", "capacity", "remaining", "load", "pros")))
+
+
+@dataclass(frozen=True)
+class KnownEvent:
+    sequence: int
+    data: EventData
+    schedule: Schedule
+
+
+@dataclass(frozen=True)
+class DayCounts:
+    event: KnownEvent
+    slots: list[Slot]
+    capacity: list[int]
+    remaining: list[int]
+
+
+@dataclass(frozen=True)
+class Taken:
+    professional: Person
+
+
+class StaleEvent(Exception):
+    """The event changed between reading it and taking capacity."""
+
+
+class CapacityStore:
+    def __init__(self, redis: Redis, prefix: str) -> None:
+        self._redis = redis
+        self._prefix = prefix
+        self._apply_event = redis.register_script(_script("apply_event.lua"))
+        self._apply_shift = redis.register_script(_script("apply_shift.lua"))
+        self._take = redis.register_script(_script("take.lua"))
+        self._release = redis.register_script(_script("release.lua"))
+        self._events: dict[UUID, KnownEvent] = {}  # parsed definitions, revalidated on every read
+
+    def keys(self, event_id: UUID) -> EventKeys:
+        return EventKeys.of(self._prefix, event_id)
+
+    # -- writes from the shift-change consumer -------------------------------------------------
+
+    async def apply_event(self, sequence: int, data: EventData) -> bool:
+        keys = self.keys(data.id)
+        return bool(await self._apply_event(keys=[keys.event], args=[sequence, data.model_dump_json()]))
+
+    async def apply_shift(self, sequence: int, shift: ShiftData) -> bool:
+        keys = self.keys(shift.event_id)
+        step = shift.slot_minutes * 60
+        first, end = int(shift.start.timestamp()), int(shift.end.timestamp())
+        slots = [str(t) for t in range(first, end - step + 1, step)]
+        state = {
+            "professional_id": str(shift.professional_id),
+            "capacity": shift.capacity,
+            "active": shift.status is ShiftStatus.ACTIVE,
+            "slots": slots,
+        }
+        applied = await self._apply_shift(
+            keys=[keys.shifts, keys.alloc, keys.capacity, keys.remaining, keys.professionals],
+            args=[str(shift.id), sequence, json.dumps(state), shift.professional.model_dump_json()],
+        )
+        return bool(applied)
+
+    # -- reads -------------------------------------------------------------------------------
+
+    async def event(self, event_id: UUID) -> KnownEvent | None:
+        raw = await self._redis.hgetall(self.keys(event_id).event)
+        return self._remember(event_id, raw)
+
+    def _remember(self, event_id: UUID, raw: dict) -> KnownEvent | None:
+        if not raw:
+            self._events.pop(event_id, None)
+            return None
+        data = EventData.model_validate_json(raw["doc"])
+        known = KnownEvent(int(raw["sequence"]), data, data.schedule())
+        self._events[event_id] = known
+        return known
+
+    async def _current_event(self, event_id: UUID) -> KnownEvent | None:
+        return self._events.get(event_id) or await self.event(event_id)
+
+    async def day_counts(self, event_id: UUID, day: date, zone: ZoneInfo | None = None) -> DayCounts | None:
+        """The slots of the calendar day ``day`` in ``zone`` (default: the event's) with their
+        capacity and remaining units: one round trip when the event definition we hold is still
+        current, which the same pipeline checks."""
+        keys = self.keys(event_id)
+        for _ in range(3):
+            known = await self._current_event(event_id)
+            if known is None:
+                return None
+            slots = known.schedule.slots_on_local_day(day, zone or known.schedule.zone)
+            if not slots:
+                return DayCounts(known, [], [], [])
+            fields = [s.key for s in slots]
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.hget(keys.event, "sequence")
+                pipe.hmget(keys.capacity, fields)
+                pipe.hmget(keys.remaining, fields)
+                sequence, capacity, remaining = await pipe.execute()
+            if sequence is not None and int(sequence) == known.sequence:
+                return DayCounts(known, slots, [int(c or 0) for c in capacity], [int(r or 0) for r in remaining])
+            self._events.pop(event_id, None)
+        raise StaleEvent(str(event_id))
+
+    # -- booking -----------------------------------------------------------------------------
+
+    async def take(self, known: KnownEvent, slot: Slot, random: float) -> Taken | None:
+        """Take a unit in ``slot`` from the professional the script picks; None when full."""
+        keys = self.keys(known.data.id)
+        result = await self._take(
+            keys=[keys.event, keys.alloc, keys.remaining, keys.load, keys.professionals],
+            args=[known.sequence, slot.key, known.schedule.event_day_of(slot.start).isoformat(), repr(random)],
+        )
+        if result[0] == -1:
+            self._events.pop(known.data.id, None)
+            raise StaleEvent(str(known.data.id))
+        if result[0] == 0:
+            return None
+        return Taken(Person.model_validate_json(result[2]))
+
+    async def release(self, known: KnownEvent, slot: Slot, professional_id: UUID) -> bool:
+        keys = self.keys(known.data.id)
+        released = await self._release(
+            keys=[keys.alloc, keys.remaining, keys.load],
+            args=[slot.key, known.schedule.event_day_of(slot.start).isoformat(), str(professional_id)],
+        )
+        return bool(released)
+
+    async def professional_usage(self, event_id: UUID, slot: Slot) -> dict[str, dict[str, int]]:
+        raw = await self._redis.hget(self.keys(event_id).alloc, slot.key)
+        return json.loads(raw) if raw else {"c": {}, "u": {}}
+

@@ -1,0 +1,41 @@
+"""PostgreSQL: engines, sessions, and making sure a service's own database exists."""
+
+import logging
+
+import asyncpg
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+
+log = logging.getLogger(__name__)
+
+
+def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
+    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def ensure_database(url: str) -> None:
+    """Create the database named in ``url`` if it does not exist (connecting to ``postgres``)."""
+    target = make_url(url)
+    admin = target.set(drivername="postgresql", database="postgres")
+    conn = await asyncpg.connect(admin.render_as_string(hide_password=False))
+    try:
+        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", target.database)
+        if not exists:
+            await conn.execute(f'CREATE DATABASE "{target.database}"')
+            log.info("created database %s", target.database)
+    finally:
+        await conn.close()
+
+
+async def drop_database(url: str) -> None:
+    target = make_url(url)
+    admin = target.set(drivername="postgresql", database="postgres")
+    conn = await asyncpg.connect(admin.render_as_string(hide_password=False))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)')
+    finally:
+        await conn.close()

@@ -1,0 +1,31 @@
+"""Errors a client can act on; pure, so domain code can raise them without knowing HTTP."""
+
+from typing import Any
+
+TYPE_BASE = "https://appointments.example/problems/"
+
+
+class Problem(Exception):
+    """An error a client can act on. ``code`` is stable; ``type`` is derived from it."""
+
+    def __init__(self, status: int, code: str, title: str, detail: str | None = None, **extensions: Any) -> None:
+        super().__init__(detail or title)
+        self.status = status
+        self.code = code
+        self.title = title
+        self.detail = detail
+        self.extensions = extensions
+        self.headers: dict[str, str] = {}
+
+    def to_dict(self, instance: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"type": TYPE_BASE + self.code, "title": self.title, "status": self.status, "code": self.code}
+        if self.detail:
+            body["detail"] = self.detail
+        if instance:
+            body["instance"] = instance
+        body.update(self.extensions)
+        return body
+
+
+def not_found(what: str = "resource") -> Problem:
+    return Problem(404, "not_found", "Not found", f"No such {what}.")

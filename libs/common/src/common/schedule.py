@@ -1,0 +1,131 @@
+"""Slot arithmetic: pure, no I/O. An event's slots tile its daily open hours in absolute time.
+
+Open and close hours are local to the event's timezone, so on a DST change a day's opening
+is one hour longer or shorter and the tiling follows. A client's date is a local calendar day in
+the client's own timezone (23, 24 or 25 hours), which may cover two of the event's days.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+
+@dataclass(frozen=True, order=True)
+class Slot:
+    start: datetime  # aware, UTC
+    end: datetime
+
+    @property
+    def key(self) -> str:
+        """The slot's identity everywhere (Redis fields, database rows): its start as a Unix time."""
+        return str(int(self.start.timestamp()))
+
+    def overlaps(self, start: datetime, end: datetime) -> bool:
+        return self.start < end and start < self.end
+
+
+@dataclass(frozen=True)
+class DailyWindow:
+    """A window repeating every day of the event in the event's local time, e.g. lunch 12:00-13:00."""
+
+    start_time: time
+    end_time: time
+
+
+@dataclass(frozen=True)
+class Window:
+    """A one-off window between two instants."""
+
+    start: datetime
+    end: datetime
+
+
+Blackout = DailyWindow | Window
+
+
+def zone_named(name: str) -> ZoneInfo:
+    """The IANA zone called ``name``; a ValueError (a 422 at the edge) for anything else."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown timezone {name!r}; use an IANA name such as 'Europe/Paris'") from None
+
+
+def local_instant(day: date, at: time, zone: ZoneInfo) -> datetime:
+    return datetime.combine(day, at, tzinfo=zone).astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    zone: ZoneInfo
+    start_date: date
+    end_date: date
+    opens_at: time
+    closes_at: time
+    slot_minutes: int
+    blackouts: tuple[Blackout, ...] = ()
+
+    @property
+    def slot_length(self) -> timedelta:
+        return timedelta(minutes=self.slot_minutes)
+
+    def event_days(self) -> Iterable[date]:
+        day = self.start_date
+        while day <= self.end_date:
+            yield day
+            day += timedelta(days=1)
+
+    def slots_on_event_day(self, day: date) -> list[Slot]:
+        if not self.start_date <= day <= self.end_date:
+            return []
+        start = local_instant(day, self.opens_at, self.zone)
+        close = local_instant(day, self.closes_at, self.zone)
+        slots = []
+        while start + self.slot_length <= close:
+            slots.append(Slot(start, start + self.slot_length))
+            start += self.slot_length
+        return slots
+
+    def slots_on_local_day(self, day: date, zone: ZoneInfo) -> list[Slot]:
+        """The event's slots starting within the calendar day ``day`` of ``zone``."""
+        window_start = local_instant(day, time(0), zone)
+        window_end = local_instant(day + timedelta(days=1), time(0), zone)
+        first = window_start.astimezone(self.zone).date() - timedelta(days=1)
+        last = window_end.astimezone(self.zone).date()
+        slots: list[Slot] = []
+        event_day = first
+        while event_day <= last:
+            slots.extend(s for s in self.slots_on_event_day(event_day) if window_start <= s.start < window_end)
+            event_day += timedelta(days=1)
+        return slots
+
+    def event_day_of(self, instant: datetime) -> date:
+        return instant.astimezone(self.zone).date()
+
+    def slot_starting_at(self, instant: datetime) -> Slot | None:
+        """The slot that starts exactly at ``instant``, or None if none does."""
+        for slot in self.slots_on_event_day(self.event_day_of(instant)):
+            if slot.start == instant:
+                return slot
+        return None
+
+    def slots_between(self, start: datetime, end: datetime) -> list[Slot]:
+        """The slots lying wholly within [start, end)."""
+        slots = []
+        day = self.event_day_of(start)
+        while day <= self.event_day_of(end):
+            slots.extend(s for s in self.slots_on_event_day(day) if start <= s.start and s.end <= end)
+            day += timedelta(days=1)
+        return slots
+
+    def is_blocked(self, slot: Slot) -> bool:
+        return any(self._blocks(b, slot) for b in self.blackouts)
+
+    def _blocks(self, blackout: Blackout, slot: Slot) -> bool:
+        if isinstance(blackout, Window):
+            return slot.overlaps(blackout.start, blackout.end)
+        day = self.event_day_of(slot.start)
+        return slot.overlaps(
+            local_instant(day, blackout.start_time, self.zone), local_instant(day, blackout.end_time, self.zone)
+        )

@@ -1,0 +1,170 @@
+"""The skeleton every service's ``create_app`` builds on: middlewares, health, resources, running."""
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from typing import Any
+
+from aiohttp import web
+from redis.asyncio import Redis
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+from common.auth import TOKEN_CODEC, TokenCodec, identity_middleware
+from common.db import create_engine, session_factory
+from common.logging import configure_logging, correlation_id, new_correlation_id
+from common.messaging import Broker
+from common.problems import problem_middleware
+from common.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+ReadinessCheck = Callable[[], Awaitable[Any]]
+
+READINESS = web.AppKey("readiness", list[ReadinessCheck])
+ENGINE = web.AppKey("engine", AsyncEngine)
+SESSIONS = web.AppKey("sessions", async_sessionmaker)
+REDIS = web.AppKey("redis", Redis)
+BROKER = web.AppKey("broker", Broker)
+
+MAX_BODY_BYTES = 64 * 1024
+CORRELATION_HEADER = "X-Correlation-ID"
+
+
+@web.middleware
+async def correlation_middleware(request: web.Request, handler):
+    value = request.headers.get(CORRELATION_HEADER) or new_correlation_id()
+    token = correlation_id.set(value[:64])
+    try:
+        response = await handler(request)
+        response.headers[CORRELATION_HEADER] = value[:64]
+        return response
+    finally:
+        correlation_id.reset(token)
+
+
+async def _healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def _readyz(request: web.Request) -> web.Response:
+    failures = {}
+    for check in request.app[READINESS]:
+        try:
+            await asyncio.wait_for(check(), timeout=2)
+        except Exception as exc:  # a readiness probe reports, it does not raise
+            failures[getattr(check, "__qualname__", "check")] = repr(exc)
+    if failures:
+        return web.json_response({"status": "unavailable", "failures": failures}, status=503)
+    return web.json_response({"status": "ready"})
+
+
+def service_app(settings: ServiceSettings) -> web.Application:
+    app = web.Application(
+        middlewares=[correlation_middleware, problem_middleware, identity_middleware], client_max_size=MAX_BODY_BYTES
+    )
+    app[TOKEN_CODEC] = TokenCodec(settings)
+    app[READINESS] = []
+    app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/readyz", _readyz)
+    return app
+
+
+def database(url: str):
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        engine = create_engine(url)
+        app[ENGINE] = engine
+        app[SESSIONS] = session_factory(engine)
+
+        async def database_ready() -> None:
+            async with engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+
+        app[READINESS].append(database_ready)
+        yield
+        await engine.dispose()
+
+    return ctx
+
+
+def redis_client(url: str):
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        client = Redis.from_url(url, decode_responses=True, health_check_interval=10)
+        app[REDIS] = client
+        app[READINESS].append(client.ping)
+        yield
+        await client.aclose()
+
+    return ctx
+
+
+def broker(url: str, connection_name: str):
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        instance = Broker(url, connection_name)
+        await instance.connect()
+        app[BROKER] = instance
+
+        async def broker_ready() -> None:
+            if not instance.is_connected:
+                raise ConnectionError("not connected to RabbitMQ")
+
+        app[READINESS].append(broker_ready)
+        yield
+        await instance.close()
+
+    return ctx
+
+
+def background(name: str, run: Callable[[web.Application], Coroutine[Any, Any, None]]):
+    """A task that lives as long as the app; a crash is logged and the task restarted."""
+
+    async def supervise(app: web.Application) -> None:
+        while True:
+            try:
+                await run(app)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("background task %s crashed; restarting", name)
+                await asyncio.sleep(1)
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(supervise(app), name=name)
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    return ctx
+
+
+def serve(app: web.Application, settings: ServiceSettings) -> None:
+    log.info("%s listening on %s:%s", settings.service_name, settings.http_host, settings.http_port)
+    web.run_app(app, host=settings.http_host, port=settings.http_port, print=None, access_log=None)
+
+
+def run_service(
+    settings: ServiceSettings,
+    create_app: Callable[[Any], web.Application],
+    argv: list[str],
+    package_dir: Path | None = None,
+    database_url: str | None = None,
+) -> None:
+    """The ``__main__`` of every service: ``serve`` (default), ``migrate``, ``revision MESSAGE``."""
+    configure_logging(settings.service_name, settings.log_level)
+    command = argv[1] if len(argv) > 1 else "serve"
+    if command == "serve":
+        serve(create_app(settings), settings)
+    elif command == "migrate" and package_dir and database_url:
+        from common.migrations import migrate  # alembic costs a second of start-up; only migrate needs it
+
+        asyncio.run(migrate(package_dir, database_url))
+    elif command == "revision" and package_dir and database_url and len(argv) == 3:
+        from common.migrations import make_revision
+
+        asyncio.run(make_revision(package_dir, database_url, argv[2]))
+    elif command != "migrate":
+        raise SystemExit(f"usage: python -m {settings.service_name} [serve|migrate|revision MESSAGE]")
