@@ -1,0 +1,9 @@
+import sys
+from pathlib import Path
+
+from booking.app import create_app
+from booking.settings import Settings
+from common.web import run_service
+
+settings = Settings()
+run_service(settings, create_app, sys.argv, Path(__file__).parent, settings.database_url)

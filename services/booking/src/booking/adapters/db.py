@@ -1,0 +1,41 @@
+"""The booking service's tables: the system of record for bookings."""
+
+from datetime import datetime
+from uuid import UUID
+
+from sqlalchemy import DateTime, Integer, String, UniqueConstraint, func
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from common.outbox import outbox_table
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class BookingRow(Base):
+    __tablename__ = "bookings"
+    __table_args__ = (UniqueConstraint("client_id", "idempotency_key", name="bookings_idempotency"),)
+
+    id: Mapped[UUID] = mapped_column(primary_key=True)
+    event_id: Mapped[UUID] = mapped_column(index=True)
+    event_name: Mapped[str] = mapped_column(String(200))
+    slot_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    slot_end: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(20))
+    client_id: Mapped[UUID] = mapped_column(index=True)
+    client_name: Mapped[str] = mapped_column(String(200))
+    client_email: Mapped[str | None] = mapped_column(String(320))
+    client_timezone: Mapped[str] = mapped_column(String(64))
+    professional_id: Mapped[UUID] = mapped_column(index=True)
+    professional_name: Mapped[str] = mapped_column(String(200))
+    professional_email: Mapped[str | None] = mapped_column(String(320))
+    professional_timezone: Mapped[str] = mapped_column(String(64))
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    request_fingerprint: Mapped[str] = mapped_column(String(64))
+    sequence: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+OUTBOX = outbox_table(Base.metadata)

@@ -1,0 +1,64 @@
+from aiohttp import web
+
+from booking.api import BookingIn, BookingQuery
+from booking.app_keys import SERVICE
+from common.auth import Identity, Role, require_identity
+from common.contracts import BookingData
+from common.errors import Problem
+from common.problems import parse_body, parse_path_uuid, parse_query
+from common.schedule import zone_named
+
+routes = web.RouteTableDef()
+
+MAX_IDEMPOTENCY_KEY = 200
+
+
+def booking_out(booking: BookingData, viewer: Identity) -> dict:
+    """A booking as its viewer sees it: times in the viewer's timezone, with the offset."""
+    zone = zone_named(viewer.timezone)
+    body = {
+        "id": str(booking.id),
+        "event_id": str(booking.event_id),
+        "event_name": booking.event_name,
+        "start": booking.start.astimezone(zone).isoformat(),
+        "end": booking.end.astimezone(zone).isoformat(),
+        "status": booking.status.value,
+        "professional": {"id": str(booking.professional.id), "name": booking.professional.name},
+    }
+    if viewer.role is not Role.CLIENT:
+        body["client"] = {"id": str(booking.client.id), "name": booking.client.name}
+    return body
+
+
+@routes.post("/bookings")
+async def book(request: web.Request) -> web.Response:
+    client = require_identity(request, Role.CLIENT)
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY:
+        raise Problem(400, "invalid_idempotency_key", "Invalid Idempotency-Key", f"Use 1 to {MAX_IDEMPOTENCY_KEY} characters.")
+    spec = await parse_body(request, BookingIn)
+    booking, created = await request.app[SERVICE].book(client, spec, key)
+    return web.json_response(booking_out(booking, client), status=201 if created else 200)
+
+
+@routes.get("/bookings")
+async def list_bookings(request: web.Request) -> web.Response:
+    who = require_identity(request)
+    query = parse_query(request, BookingQuery)
+    bookings = await request.app[SERVICE].list_bookings(who, query.cursor, query.limit)
+    items = [booking_out(b, who) for b in bookings]
+    return web.json_response({"items": items, "next_cursor": items[-1]["id"] if len(items) == query.limit else None})
+
+
+@routes.get("/bookings/{booking_id}")
+async def get_booking(request: web.Request) -> web.Response:
+    who = require_identity(request)
+    booking = await request.app[SERVICE].get_booking(who, parse_path_uuid(request, "booking_id", "booking"))
+    return web.json_response(booking_out(booking, who))
+
+
+@routes.post("/bookings/{booking_id}/cancel")
+async def cancel(request: web.Request) -> web.Response:
+    who = require_identity(request)
+    booking = await request.app[SERVICE].cancel(who, parse_path_uuid(request, "booking_id", "booking"))
+    return web.json_response(booking_out(booking, who))

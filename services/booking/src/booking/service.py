@@ -1,0 +1,183 @@
+"""Booking use cases. Capacity is taken in Redis first (one atomic script), then the booking and
+its event are committed in PostgreSQL; a failed commit gives the capacity back."""
+
+import hashlib
+import random
+from collections.abc import Callable
+from datetime import UTC, datetime
+from uuid import UUID, uuid4
+
+from sqlalchemy import select, tuple_
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from booking.adapters.db import BookingRow
+from booking.api import BookingIn
+from common.auth import Identity, Role
+from common.capacity import CapacityStore
+from common.capacity.store import KnownEvent, StaleEvent
+from common.contracts import BookingData, BookingStatus, Person
+from common.errors import Problem, not_found
+from common.outbox import Outbox
+from common.schedule import Slot
+
+
+def booking_data(row: BookingRow, reason: str | None = None) -> BookingData:
+    return BookingData(
+        id=row.id,
+        event_id=row.event_id,
+        event_name=row.event_name,
+        start=row.slot_start,
+        end=row.slot_end,
+        status=BookingStatus(row.status),
+        client=Person(id=row.client_id, name=row.client_name, email=row.client_email, timezone=row.client_timezone),
+        professional=Person(
+            id=row.professional_id,
+            name=row.professional_name,
+            email=row.professional_email,
+            timezone=row.professional_timezone,
+        ),
+        reason=reason,
+    )
+
+
+def fingerprint(request: BookingIn) -> str:
+    return hashlib.sha256(request.model_dump_json().encode()).hexdigest()
+
+
+class BookingService:
+    def __init__(
+        self, sessions: async_sessionmaker, store: CapacityStore, outbox: Outbox, after_commit: Callable[[], None]
+    ) -> None:
+        self._sessions = sessions
+        self._store = store
+        self._outbox = outbox
+        self._after_commit = after_commit
+
+    async def book(self, client: Identity, request: BookingIn, idempotency_key: str | None) -> tuple[BookingData, bool]:
+        """Book a slot; returns the booking and whether it was created now (False: a retry)."""
+        if idempotency_key and (earlier := await self._earlier_attempt(client.id, idempotency_key, request)):
+            return earlier, False
+        known, slot = await self._bookable_slot(request)
+        for _ in range(3):
+            try:
+                taken = await self._store.take(known, slot, random.random())
+                break
+            except StaleEvent:  # the event changed under us: check the slot against the new definition
+                known, slot = await self._bookable_slot(request)
+        else:
+            raise Problem(503, "busy", "Try again", "The event is changing; try again in a moment.")
+        if taken is None:
+            raise Problem(409, "slot_unavailable", "Slot unavailable", "That slot is fully booked; pick another.")
+
+        pro = taken.professional
+        row = BookingRow(
+            id=uuid4(),
+            event_id=known.data.id,
+            event_name=known.data.name,
+            slot_start=slot.start,
+            slot_end=slot.end,
+            status=BookingStatus.CONFIRMED.value,
+            client_id=client.id,
+            client_name=client.name,
+            client_email=request.email,
+            client_timezone=client.timezone,
+            professional_id=pro.id,
+            professional_name=pro.name,
+            professional_email=pro.email,
+            professional_timezone=pro.timezone,
+            idempotency_key=idempotency_key,
+            request_fingerprint=fingerprint(request),
+            sequence=1,
+        )
+        try:
+            async with self._sessions.begin() as session:
+                session.add(row)
+                await session.flush()
+                data = booking_data(row)
+                await self._outbox.add(session, "booking.confirmed", row.id, row.sequence, data.model_dump(mode="json"))
+        except BaseException as exc:
+            await self._store.release(known, slot, pro.id)
+            if isinstance(exc, IntegrityError) and idempotency_key:
+                # The same request raced us and won; answer with its booking.
+                if earlier := await self._earlier_attempt(client.id, idempotency_key, request):
+                    return earlier, False
+            raise
+        self._after_commit()
+        return data, True
+
+    async def _earlier_attempt(self, client_id: UUID, key: str, request: BookingIn) -> BookingData | None:
+        async with self._sessions() as session:
+            row = await session.scalar(
+                select(BookingRow).where(BookingRow.client_id == client_id, BookingRow.idempotency_key == key)
+            )
+        if row is None:
+            return None
+        if row.request_fingerprint != fingerprint(request):
+            raise Problem(
+                422, "idempotency_key_reused", "Idempotency-Key reused", "This key was used for a different request."
+            )
+        return booking_data(row)
+
+    async def _bookable_slot(self, request: BookingIn) -> tuple[KnownEvent, Slot]:
+        known = await self._store.event(request.event_id)
+        if known is None:
+            raise Problem(422, "unknown_event", "Unknown event", "No event has that event_id.")
+        schedule = known.schedule
+        slot = schedule.slot_starting_at(request.start)
+        if slot is None:
+            day = schedule.event_day_of(request.start)
+            if not schedule.start_date <= day <= schedule.end_date:
+                raise Problem(422, "outside_event", "Outside the event", "The event does not run on that date.")
+            raise Problem(422, "not_slot_start", "Not a slot start", "start must be the start of one of the event's slots.")
+        if slot.start <= datetime.now(UTC):
+            raise Problem(422, "slot_in_past", "Slot in the past", "That slot has already begun.")
+        if schedule.is_blocked(slot):
+            raise Problem(409, "slot_blocked", "Slot blocked", "That slot is blacked out.")
+        return known, slot
+
+    async def list_bookings(self, who: Identity, cursor: UUID | None, limit: int) -> list[BookingData]:
+        async with self._sessions() as session:
+            query = self._visible(select(BookingRow), who).order_by(BookingRow.slot_start, BookingRow.id).limit(limit)
+            if cursor:
+                after = select(BookingRow.slot_start, BookingRow.id).where(BookingRow.id == cursor).subquery()
+                query = query.where(tuple_(BookingRow.slot_start, BookingRow.id) > select(after).scalar_subquery())
+            return [booking_data(row) for row in (await session.scalars(query)).all()]
+
+    async def get_booking(self, who: Identity, booking_id: UUID) -> BookingData:
+        async with self._sessions() as session:
+            return booking_data(await self._visible_booking(session, who, booking_id))
+
+    async def cancel(self, who: Identity, booking_id: UUID) -> BookingData:
+        async with self._sessions.begin() as session:
+            row = await self._visible_booking(session, who, booking_id, for_update=True)
+            if who.role is Role.PROFESSIONAL:
+                raise not_found("booking")  # professionals see their appointments but do not cancel them
+            if row.status == BookingStatus.CANCELLED.value:
+                return booking_data(row)  # cancelling twice is harmless
+            row.status = BookingStatus.CANCELLED.value
+            row.sequence += 1
+            row.updated_at = datetime.now(UTC)
+            reason = "cancelled by the client" if who.role is Role.CLIENT else "cancelled by an admin"
+            data = booking_data(row, reason)
+            await self._outbox.add(session, "booking.cancelled", row.id, row.sequence, data.model_dump(mode="json"))
+        # Committed: now give the unit back to the professional who had it.
+        known = await self._store.event(row.event_id)
+        if known is not None:
+            await self._store.release(known, Slot(row.slot_start, row.slot_end), row.professional_id)
+        self._after_commit()
+        return data
+
+    def _visible(self, query, who: Identity):
+        if who.role is Role.CLIENT:
+            return query.where(BookingRow.client_id == who.id)
+        if who.role is Role.PROFESSIONAL:
+            return query.where(BookingRow.professional_id == who.id)
+        return query
+
+    async def _visible_booking(self, session: AsyncSession, who: Identity, booking_id: UUID, for_update: bool = False) -> BookingRow:
+        query = self._visible(select(BookingRow).where(BookingRow.id == booking_id), who)
+        row = await session.scalar(query.with_for_update() if for_update else query)
+        if row is None:
+            raise not_found("booking")  # someone else's booking is as good as absent
+        return row

@@ -1,0 +1,44 @@
+from collections.abc import AsyncIterator
+
+from aiohttp import ClientSession, TCPConnector, web
+
+from common import web as common_web
+from common.auth import TOKEN_CODEC
+from gateway.adapters.services import ShiftsDirectory
+from gateway.app_keys import ACCOUNTS, HTTP
+from gateway.handlers.http import PREFIX, routes
+from gateway.handlers.proxy import proxy_to
+from gateway.service import AccountsService
+from gateway.settings import Settings
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = common_web.service_app(settings)
+
+    async def http_client(app: web.Application) -> AsyncIterator[None]:
+        app[HTTP] = ClientSession(connector=TCPConnector(limit=200), auto_decompress=False)
+        yield
+        await app[HTTP].close()
+
+    async def accounts(app: web.Application) -> AsyncIterator[None]:
+        directory = ShiftsDirectory(app[HTTP], settings.shifts_url, app[TOKEN_CODEC], settings.upstream_timeout_seconds)
+        app[ACCOUNTS] = AccountsService(app[common_web.SESSIONS], app[TOKEN_CODEC], directory)
+        if settings.admin_email and settings.admin_password:
+            await app[ACCOUNTS].ensure_admin(
+                settings.admin_email, settings.admin_password.get_secret_value(), settings.admin_name
+            )
+        yield
+
+    app.cleanup_ctx.extend([common_web.database(settings.database_url), http_client, accounts])
+    app.add_routes(routes)
+    upstreams = {
+        "shifts": (settings.shifts_url, ["/events", "/shifts"]),
+        "availability": (settings.availability_url, ["/availability"]),
+        "booking": (settings.booking_url, ["/bookings"]),
+    }
+    for name, (base_url, prefixes) in upstreams.items():
+        handler = proxy_to(name, base_url, HTTP, settings.upstream_timeout_seconds)
+        for prefix in prefixes:
+            app.router.add_route("*", f"{PREFIX}{prefix}", handler)
+            app.router.add_route("*", f"{PREFIX}{prefix}/{{tail:.+}}", handler)
+    return app

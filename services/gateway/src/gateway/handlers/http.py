@@ -1,0 +1,60 @@
+"""The gateway's own routes: accounts and profiles. Everything else is proxied (see proxy.py)."""
+
+from aiohttp import web
+
+from common.auth import Role, require_identity
+from common.problems import parse_body, parse_query
+from gateway.api import LoginIn, PageQuery, ProfessionalIn, ProfilePatch, RegisterIn, UserOut
+from gateway.app_keys import ACCOUNTS
+
+routes = web.RouteTableDef()
+PREFIX = "/api/v1"
+
+
+def user_out(row) -> dict:
+    return UserOut.model_validate(row, from_attributes=True).model_dump(mode="json")
+
+
+@routes.post(f"{PREFIX}/auth/register")
+async def register(request: web.Request) -> web.Response:
+    spec = await parse_body(request, RegisterIn)
+    who = await request.app[ACCOUNTS].register(spec)
+    return web.json_response(who.model_dump(mode="json", exclude={"role"}) | {"role": who.role.value}, status=201)
+
+
+@routes.post(f"{PREFIX}/auth/login")
+async def login(request: web.Request) -> web.Response:
+    spec = await parse_body(request, LoginIn)
+    return web.json_response(await request.app[ACCOUNTS].login(spec))
+
+
+@routes.get(f"{PREFIX}/me")
+async def me(request: web.Request) -> web.Response:
+    who = require_identity(request, Role.CLIENT, Role.PROFESSIONAL, Role.ADMIN)
+    return web.json_response(user_out(await request.app[ACCOUNTS].profile(who.id)))
+
+
+@routes.patch(f"{PREFIX}/me")
+async def update_me(request: web.Request) -> web.Response:
+    who = require_identity(request, Role.CLIENT, Role.PROFESSIONAL, Role.ADMIN)
+    patch = await parse_body(request, ProfilePatch)
+    return web.json_response(user_out(await request.app[ACCOUNTS].update_profile(who.id, patch)))
+
+
+@routes.post(f"{PREFIX}/professionals")
+async def create_professional(request: web.Request) -> web.Response:
+    require_identity(request, Role.ADMIN)
+    spec = await parse_body(request, ProfessionalIn)
+    who = await request.app[ACCOUNTS].register(spec, Role.PROFESSIONAL)
+    return web.json_response(
+        {"id": str(who.id), "email": who.email, "name": who.name, "timezone": who.timezone}, status=201
+    )
+
+
+@routes.get(f"{PREFIX}/professionals")
+async def list_professionals(request: web.Request) -> web.Response:
+    require_identity(request, Role.ADMIN)
+    query = parse_query(request, PageQuery)
+    rows = await request.app[ACCOUNTS].professionals(query.cursor, query.limit)
+    items = [{"id": str(r.id), "email": r.email, "name": r.name, "timezone": r.timezone} for r in rows]
+    return web.json_response({"items": items, "next_cursor": items[-1]["id"] if len(items) == query.limit else None})

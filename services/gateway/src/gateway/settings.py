@@ -1,0 +1,16 @@
+from pydantic import AliasChoices, Field, SecretStr
+
+from common.settings import ServiceSettings, database_url_field
+
+
+class Settings(ServiceSettings):
+    service_name: str = "gateway"
+    http_port: int = Field(8080, validation_alias=AliasChoices("GATEWAY_PORT", "HTTP_PORT"))
+    database_url: str = database_url_field("gateway", "appointments_gateway")
+    shifts_url: str = "http://127.0.0.1:8081"
+    availability_url: str = "http://127.0.0.1:8082"
+    booking_url: str = "http://127.0.0.1:8083"
+    upstream_timeout_seconds: float = 5.0
+    admin_email: str | None = None
+    admin_password: SecretStr | None = None
+    admin_name: str = "Administrator"

@@ -1,0 +1,31 @@
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from common import web as common_web
+from common.envelope import BOOKINGS_EXCHANGE
+from notifier.adapters.smtp import SmtpMailer
+from notifier.app_keys import NOTIFIER
+from notifier.handlers.messages import Notifier
+from notifier.settings import Settings
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = common_web.service_app(settings)
+
+    async def consume_booking_events(app: web.Application) -> AsyncIterator[None]:
+        mailer = SmtpMailer(settings.smtp_host, settings.smtp_port, settings.mail_from, settings.smtp_timeout_seconds)
+        app[NOTIFIER] = Notifier(app[common_web.SESSIONS], mailer)
+        await app[common_web.BROKER].subscribe(
+            settings.queue_name, BOOKINGS_EXCHANGE, ["booking.*"], app[NOTIFIER].handle, settings.consumer_prefetch
+        )
+        yield
+
+    app.cleanup_ctx.extend(
+        [
+            common_web.database(settings.database_url),
+            common_web.broker(settings.rabbitmq_url, settings.service_name),
+            consume_booking_events,
+        ]
+    )
+    return app

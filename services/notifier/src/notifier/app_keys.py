@@ -1,0 +1,5 @@
+from aiohttp import web
+
+from notifier.handlers.messages import Notifier
+
+NOTIFIER = web.AppKey("notifier", Notifier)

@@ -1,0 +1,12 @@
+from common.settings import ServiceSettings, database_url_field
+
+
+class Settings(ServiceSettings):
+    service_name: str = "notifier"
+    http_port: int = 8084
+    database_url: str = database_url_field("notifier", "appointments_notifier")
+    queue_name: str = "notifier.booking-events"
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 1025
+    smtp_timeout_seconds: float = 10.0
+    mail_from: str = "Appointments <no-reply@appointments.example>"

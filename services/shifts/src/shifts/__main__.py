@@ -1,0 +1,9 @@
+import sys
+from pathlib import Path
+
+from common.web import run_service
+from shifts.app import create_app
+from shifts.settings import Settings
+
+settings = Settings()
+run_service(settings, create_app, sys.argv, Path(__file__).parent, settings.database_url)

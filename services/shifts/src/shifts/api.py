@@ -1,0 +1,92 @@
+"""The shapes of the shifts service's HTTP requests and responses (validated at the edge)."""
+
+from datetime import date, time
+from typing import Self
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from common.contracts import LocalTime
+from common.schedule import zone_named
+from shifts.domain import MAX_SHIFT_CAPACITY, MAX_SLOT_MINUTES
+
+
+class Input(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class EventIn(Input):
+    name: str = Field(min_length=1, max_length=200)
+    timezone: str
+    start_date: date
+    end_date: date
+    opens_at: time
+    closes_at: time
+    slot_minutes: int = Field(ge=5, le=MAX_SLOT_MINUTES)
+
+    _zone = field_validator("timezone")(lambda cls, v: zone_named(v).key)
+
+
+class BlackoutIn(Input):
+    """Daily ``{start_time, end_time}`` or one-off ``{start, end}``."""
+
+    start_time: LocalTime | None = None
+    end_time: LocalTime | None = None
+    start: AwareDatetime | None = None
+    end: AwareDatetime | None = None
+    reason: str | None = Field(None, max_length=200)
+
+    @model_validator(mode="after")
+    def one_form(self) -> Self:
+        daily = self.start_time is not None and self.end_time is not None
+        one_off = self.start is not None and self.end is not None
+        if daily == one_off or (daily and (self.start or self.end)) or (one_off and (self.start_time or self.end_time)):
+            raise ValueError("give either start_time and end_time (daily) or start and end (one-off)")
+        return self
+
+
+class ShiftIn(Input):
+    event_id: UUID
+    start: AwareDatetime
+    end: AwareDatetime
+    capacity: int = Field(1, ge=1, le=MAX_SHIFT_CAPACITY)
+    professional_id: UUID | None = None
+
+
+class ShiftPatch(Input):
+    start: AwareDatetime | None = None
+    end: AwareDatetime | None = None
+    capacity: int | None = Field(None, ge=1, le=MAX_SHIFT_CAPACITY)
+
+
+class ShiftQuery(Input):
+    event_id: UUID | None = None
+    cursor: UUID | None = None
+    limit: int = Field(50, ge=1, le=200)
+
+
+class PageQuery(Input):
+    cursor: UUID | None = None
+    limit: int = Field(50, ge=1, le=200)
+
+
+class ProfessionalIn(Input):
+    name: str = Field(min_length=1, max_length=200)
+    email: str | None = None
+    timezone: str = "UTC"
+
+
+class ProfessionalRef(BaseModel):
+    id: UUID
+    name: str
+
+
+class ShiftOut(BaseModel):
+    id: UUID
+    event_id: UUID
+    professional_id: UUID
+    professional: ProfessionalRef
+    start: AwareDatetime
+    end: AwareDatetime
+    capacity: int
+    status: str

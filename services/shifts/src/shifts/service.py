@@ -1,0 +1,233 @@
+"""Use cases of the shifts service. Each runs in one transaction that also writes its events."""
+
+from collections.abc import Callable
+from datetime import datetime
+from uuid import UUID
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from common.auth import Identity, Role
+from common.contracts import DailyBlackoutData, EventData, OneOffBlackoutData, Person, ShiftData, ShiftStatus
+from common.errors import Problem, not_found
+from common.outbox import Outbox
+from shifts import domain
+from shifts.adapters.db import BlackoutRow, EventRow, ProfessionalRow, ShiftRow
+from shifts.api import BlackoutIn, EventIn, ProfessionalIn, ShiftIn, ShiftPatch
+
+
+def event_data(row: EventRow) -> EventData:
+    return EventData(
+        id=row.id,
+        name=row.name,
+        timezone=row.timezone,
+        start_date=row.start_date,
+        end_date=row.end_date,
+        opens_at=row.opens_at,
+        closes_at=row.closes_at,
+        slot_minutes=row.slot_minutes,
+        blackouts=[blackout_data(b) for b in row.blackouts],
+    )
+
+
+def blackout_data(row: BlackoutRow) -> DailyBlackoutData | OneOffBlackoutData:
+    if row.kind == "daily":
+        return DailyBlackoutData(id=row.id, start_time=row.start_time, end_time=row.end_time, reason=row.reason)
+    return OneOffBlackoutData(id=row.id, start=row.start, end=row.end, reason=row.reason)
+
+
+def shift_data(row: ShiftRow, event: EventRow) -> ShiftData:
+    pro = row.professional
+    return ShiftData(
+        id=row.id,
+        event_id=row.event_id,
+        professional_id=row.professional_id,
+        professional=Person(id=pro.id, name=pro.name, email=pro.email, timezone=pro.timezone),
+        start=row.start,
+        end=row.end,
+        capacity=row.capacity,
+        status=ShiftStatus(row.status),
+        slot_minutes=event.slot_minutes,
+    )
+
+
+class ShiftsService:
+    def __init__(self, sessions: async_sessionmaker, outbox: Outbox, after_commit: Callable[[], None]) -> None:
+        self._sessions = sessions
+        self._outbox = outbox
+        self._after_commit = after_commit
+
+    # -- events and blackouts ------------------------------------------------------------------
+
+    async def create_event(self, spec: EventIn) -> EventData:
+        domain.check_event(spec.start_date, spec.end_date, spec.opens_at, spec.closes_at, spec.slot_minutes)
+        async with self._sessions.begin() as session:
+            row = EventRow(**spec.model_dump(), sequence=1, blackouts=[])
+            session.add(row)
+            await session.flush()
+            data = event_data(row)
+            await self._outbox.add(session, "event.created", row.id, row.sequence, data.model_dump(mode="json"))
+        self._after_commit()
+        return data
+
+    async def list_events(self, cursor: UUID | None, limit: int) -> list[EventData]:
+        async with self._sessions() as session:
+            query = select(EventRow).order_by(EventRow.id).limit(limit)
+            if cursor:
+                query = query.where(EventRow.id > cursor)
+            return [event_data(row) for row in (await session.scalars(query)).all()]
+
+    async def get_event(self, event_id: UUID) -> EventData:
+        async with self._sessions() as session:
+            row = await session.get(EventRow, event_id)
+            if row is None:
+                raise not_found("event")
+            return event_data(row)
+
+    async def add_blackout(self, event_id: UUID, spec: BlackoutIn) -> DailyBlackoutData | OneOffBlackoutData:
+        if spec.start_time is not None:
+            domain.check_window(spec.start_time, spec.end_time)
+            row = BlackoutRow(kind="daily", start_time=spec.start_time, end_time=spec.end_time, reason=spec.reason)
+        else:
+            domain.check_window(spec.start, spec.end)
+            row = BlackoutRow(kind="one_off", start=spec.start, end=spec.end, reason=spec.reason)
+        async with self._sessions.begin() as session:
+            event = await self._lock_event(session, event_id)
+            event.blackouts.append(row)
+            await session.flush()
+            await self._publish_event_change(session, event, "blackout.created", row)
+        self._after_commit()
+        return blackout_data(row)
+
+    async def delete_blackout(self, event_id: UUID, blackout_id: UUID) -> None:
+        async with self._sessions.begin() as session:
+            event = await self._lock_event(session, event_id)
+            row = next((b for b in event.blackouts if b.id == blackout_id), None)
+            if row is None:
+                raise not_found("blackout")
+            event.blackouts.remove(row)
+            await session.flush()
+            await self._publish_event_change(session, event, "blackout.deleted", row)
+        self._after_commit()
+
+    async def _lock_event(self, session: AsyncSession, event_id: UUID) -> EventRow:
+        event = await session.get(EventRow, event_id, with_for_update=True)
+        if event is None:
+            raise not_found("event")
+        return event
+
+    async def _publish_event_change(self, session: AsyncSession, event: EventRow, type: str, blackout: BlackoutRow) -> None:
+        event.sequence += 1
+        data = {**event_data(event).model_dump(mode="json"), "blackout": blackout_data(blackout).model_dump(mode="json")}
+        await self._outbox.add(session, type, event.id, event.sequence, data)
+
+    # -- professionals -------------------------------------------------------------------------
+
+    async def upsert_professional(self, professional_id: UUID, spec: ProfessionalIn) -> None:
+        async with self._sessions.begin() as session:
+            await session.merge(ProfessionalRow(id=professional_id, **spec.model_dump()))
+
+    # -- shifts --------------------------------------------------------------------------------
+
+    async def create_shift(self, who: Identity, spec: ShiftIn) -> ShiftData:
+        professional_id = self._owner_for_new_shift(who, spec.professional_id)
+        async with self._sessions.begin() as session:
+            event = await session.get(EventRow, spec.event_id)
+            if event is None:
+                raise Problem(422, "unknown_event", "Unknown event", "No event has that event_id.")
+            domain.check_shift(event_data(event).schedule(), spec.start, spec.end, spec.capacity)
+            if who.role is Role.PROFESSIONAL:
+                # A professional's own token is the freshest word on their name and address.
+                await session.merge(
+                    ProfessionalRow(id=who.id, name=who.name, email=who.email, timezone=who.timezone)
+                )
+            elif await session.get(ProfessionalRow, professional_id) is None:
+                raise Problem(422, "unknown_professional", "Unknown professional", "No professional has that id.")
+            row = ShiftRow(
+                event_id=event.id,
+                professional_id=professional_id,
+                start=spec.start,
+                end=spec.end,
+                capacity=spec.capacity,
+                status="active",
+                sequence=1,
+            )
+            session.add(row)
+            await self._flush_shift(session)
+            await session.refresh(row, ["professional"])
+            data = shift_data(row, event)
+            await self._outbox.add(session, "shift.created", row.id, row.sequence, data.model_dump(mode="json"))
+        self._after_commit()
+        return data
+
+    async def list_shifts(self, who: Identity, event_id: UUID | None, cursor: UUID | None, limit: int) -> list[ShiftData]:
+        async with self._sessions() as session:
+            query = select(ShiftRow, EventRow).join(EventRow).order_by(ShiftRow.id).limit(limit)
+            if who.role is not Role.ADMIN:
+                query = query.where(ShiftRow.professional_id == who.id)
+            if event_id:
+                query = query.where(ShiftRow.event_id == event_id)
+            if cursor:
+                query = query.where(ShiftRow.id > cursor)
+            return [shift_data(shift, event) for shift, event in (await session.execute(query)).all()]
+
+    async def get_shift(self, who: Identity, shift_id: UUID) -> ShiftData:
+        async with self._sessions() as session:
+            shift = await self._visible_shift(session, who, shift_id)
+            return shift_data(shift, await session.get(EventRow, shift.event_id))
+
+    async def change_shift(self, who: Identity, shift_id: UUID, patch: ShiftPatch) -> ShiftData:
+        async with self._sessions.begin() as session:
+            shift = await self._visible_shift(session, who, shift_id, for_update=True)
+            if shift.status != "active":
+                raise Problem(409, "shift_cancelled", "Shift cancelled", "A cancelled shift cannot be changed.")
+            event = await session.get(EventRow, shift.event_id)
+            start, end = patch.start or shift.start, patch.end or shift.end
+            capacity = patch.capacity or shift.capacity
+            domain.check_shift(event_data(event).schedule(), start, end, capacity)
+            shift.start, shift.end, shift.capacity = start, end, capacity
+            shift.sequence += 1
+            await self._flush_shift(session)
+            data = shift_data(shift, event)
+            await self._outbox.add(session, "shift.updated", shift.id, shift.sequence, data.model_dump(mode="json"))
+        self._after_commit()
+        return data
+
+    async def cancel_shift(self, who: Identity, shift_id: UUID) -> ShiftData:
+        async with self._sessions.begin() as session:
+            shift = await self._visible_shift(session, who, shift_id, for_update=True)
+            event = await session.get(EventRow, shift.event_id)
+            if shift.status == "active":
+                shift.status = "cancelled"
+                shift.sequence += 1
+                await session.flush()
+                data = shift_data(shift, event)
+                await self._outbox.add(session, "shift.cancelled", shift.id, shift.sequence, data.model_dump(mode="json"))
+            else:
+                data = shift_data(shift, event)  # cancelling twice is harmless
+        self._after_commit()
+        return data
+
+    def _owner_for_new_shift(self, who: Identity, requested: UUID | None) -> UUID:
+        if who.role is Role.ADMIN:
+            if requested is None:
+                raise Problem(422, "professional_required", "Professional required", "Admins must give professional_id.")
+            return requested
+        if requested is not None and requested != who.id:
+            raise Problem(403, "forbidden", "Forbidden", "Professionals add only their own shifts.")
+        return who.id
+
+    async def _visible_shift(self, session: AsyncSession, who: Identity, shift_id: UUID, for_update: bool = False) -> ShiftRow:
+        shift = await session.get(ShiftRow, shift_id, with_for_update=for_update)
+        if shift is None or (who.role is not Role.ADMIN and shift.professional_id != who.id):
+            raise not_found("shift")  # someone else's shift is as good as absent
+        return shift
+
+    async def _flush_shift(self, session: AsyncSession) -> None:
+        try:
+            await session.flush()
+        except IntegrityError as exc:
+            if "shifts_no_overlap" in str(exc.orig):
+                raise Problem(409, "shift_overlap", "Overlapping shift", "The professional already has a shift then.") from exc
+            raise
