@@ -1,0 +1,68 @@
+"""A real SMTP server (aiosmtpd) that keeps every mail: in memory for tests, as .eml files for people."""
+
+import email
+import email.policy
+import itertools
+import logging
+import threading
+import time
+from email.message import EmailMessage
+from pathlib import Path
+
+from aiosmtpd.controller import Controller
+
+log = logging.getLogger(__name__)
+
+
+class _Keeper:
+    def __init__(self, directory: Path | None) -> None:
+        self.directory = directory
+        self.messages: list[EmailMessage] = []
+        self.changed = threading.Condition()
+        self._numbers = itertools.count(1)
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        message = email.message_from_bytes(envelope.original_content or envelope.content, policy=email.policy.default)
+        number = next(self._numbers)
+        if self.directory is not None:
+            path = self.directory / f"{time.strftime('%Y%m%d-%H%M%S')}-{number:04d}.eml"
+            path.write_bytes(envelope.original_content or envelope.content)
+            log.info("mail to %s: %s (%s)", message["To"], message["Subject"], path)
+        with self.changed:
+            self.messages.append(message)
+            self.changed.notify_all()
+        return "250 Message accepted for delivery"
+
+
+class MailSink:
+    def __init__(self, host: str = "127.0.0.1", port: int = 1025, directory: Path | None = None) -> None:
+        if directory is not None:
+            directory.mkdir(parents=True, exist_ok=True)
+        self._keeper = _Keeper(directory)
+        self._controller = Controller(self._keeper, hostname=host, port=port)
+        self.host, self.port = host, port
+
+    @property
+    def messages(self) -> list[EmailMessage]:
+        return list(self._keeper.messages)
+
+    def start(self) -> None:
+        self._controller.start()
+
+    def stop(self) -> None:
+        self._controller.stop()
+
+    def wait_for(self, count: int, timeout: float = 10.0, to: str | None = None) -> list[EmailMessage]:
+        """Block until at least ``count`` mails (to ``to``, if given) arrived; return them."""
+        deadline = time.monotonic() + timeout
+
+        def matching() -> list[EmailMessage]:
+            return [m for m in self._keeper.messages if to is None or m["To"] == to]
+
+        with self._keeper.changed:
+            while len(found := matching()) < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"{len(found)} of {count} mails arrived within {timeout}s")
+                self._keeper.changed.wait(left)
+        return found

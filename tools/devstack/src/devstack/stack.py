@@ -1,0 +1,56 @@
+"""The whole system on this machine: databases migrated, every service started, mail caught."""
+
+import importlib.util
+from pathlib import Path
+from typing import TextIO
+
+from devstack.config import SERVICES, SERVICES_WITH_DATABASE, StackSettings
+from devstack.mailsink import MailSink
+from common.migrations import migrate
+from devstack.supervisor import Process, Supervisor
+
+
+class Stack:
+    def __init__(self, settings: StackSettings, output: TextIO | Path) -> None:
+        self.settings = settings
+        self.output = output
+        self.supervisor = Supervisor()
+        self.mail: MailSink | None = None
+
+    @property
+    def smtp(self) -> tuple[str, int]:
+        if self.settings.smtp_host:
+            return self.settings.smtp_host, self.settings.smtp_port or 25
+        assert self.mail is not None
+        return self.mail.host, self.mail.port
+
+    def _output_of(self, service: str) -> TextIO | Path:
+        return self.output / f"{service}.log" if isinstance(self.output, Path) else self.output
+
+    async def start(self, mail_sink: MailSink | None = None) -> None:
+        """Mail first (unless SMTP_HOST points elsewhere), then migrations, then the services."""
+        if not self.settings.smtp_host:
+            self.mail = mail_sink or MailSink(port=self.settings.smtp_port or 1025, directory=self.settings.mail_dir)
+            self.mail.start()
+        host, port = self.smtp
+        for service in SERVICES_WITH_DATABASE:
+            # One after another: alembic's context is process-global.
+            package_dir = Path(importlib.util.find_spec(service).submodule_search_locations[0])
+            await migrate(package_dir, self.settings.database_for(service))
+        services = [
+            (
+                Process(service, ["-m", service], self.settings.service_env(service, host, port), self._output_of(service)),
+                self.settings.url_of(service),
+            )
+            for service in SERVICES
+        ]
+        try:
+            await self.supervisor.start(services)
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def stop(self) -> None:
+        await self.supervisor.stop_all()
+        if self.mail is not None:
+            self.mail.stop()
