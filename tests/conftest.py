@@ -1,0 +1,122 @@
+"""Test servers and per-run isolation.
+
+Servers come from ``TEST_POSTGRES_URL``, ``TEST_REDIS_URL`` and ``TEST_RABBITMQ_URL``; where one is
+not given and a Docker engine exists, testcontainers starts it. Each run gets its own databases
+(``<run>_<service>``), its own RabbitMQ vhost and its own Redis key prefix, and removes them after.
+"""
+
+import asyncio
+import os
+import shutil
+import subprocess
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import pytest
+
+
+@dataclass(frozen=True)
+class Servers:
+    postgres_url: str  # server only, e.g. postgresql+asyncpg://postgres@127.0.0.1:5432
+    redis_url: str
+    rabbitmq_url: str  # with this run's vhost
+    run_id: str
+
+    def database_url(self, name: str) -> str:
+        return f"{self.postgres_url}/{self.run_id}_{name}"
+
+
+def _docker_available() -> bool:
+    try:
+        import docker
+
+        docker.from_env().ping()
+        return True
+    except Exception:
+        return False
+
+
+def _from_env_or_container(variable: str, start_container, stack: list) -> str:
+    if url := os.environ.get(variable):
+        return url
+    if not _docker_available():
+        pytest.exit(f"set {variable} (no Docker engine here for testcontainers)", returncode=2)
+    container, url = start_container()
+    stack.append(container)
+    return url
+
+
+def _postgres_container():
+    from testcontainers.postgres import PostgresContainer
+
+    container = PostgresContainer("postgres:15", driver="asyncpg").start()
+    url = urlsplit(container.get_connection_url())
+    return container, urlunsplit((url.scheme, url.netloc, "", "", ""))
+
+
+def _redis_container():
+    from testcontainers.redis import RedisContainer
+
+    container = RedisContainer("redis:7").start()
+    return container, f"redis://{container.get_container_host_ip()}:{container.get_exposed_port(6379)}/0"
+
+
+def _rabbitmq_container():
+    from testcontainers.rabbitmq import RabbitMqContainer
+
+    container = RabbitMqContainer("rabbitmq:3.10").start()
+    return container, f"amqp://guest:guest@{container.get_container_host_ip()}:{container.get_exposed_port(5672)}/"
+
+
+def _with_vhost(url: str, vhost: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + quote(vhost, safe=""), parts.query, ""))
+
+
+def _rabbitmqctl(*args: str) -> None:
+    subprocess.run(["rabbitmqctl", *args], check=True, capture_output=True, timeout=60)
+
+
+@pytest.fixture(scope="session")
+def servers() -> Iterator[Servers]:
+    run_id = "t" + uuid.uuid4().hex[:10]
+    containers: list = []
+    postgres = _from_env_or_container("TEST_POSTGRES_URL", _postgres_container, containers).rstrip("/")
+    redis_url = _from_env_or_container("TEST_REDIS_URL", _redis_container, containers)
+    rabbitmq = _from_env_or_container("TEST_RABBITMQ_URL", _rabbitmq_container, containers)
+    own_vhost = not containers and shutil.which("rabbitmqctl") is not None
+    if own_vhost:
+        _rabbitmqctl("add_vhost", run_id)
+        _rabbitmqctl("set_permissions", "-p", run_id, urlsplit(rabbitmq).username or "guest", ".*", ".*", ".*")
+        rabbitmq = _with_vhost(rabbitmq, run_id)
+    servers = Servers(postgres, redis_url, rabbitmq, run_id)
+    try:
+        yield servers
+    finally:
+        asyncio.run(_drop_run_data(servers))
+        if own_vhost:
+            _rabbitmqctl("delete_vhost", run_id)
+        for container in containers:
+            container.stop()
+
+
+async def _drop_run_data(servers: Servers) -> None:
+    import asyncpg
+    from redis.asyncio import Redis
+
+    conn = await asyncpg.connect(servers.postgres_url.replace("+asyncpg", "") + "/postgres")
+    try:
+        names = await conn.fetch("SELECT datname FROM pg_database WHERE datname LIKE $1", servers.run_id + "\\_%")
+        for row in names:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{row["datname"]}" WITH (FORCE)')
+    finally:
+        await conn.close()
+    redis = Redis.from_url(servers.redis_url)
+    try:
+        keys = [key async for key in redis.scan_iter(match=f"{servers.run_id}:*", count=1000)]
+        if keys:
+            await redis.delete(*keys)
+    finally:
+        await redis.aclose()

@@ -1,0 +1,110 @@
+"""The capacity scripts on real Redis."""
+
+import asyncio
+from collections import Counter
+from datetime import datetime
+
+import pytest
+
+from common.capacity import CapacityStore
+from common.capacity.store import StaleEvent
+from common.contracts import ShiftStatus
+from tests.factories import event_data, professional, shift_data
+
+
+@pytest.fixture
+async def event(store: CapacityStore):
+    data = event_data()
+    await store.apply_event(1, data)
+    return await store.event(data.id)
+
+
+def at(event, hour: int, minute: int = 0) -> datetime:
+    return datetime.combine(event.data.start_date, datetime.min.time().replace(hour=hour, minute=minute), event.schedule.zone)
+
+
+def slot(event, hour: int, minute: int = 0):
+    return event.schedule.slot_starting_at(at(event, hour, minute))
+
+
+def who(picks) -> list:
+    return [p.professional.name if p else None for p in picks]
+
+
+async def test_takes_only_while_there_is_capacity_and_only_from_professionals_who_have_it(store, event):
+    ada, bob = professional("Ada"), professional("Bob")
+    await store.apply_shift(1, shift_data(event.data, ada, at(event, 10), at(event, 11), capacity=2))
+    await store.apply_shift(1, shift_data(event.data, bob, at(event, 10, 30), at(event, 11, 30), capacity=1))
+
+    # 10:00: only Ada works, with two units.
+    assert who([await store.take(event, slot(event, 10), 0.99) for _ in range(3)]) == ["Ada", "Ada", None]
+    # 10:30: Ada has 2 units and 2 bookings today, Bob 1 unit and none: Bob first, then only Ada has room.
+    assert who([await store.take(event, slot(event, 10, 30), 0.0) for _ in range(4)]) == ["Bob", "Ada", "Ada", None]
+    # 11:30: nobody works.
+    assert await store.take(event, slot(event, 11, 30), 0.5) is None
+
+
+async def test_ties_are_broken_by_the_callers_random_number(store, event):
+    pros = sorted((professional(n) for n in ("P1", "P2", "P3")), key=lambda p: str(p.id))
+    for pro in pros:
+        await store.apply_shift(1, shift_data(event.data, pro, at(event, 9), at(event, 17)))
+    first = await store.take(event, slot(event, 9), 0.0)
+    assert first.professional.id == pros[0].id  # lowest id among the three tied at zero bookings
+    second = await store.take(event, slot(event, 9, 30), 0.99)
+    assert second.professional.id == pros[2].id  # among the two with no booking yet, the last
+    third = await store.take(event, slot(event, 10), 0.99)
+    assert third.professional.id == pros[1].id  # the only one left with no booking today
+
+
+async def test_fifty_concurrent_takes_of_five_units_give_exactly_five(store, event):
+    ada, bob = professional("Ada"), professional("Bob")
+    await store.apply_shift(1, shift_data(event.data, ada, at(event, 14), at(event, 15), capacity=3))
+    await store.apply_shift(1, shift_data(event.data, bob, at(event, 14), at(event, 15), capacity=2))
+    two = slot(event, 14)
+    results = await asyncio.gather(*(store.take(event, two, i / 50) for i in range(50)))
+    taken = Counter(r.professional.name for r in results if r)
+    assert taken == {"Ada": 3, "Bob": 2}
+    usage = await store.professional_usage(event.data.id, two)
+    assert usage["u"] == {str(ada.id): 3, str(bob.id): 2}
+    counts = await store.day_counts(event.data.id, event.data.start_date)
+    index = counts.slots.index(two)
+    assert (counts.capacity[index], counts.remaining[index]) == (5, 0)
+
+
+async def test_release_returns_exactly_one_unit_to_the_professional_who_had_it(store, event):
+    ada, bob = professional("Ada"), professional("Bob")
+    await store.apply_shift(1, shift_data(event.data, ada, at(event, 9), at(event, 10)))
+    await store.apply_shift(1, shift_data(event.data, bob, at(event, 9), at(event, 10)))
+    nine = slot(event, 9)
+    taken = await store.take(event, nine, 0.0)
+    assert await store.release(event, nine, bob.id if taken.professional.id == ada.id else ada.id) is False
+    assert await store.release(event, nine, taken.professional.id) is True
+    assert await store.release(event, nine, taken.professional.id) is False  # twice gives back nothing more
+    counts = await store.day_counts(event.data.id, event.data.start_date)
+    assert counts.remaining[counts.slots.index(nine)] == 2
+
+
+async def test_shift_changes_apply_once_and_an_older_sequence_never_overwrites_a_newer(store, event):
+    ada = professional("Ada")
+    first = shift_data(event.data, ada, at(event, 9), at(event, 10), capacity=1)
+    grown = shift_data(event.data, ada, at(event, 9), at(event, 11), capacity=3, shift_id=first.id)
+    cancelled = shift_data(event.data, ada, at(event, 9), at(event, 11), capacity=3, shift_id=first.id, status=ShiftStatus.CANCELLED)
+
+    assert await store.apply_shift(2, grown) is True
+    assert await store.apply_shift(1, first) is False  # arrived late: ignored
+    assert await store.apply_shift(2, grown) is False  # duplicate: ignored
+    counts = await store.day_counts(event.data.id, event.data.start_date)
+    assert counts.capacity[:4] == [3, 3, 3, 3]
+    assert await store.apply_shift(3, cancelled) is True
+    counts = await store.day_counts(event.data.id, event.data.start_date)
+    assert set(counts.capacity) == {0}
+
+
+async def test_a_take_checked_against_an_old_event_definition_is_refused(store, event):
+    ada = professional("Ada")
+    await store.apply_shift(1, shift_data(event.data, ada, at(event, 9), at(event, 10)))
+    await store.apply_event(2, event.data)  # e.g. a blackout was added meanwhile
+    with pytest.raises(StaleEvent):
+        await store.take(event, slot(event, 9), 0.5)
+    fresh = await store.event(event.data.id)
+    assert (await store.take(fresh, slot(fresh, 9), 0.5)).professional.id == ada.id
