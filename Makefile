@@ -1,0 +1,25 @@
+# The two commands a newcomer needs: `make run` and `make test`.
+SHELL := /bin/bash
+export UV_PYTHON_DOWNLOADS := never
+UV_VERSION := 0.13.9
+UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
+
+# Tests take their servers from these URLs (testcontainers starts them where unset and Docker exists).
+export TEST_POSTGRES_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432
+export TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
+export TEST_RABBITMQ_URL ?= amqp://guest:guest@127.0.0.1:5672/
+
+.PHONY: install run test bench
+
+install:  ## everything from the lock file, into .venv
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet "uv==$(UV_VERSION)"
+	$(UV) sync --frozen --python 3.11
+
+run: install  ## the whole system on this machine, with a demo; Ctrl-C stops it
+	$(UV) run --frozen --no-sync python -m devstack run
+
+test: install  ## the test suite (benchmarks excluded)
+	$(UV) run --frozen --no-sync pytest $(PYTEST_ARGS)
+
+bench: install  ## benchmarks, out of the default test run
+	$(UV) run --frozen --no-sync pytest -m bench -p no:cacheprovider -s $(PYTEST_ARGS)
