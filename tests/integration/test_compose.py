@@ -1,0 +1,75 @@
+"""docker-compose.yml cannot run here (no Docker engine), so it is checked statically."""
+
+import importlib
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+APP_SERVICES = ["gateway", "shifts", "availability", "booking", "notifier"]
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def image_environment() -> dict[str, str]:
+    """What the Dockerfile's final stage sets with ENV (NAME=value pairs)."""
+    final_stage = (ROOT / "Dockerfile").read_text().rsplit("\nFROM ", 1)[1]
+    pairs = [p for line in final_stage.splitlines() if line.startswith("ENV ") for p in line[4:].split()]
+    return dict(pair.split("=", 1) for pair in pairs)
+
+
+def resolved(value: str) -> str:
+    """``${NAME:-default}`` as compose resolves it with NAME unset."""
+    return re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", str(value))
+
+
+def test_it_is_a_valid_compose_file():
+    result = subprocess.run(
+        [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.compose-spec", str(ROOT / "docker-compose.yml")],
+        capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_service_is_built_from_the_repo(compose):
+    for name in APP_SERVICES:
+        build = compose["services"][name]["build"]
+        assert (ROOT / build["context"]).is_dir()
+        assert (ROOT / build["context"] / build["dockerfile"]).is_file()
+        assert build["args"]["SERVICE"] == name and (ROOT / "services" / name / "src" / name).is_dir()
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_every_setting_that_would_point_at_localhost_is_set(compose, name):
+    settings_class = importlib.import_module(f"{name}.settings").Settings
+    environment = image_environment() | {key: resolved(v) for key, v in compose["services"][name]["environment"].items()}
+    for field_name, field in settings_class.model_fields.items():
+        names = {field_name.upper()}
+        if field.validation_alias is not None:
+            names |= {str(choice) for choice in getattr(field.validation_alias, "choices", [field.validation_alias])}
+        needs_value = "127.0.0.1" in str(field.default) or field_name in ("jwt_secret", "database_url", "http_port")
+        if needs_value:
+            assert names & environment.keys(), f"{name}: none of {sorted(names)} is set"
+    settings = settings_class.model_validate(environment)  # and what is set is valid
+    assert "127.0.0.1" not in settings.model_dump_json()
+
+
+def test_only_the_gateway_and_the_mail_page_are_published(compose):
+    published = {name for name, service in compose["services"].items() if service.get("ports")}
+    assert published == {"gateway", "mail"}
+
+
+def test_every_dependency_waits_for_health(compose):
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    for name, service in compose["services"].items():
+        for dependency, condition in service.get("depends_on", {}).items():
+            assert condition == {"condition": "service_healthy"}, f"{name} -> {dependency}"
+            target = compose["services"][dependency]
+            assert "healthcheck" in target or ("build" in target and "HEALTHCHECK" in dockerfile)
