@@ -107,6 +107,15 @@ def test_fall_back_day_in_london_has_one_hour_more_and_its_repeated_hour_is_kept
     assert len({s.start for s in slots}) == 7
 
 
+def test_slots_in_the_repeated_hour_of_a_fall_back_day_are_found_by_their_local_start():
+    zone = ZoneInfo("America/New_York")
+    schedule = Schedule(zone, date(2026, 11, 1), date(2026, 11, 1), time(0), time(1, 15), 15)
+    slots = schedule.slots_on_event_day(date(2026, 11, 1))
+    assert len(slots) == 5  # 00:00-01:15 EDT; the second 01:00 (EST) comes after closing
+    for slot in slots:
+        assert schedule.slot_starting_at(slot.start.astimezone(zone)) == slot
+
+
 def test_half_hour_offset_zone_days_span_two_utc_dates():
     schedule = Schedule(ZoneInfo("UTC"), date(2026, 6, 1), date(2026, 6, 2), time(0), time(23, 0), 60)
     kolkata = schedule.slots_on_local_day(date(2026, 6, 2), ZoneInfo("Asia/Kolkata"))

@@ -105,19 +105,12 @@ class Schedule:
 
     def slot_starting_at(self, instant: datetime) -> Slot | None:
         """The slot that starts exactly at ``instant``, or None if none does."""
+        # In UTC: an instant in a fall-back hour never equals one in another zone (PEP 495).
+        instant = instant.astimezone(UTC)
         for slot in self.slots_on_event_day(self.event_day_of(instant)):
             if slot.start == instant:
                 return slot
         return None
-
-    def slots_between(self, start: datetime, end: datetime) -> list[Slot]:
-        """The slots lying wholly within [start, end)."""
-        slots = []
-        day = self.event_day_of(start)
-        while day <= self.event_day_of(end):
-            slots.extend(s for s in self.slots_on_event_day(day) if start <= s.start and s.end <= end)
-            day += timedelta(days=1)
-        return slots
 
     def is_blocked(self, slot: Slot) -> bool:
         return any(self._blocks(b, slot) for b in self.blackouts)

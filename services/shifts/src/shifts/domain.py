@@ -1,6 +1,6 @@
 """Rules for events, blackouts and shifts. Pure: no I/O, no framework."""
 
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time
 
 from common.errors import Problem
 from common.schedule import Schedule
@@ -30,6 +30,7 @@ def check_shift(schedule: Schedule, start: datetime, end: datetime, capacity: in
         raise Problem(422, "invalid_shift", "Invalid shift", "A shift must end after it starts.")
     if not 1 <= capacity <= MAX_SHIFT_CAPACITY:
         raise Problem(422, "invalid_shift", "Invalid shift", f"capacity must be between 1 and {MAX_SHIFT_CAPACITY}.")
+    start, end = start.astimezone(UTC), end.astimezone(UTC)  # compared by ==, which zones can defeat (PEP 495)
     day = schedule.event_day_of(start)
     if not schedule.start_date <= day <= schedule.end_date:
         raise Problem(422, "outside_event", "Outside the event", "The shift is not within the event's dates.")
