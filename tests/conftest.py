@@ -23,9 +23,19 @@ class Servers:
     redis_url: str
     rabbitmq_url: str  # with this run's vhost
     run_id: str
+    vhosts: list[str]  # this run's vhosts, all removed at the end
 
     def database_url(self, name: str) -> str:
         return f"{self.postgres_url}/{self.run_id}_{name}"
+
+    def another_vhost(self, suffix: str) -> str:
+        """The URL of one more vhost of this run's, for a second system that must not share queues."""
+        if not self.vhosts:
+            pytest.skip("needs rabbitmqctl to make a second vhost")
+        name = f"{self.run_id}_{suffix}"
+        _add_vhost(name, urlsplit(self.rabbitmq_url).username or "guest")
+        self.vhosts.append(name)
+        return _with_vhost(self.rabbitmq_url, name)
 
 
 def _docker_available() -> bool:
@@ -79,6 +89,11 @@ def _rabbitmqctl(*args: str) -> None:
     subprocess.run(["rabbitmqctl", *args], check=True, capture_output=True, timeout=60)
 
 
+def _add_vhost(name: str, user: str) -> None:
+    _rabbitmqctl("add_vhost", name)
+    _rabbitmqctl("set_permissions", "-p", name, user, ".*", ".*", ".*")
+
+
 @pytest.fixture(scope="session")
 def servers() -> Iterator[Servers]:
     run_id = "t" + uuid.uuid4().hex[:10]
@@ -86,18 +101,18 @@ def servers() -> Iterator[Servers]:
     postgres = _from_env_or_container("TEST_POSTGRES_URL", _postgres_container, containers).rstrip("/")
     redis_url = _from_env_or_container("TEST_REDIS_URL", _redis_container, containers)
     rabbitmq = _from_env_or_container("TEST_RABBITMQ_URL", _rabbitmq_container, containers)
-    own_vhost = not containers and shutil.which("rabbitmqctl") is not None
-    if own_vhost:
-        _rabbitmqctl("add_vhost", run_id)
-        _rabbitmqctl("set_permissions", "-p", run_id, urlsplit(rabbitmq).username or "guest", ".*", ".*", ".*")
+    vhosts = []
+    if not containers and shutil.which("rabbitmqctl") is not None:
+        _add_vhost(run_id, urlsplit(rabbitmq).username or "guest")
+        vhosts.append(run_id)
         rabbitmq = _with_vhost(rabbitmq, run_id)
-    servers = Servers(postgres, redis_url, rabbitmq, run_id)
+    servers = Servers(postgres, redis_url, rabbitmq, run_id, vhosts)
     try:
         yield servers
     finally:
         asyncio.run(_drop_run_data(servers))
-        if own_vhost:
-            _rabbitmqctl("delete_vhost", run_id)
+        for vhost in vhosts:
+            _rabbitmqctl("delete_vhost", vhost)
         for container in containers:
             container.stop()
 

@@ -65,7 +65,7 @@ async def test_admin_professional_and_clients_book_through_the_gateway(api: ApiC
         "email": first_email, "password": "first-password", "name": "First Client", "timezone": "Europe/Paris",
     })
     first = await api.sign_in(first_email, "first-password")
-    booking = await first.call("POST", "/bookings", expect=201, headers={"Idempotency-Key": unique},
+    booking = await first.call("POST", "/bookings", expect=201, headers={"Idempotency-Key": unique, "X-Correlation-ID": f"trace-{unique}"},
                                json={"event_id": event["id"], "start": ten.isoformat(), "email": first_email})
     assert booking["professional"] == {"id": pro["id"], "name": "Dr. Rosalind Franklin"}
     assert booking["status"] == "confirmed"
@@ -91,6 +91,8 @@ async def test_admin_professional_and_clients_book_through_the_gateway(api: ApiC
 
     to_client = system.mail.wait_for(1, to=first_email)
     to_pro = system.mail.wait_for(1, to=pro_email)
+    # The request's correlation id travelled gateway -> booking -> outbox -> RabbitMQ -> notifier.
+    assert to_client[0]["X-Correlation-ID"] == to_pro[0]["X-Correlation-ID"] == f"trace-{unique}"
     client_text = to_client[0].get_body(("plain",)).get_content()
     assert "Dr. Rosalind Franklin" in client_text
     assert "16:00" in client_text and "Europe/Paris" in client_text  # 10:00 New York is 16:00 Paris

@@ -44,7 +44,9 @@ async def run() -> None:
         exited.cancel()
         stop.cancel()
     finally:
+        print("stopping every service…", flush=True)
         await stack.stop()
+        print("all stopped.", flush=True)
 
 
 def main() -> None:

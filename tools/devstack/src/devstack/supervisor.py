@@ -1,6 +1,7 @@
 """Runs every service as its own process, the way ops would, and stops them all together."""
 
 import asyncio
+import ctypes
 import logging
 import os
 import signal
@@ -16,6 +17,14 @@ log = logging.getLogger(__name__)
 
 class ServiceFailed(RuntimeError):
     pass
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when the supervisor dies, even by SIGKILL (Linux), so nothing is orphaned."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
 
 
 class Process:
@@ -34,6 +43,7 @@ class Process:
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C reaches the supervisor only; it stops the children in order
+            preexec_fn=_die_with_parent,
         )
         self._pump = asyncio.create_task(self._forward_output())
 

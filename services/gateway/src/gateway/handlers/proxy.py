@@ -2,9 +2,11 @@
 
 from aiohttp import ClientError, ClientSession, ClientTimeout, web
 
+from common.logging import correlation_id
+from common.web import CORRELATION_HEADER
 from gateway.adapters.services import unavailable
 
-FORWARDED_REQUEST_HEADERS = ("Authorization", "Content-Type", "Accept", "Idempotency-Key", "X-Correlation-ID")
+FORWARDED_REQUEST_HEADERS = ("Authorization", "Content-Type", "Accept", "Idempotency-Key")
 FORWARDED_RESPONSE_HEADERS = ("Content-Type", "Retry-After", "Location")
 
 
@@ -14,6 +16,7 @@ def proxy_to(name: str, base_url: str, http: "web.AppKey[ClientSession]", timeou
     async def handler(request: web.Request) -> web.StreamResponse:
         path = request.rel_url.path.removeprefix("/api/v1")
         headers = {h: request.headers[h] for h in FORWARDED_REQUEST_HEADERS if h in request.headers}
+        headers[CORRELATION_HEADER] = correlation_id.get() or ""  # the gateway's, minted if the client sent none
         body = await request.read() if request.can_read_body else None
         try:
             async with request.app[http].request(

@@ -31,7 +31,8 @@ class Notifier:
             if sent is not None:
                 log.info("mail for %s to %s was sent already", event.event_id, mail.to)
                 continue
-            await self._mailer.send(mail, f"<{event.event_id}.{hashlib.sha256(mail.to.encode()).hexdigest()[:16]}@appointments>")
+            message_id = f"<{event.event_id}.{hashlib.sha256(mail.to.encode()).hexdigest()[:16]}@appointments>"
+            await self._mailer.send(mail, message_id, event.correlation_id)
             async with self._sessions.begin() as session:
                 await session.execute(
                     insert(SentMailRow).values(event_id=event.event_id, recipient=mail.to).on_conflict_do_nothing()

@@ -1,0 +1,80 @@
+"""``make run``'s program as a newcomer meets it: a seeded demo, its logins printed, Ctrl-C stops all."""
+
+import asyncio
+import os
+import signal
+import sys
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import aiohttp
+import psutil
+import pytest
+
+from devstack.client import ApiClient
+from tests.integration.conftest import free_port_block
+
+
+async def read_until(stream: asyncio.StreamReader, marker: str, timeout: float) -> str:
+    seen = []
+    async with asyncio.timeout(timeout):
+        while line := (await stream.readline()).decode(errors="replace"):
+            seen.append(line)
+            if marker in line:
+                return "".join(seen)
+    raise AssertionError("output ended before " + repr(marker) + ":\n" + "".join(seen[-40:]))
+
+
+async def test_run_seeds_the_demo_prints_the_logins_and_stops_everything_on_ctrl_c(servers, tmp_path):
+    base = free_port_block(6)
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"{servers.postgres_url}/{servers.run_id}_demo",
+        "REDIS_URL": servers.redis_url,
+        "REDIS_KEY_PREFIX": f"{servers.run_id}:demo",
+        "RABBITMQ_URL": servers.another_vhost("demo"),
+        "GATEWAY_PORT": str(base),
+        "FIRST_SERVICE_PORT": str(base + 1),
+        "SMTP_PORT": str(base + 5),
+        "MAIL_DIR": str(tmp_path / "mail"),
+    }
+    env.pop("SMTP_HOST", None)
+    run = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "devstack", "run", env=env, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT, start_new_session=True,
+    )
+    try:
+        banner = await read_until(run.stdout, "Ctrl-C stops everything", timeout=90)
+        assert f"http://127.0.0.1:{base}/api/v1" in banner and "demo seeded" in banner
+        for login in ("admin@example.com / admin-password", "client@example.com / client-password",
+                      "ada@example.com / ada-password", f"127.0.0.1:{base + 5}"):
+            assert login in banner
+        services = [p for p in psutil.Process(run.pid).children() if "-m" in p.cmdline()]
+        assert sorted(p.cmdline()[-1] for p in services) == ["availability", "booking", "gateway", "notifier", "shifts"]
+
+        async with aiohttp.ClientSession() as http:
+            api = ApiClient(http, f"http://127.0.0.1:{base}")
+            client = await api.sign_in("client@example.com", "client-password")
+            assert (await client.call("GET", "/me"))["name"] == "Casey Client"
+            events = (await api.call("GET", "/events"))["items"]
+            demo = next(e for e in events if e["name"] == "Demo clinic")
+            zone = ZoneInfo(demo["timezone"])
+            today = datetime.now(zone).date()
+            assert (demo["start_date"], demo["end_date"]) == (today.isoformat(), (today + timedelta(days=14)).isoformat())
+            assert (demo["opens_at"], demo["closes_at"], demo["slot_minutes"]) == ("09:00", "17:00", 30)
+            day = today + timedelta(days=1)
+            availability = await api.call("GET", "/availability", params={"event_id": demo["id"], "date": day.isoformat()})
+            by_time = {datetime.fromisoformat(s["start"]).strftime("%H:%M"): s for s in availability["slots"]}
+            assert len(by_time) == 16
+            assert by_time["09:00"]["remaining"] == 3  # Ada 1 + Grace 2
+            assert by_time["12:00"]["status"] == by_time["12:30"]["status"] == "blocked"  # lunch
+            assert by_time["16:30"]["remaining"] == 2  # Ada 1 + Alan 1
+
+        os.killpg(run.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+        assert await asyncio.wait_for(run.wait(), 30) == 0
+        await read_until(run.stdout, "all stopped.", timeout=5)
+        assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in services)
+    finally:
+        if run.returncode is None:
+            os.killpg(run.pid, signal.SIGKILL)
+            await run.wait()
