@@ -18,7 +18,8 @@ install:  ## everything from the lock file, into .venv
 run: install  ## the whole system on this machine, with a demo; Ctrl-C stops it
 	$(UV) run --frozen --no-sync python -m devstack run
 
-test: install  ## the test suite (benchmarks excluded)
+test: install  ## lint, then the test suite (benchmarks excluded)
+	$(UV) run --frozen --no-sync ruff check .
 	$(UV) run --frozen --no-sync pytest $(PYTEST_ARGS)
 
 bench: install  ## benchmarks, out of the default test run

@@ -88,7 +88,9 @@ async def test_shift_changes_apply_once_and_an_older_sequence_never_overwrites_a
     ada = professional("Ada")
     first = shift_data(event.data, ada, at(event, 9), at(event, 10), capacity=1)
     grown = shift_data(event.data, ada, at(event, 9), at(event, 11), capacity=3, shift_id=first.id)
-    cancelled = shift_data(event.data, ada, at(event, 9), at(event, 11), capacity=3, shift_id=first.id, status=ShiftStatus.CANCELLED)
+    cancelled = shift_data(
+        event.data, ada, at(event, 9), at(event, 11), capacity=3, shift_id=first.id, status=ShiftStatus.CANCELLED
+    )
 
     assert await store.apply_shift(2, grown) is True
     assert await store.apply_shift(1, first) is False  # arrived late: ignored

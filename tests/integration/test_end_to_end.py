@@ -31,50 +31,97 @@ async def test_admin_professional_and_clients_book_through_the_gateway(api: ApiC
     admin = await api.sign_in(system.settings.admin_email, system.settings.admin_password.get_secret_value())
 
     day = datetime.now(EVENT_ZONE).date() + timedelta(days=1)
-    event = await admin.call("POST", "/events", expect=201, json={
-        "name": f"Clinic {unique}", "timezone": EVENT_ZONE.key, "start_date": day.isoformat(),
-        "end_date": (day + timedelta(days=2)).isoformat(), "opens_at": "09:00", "closes_at": "17:00", "slot_minutes": 30,
-    })
+    event = await admin.call(
+        "POST",
+        "/events",
+        expect=201,
+        json={
+            "name": f"Clinic {unique}",
+            "timezone": EVENT_ZONE.key,
+            "start_date": day.isoformat(),
+            "end_date": (day + timedelta(days=2)).isoformat(),
+            "opens_at": "09:00",
+            "closes_at": "17:00",
+            "slot_minutes": 30,
+        },
+    )
     assert event["opens_at"] == "09:00" and event["slot_minutes"] == 30
 
     pro_email = f"pro-{unique}@test.example"
-    pro = await admin.call("POST", "/professionals", expect=201, json={
-        "email": pro_email, "password": "pro-password-1", "name": "Dr. Rosalind Franklin", "timezone": "Europe/London",
-    })
+    pro = await admin.call(
+        "POST",
+        "/professionals",
+        expect=201,
+        json={
+            "email": pro_email,
+            "password": "pro-password-1",
+            "name": "Dr. Rosalind Franklin",
+            "timezone": "Europe/London",
+        },
+    )
     professional = await api.sign_in(pro_email, "pro-password-1")
     ten = datetime.combine(day, datetime.min.time().replace(hour=10), EVENT_ZONE)
-    shift = await professional.call("POST", "/shifts", expect=201, json={
-        "event_id": event["id"], "start": ten.isoformat(), "end": (ten + timedelta(hours=1)).isoformat(), "capacity": 1,
-    })
+    shift = await professional.call(
+        "POST",
+        "/shifts",
+        expect=201,
+        json={
+            "event_id": event["id"],
+            "start": ten.isoformat(),
+            "end": (ten + timedelta(hours=1)).isoformat(),
+            "capacity": 1,
+        },
+    )
     assert shift["professional_id"] == pro["id"] and shift["status"] == "active"
 
     # Within a moment the slots that the shift covers are available; the others are not.
-    availability = await wait_for_availability(
-        api, event["id"], day, lambda body: slot_at(body, ten)["status"] == "available"
-    )
+    availability = await wait_for_availability(api, event["id"], day, lambda body: slot_at(body, ten)["status"] == "available")
     assert availability["timezone"] == EVENT_ZONE.key and availability["reason"] is None
     assert len(availability["slots"]) == 16
     assert slot_at(availability, ten) == {
-        "start": ten.isoformat(), "end": (ten + timedelta(minutes=30)).isoformat(), "status": "available", "remaining": 1,
+        "start": ten.isoformat(),
+        "end": (ten + timedelta(minutes=30)).isoformat(),
+        "status": "available",
+        "remaining": 1,
     }
     assert slot_at(availability, ten + timedelta(minutes=30))["remaining"] == 1
     assert [s["status"] for s in availability["slots"]].count("available") == 2
 
     first_email = f"first-{unique}@test.example"
-    await api.call("POST", "/auth/register", expect=201, json={
-        "email": first_email, "password": "first-password", "name": "First Client", "timezone": "Europe/Paris",
-    })
+    await api.call(
+        "POST",
+        "/auth/register",
+        expect=201,
+        json={
+            "email": first_email,
+            "password": "first-password",
+            "name": "First Client",
+            "timezone": "Europe/Paris",
+        },
+    )
     first = await api.sign_in(first_email, "first-password")
-    booking = await first.call("POST", "/bookings", expect=201, headers={"Idempotency-Key": unique, "X-Correlation-ID": f"trace-{unique}"},
-                               json={"event_id": event["id"], "start": ten.isoformat(), "email": first_email})
+    booking = await first.call(
+        "POST",
+        "/bookings",
+        expect=201,
+        headers={"Idempotency-Key": unique, "X-Correlation-ID": f"trace-{unique}"},
+        json={"event_id": event["id"], "start": ten.isoformat(), "email": first_email},
+    )
     assert booking["professional"] == {"id": pro["id"], "name": "Dr. Rosalind Franklin"}
     assert booking["status"] == "confirmed"
     assert datetime.fromisoformat(booking["start"]) == ten
     assert booking["start"].endswith("+01:00")  # shown in the client's own timezone (Paris, winter)
 
-    await api.call("POST", "/auth/register", expect=201, json={
-        "email": f"second-{unique}@test.example", "password": "second-password", "name": "Second Client",
-    })
+    await api.call(
+        "POST",
+        "/auth/register",
+        expect=201,
+        json={
+            "email": f"second-{unique}@test.example",
+            "password": "second-password",
+            "name": "Second Client",
+        },
+    )
     second = await api.sign_in(f"second-{unique}@test.example", "second-password")
     status, problem = await second.request("POST", "/bookings", json={"event_id": event["id"], "start": ten.isoformat()})
     assert status == 409

@@ -9,7 +9,6 @@ from zoneinfo import ZoneInfo
 
 import aiohttp
 import psutil
-import pytest
 
 from devstack.client import ApiClient
 from tests.integration.conftest import free_port_block
@@ -40,14 +39,24 @@ async def test_run_seeds_the_demo_prints_the_logins_and_stops_everything_on_ctrl
     }
     env.pop("SMTP_HOST", None)
     run = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "devstack", "run", env=env, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT, start_new_session=True,
+        sys.executable,
+        "-m",
+        "devstack",
+        "run",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        start_new_session=True,
     )
     try:
         banner = await read_until(run.stdout, "Ctrl-C stops everything", timeout=90)
         assert f"http://127.0.0.1:{base}/api/v1" in banner and "demo seeded" in banner
-        for login in ("admin@example.com / admin-password", "client@example.com / client-password",
-                      "ada@example.com / ada-password", f"127.0.0.1:{base + 5}"):
+        for login in (
+            "admin@example.com / admin-password",
+            "client@example.com / client-password",
+            "ada@example.com / ada-password",
+            f"127.0.0.1:{base + 5}",
+        ):
             assert login in banner
         services = [p for p in psutil.Process(run.pid).children() if "-m" in p.cmdline()]
         assert sorted(p.cmdline()[-1] for p in services) == ["availability", "booking", "gateway", "notifier", "shifts"]

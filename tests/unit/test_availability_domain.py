@@ -4,7 +4,9 @@ from zoneinfo import ZoneInfo
 from availability.domain import Reason, SlotStatus, day_view
 from common.schedule import DailyWindow, Schedule
 
-SCHEDULE = Schedule(ZoneInfo("UTC"), date(2026, 5, 4), date(2026, 5, 4), time(11), time(14), 60, (DailyWindow(time(12), time(13)),))
+SCHEDULE = Schedule(
+    ZoneInfo("UTC"), date(2026, 5, 4), date(2026, 5, 4), time(11), time(14), 60, (DailyWindow(time(12), time(13)),)
+)
 SLOTS = SCHEDULE.slots_on_event_day(date(2026, 5, 4))  # 11:00, 12:00 (lunch), 13:00
 
 

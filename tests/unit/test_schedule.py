@@ -11,8 +11,16 @@ from common.schedule import DailyWindow, Schedule, Window
 ZONES = ["UTC", "America/New_York", "Europe/London", "Australia/Lord_Howe", "Asia/Kolkata", "Pacific/Auckland"]
 # Days around the 2026 DST changes of those zones, so the random days often land on one.
 DAYS = st.sampled_from(
-    [date(2026, 3, 8), date(2026, 3, 29), date(2026, 4, 5), date(2026, 9, 27), date(2026, 10, 4),
-     date(2026, 10, 25), date(2026, 11, 1), date(2026, 6, 15)]
+    [
+        date(2026, 3, 8),
+        date(2026, 3, 29),
+        date(2026, 4, 5),
+        date(2026, 9, 27),
+        date(2026, 10, 4),
+        date(2026, 10, 25),
+        date(2026, 11, 1),
+        date(2026, 6, 15),
+    ]
 ).flatmap(lambda d: st.integers(-1, 1).map(lambda k: d + timedelta(days=k)))
 
 
@@ -46,7 +54,7 @@ def test_slots_tile_each_days_opening_hours_in_absolute_time(schedule: Schedule)
         closes = datetime.combine(day, schedule.closes_at, schedule.zone).astimezone(UTC)
         assert len(slots) == (closes - opens) // schedule.slot_length
         assert all(s.end - s.start == schedule.slot_length for s in slots)
-        assert all(a.end == b.start for a, b in zip(slots, slots[1:]))
+        assert all(a.end == b.start for a, b in zip(slots, slots[1:], strict=False))
         if slots:
             assert slots[0].start == opens and slots[-1].end <= closes
 
@@ -130,5 +138,9 @@ def test_one_off_blackout_blocks_overlapping_slots_only():
     zone = ZoneInfo("Europe/Paris")
     window = Window(datetime(2026, 5, 4, 10, 15, tzinfo=zone), datetime(2026, 5, 4, 11, tzinfo=zone))
     schedule = Schedule(zone, date(2026, 5, 4), date(2026, 5, 4), time(9), time(12), 30, (window,))
-    blocked = [s.start.astimezone(zone).strftime("%H:%M") for s in schedule.slots_on_event_day(date(2026, 5, 4)) if schedule.is_blocked(s)]
+    blocked = [
+        s.start.astimezone(zone).strftime("%H:%M")
+        for s in schedule.slots_on_event_day(date(2026, 5, 4))
+        if schedule.is_blocked(s)
+    ]
     assert blocked == ["10:00", "10:30"]

@@ -33,7 +33,13 @@ class Identity(BaseModel):
 
     @classmethod
     def from_claims(cls, claims: dict) -> Self:
-        return cls(id=claims["sub"], role=claims["role"], name=claims["name"], email=claims.get("email"), timezone=claims.get("tz", "UTC"))
+        return cls(
+            id=claims["sub"],
+            role=claims["role"],
+            name=claims["name"],
+            email=claims.get("email"),
+            timezone=claims.get("tz", "UTC"),
+        )
 
 
 class TokenCodec:

@@ -14,7 +14,6 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainSerialize
 
 from common.schedule import DailyWindow, Schedule, Window
 
-
 LocalTime = Annotated[time, PlainSerializer(lambda t: t.strftime("%H:%M"), return_type=str)]
 """A wall-clock time in an event's timezone, written ``HH:MM``."""
 

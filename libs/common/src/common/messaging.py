@@ -67,9 +67,7 @@ class Broker:
             app_id=event.producer,
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
         )
-        await asyncio.wait_for(
-            exchange.publish(message, routing_key=event.type, mandatory=True), timeout=self._publish_timeout
-        )
+        await asyncio.wait_for(exchange.publish(message, routing_key=event.type, mandatory=True), timeout=self._publish_timeout)
 
     async def subscribe(
         self,

@@ -56,9 +56,7 @@ class Outbox:
             data=data,
         )
         await session.execute(
-            self.table.insert().values(
-                event_id=event.event_id, exchange=self.exchange, envelope=event.model_dump(mode="json")
-            )
+            self.table.insert().values(event_id=event.event_id, exchange=self.exchange, envelope=event.model_dump(mode="json"))
         )
         return event
 
@@ -114,15 +112,14 @@ class OutboxRelay:
                 *(self._broker.publish(row.exchange, IntegrationEvent.model_validate(row.envelope)) for row in rows),
                 return_exceptions=True,
             )
-            done = [row.event_id for row, result in zip(rows, results) if not isinstance(result, BaseException)]
-            failed = [(row.event_id, result) for row, result in zip(rows, results) if isinstance(result, BaseException)]
+            outcomes = list(zip(rows, results, strict=True))
+            done = [row.event_id for row, result in outcomes if not isinstance(result, BaseException)]
+            failed = [(row.event_id, result) for row, result in outcomes if isinstance(result, BaseException)]
             if done:
                 await conn.execute(update(t).where(t.c.event_id.in_(done)).values(published_at=datetime.now(UTC)))
             for event_id, error in failed:
                 await conn.execute(
-                    update(t)
-                    .where(t.c.event_id == event_id)
-                    .values(attempts=t.c.attempts + 1, last_error=repr(error)[:1000])
+                    update(t).where(t.c.event_id == event_id).values(attempts=t.c.attempts + 1, last_error=repr(error)[:1000])
                 )
             if failed:
                 log.warning("outbox: %d published, %d failed (first: %r)", len(done), len(failed), failed[0][1])

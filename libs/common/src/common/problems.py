@@ -72,9 +72,13 @@ async def problem_middleware(request: web.Request, handler):
         if exc.status < 400:
             raise
         code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(exc.status, "http_error")
-        problem = Problem(exc.status, code, exc.reason, exc.text if exc.text and not exc.text.startswith(str(exc.status)) else None)
+        problem = Problem(
+            exc.status, code, exc.reason, exc.text if exc.text and not exc.text.startswith(str(exc.status)) else None
+        )
         problem.headers = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after")}
         return problem_response(problem, request.path)
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
-        return problem_response(Problem(500, "internal_error", "Internal error", "Something went wrong on our side."), request.path)
+        return problem_response(
+            Problem(500, "internal_error", "Internal error", "Something went wrong on our side."), request.path
+        )

@@ -119,6 +119,4 @@ class Schedule:
         if isinstance(blackout, Window):
             return slot.overlaps(blackout.start, blackout.end)
         day = self.event_day_of(slot.start)
-        return slot.overlaps(
-            local_instant(day, blackout.start_time, self.zone), local_instant(day, blackout.end_time, self.zone)
-        )
+        return slot.overlaps(local_instant(day, blackout.start_time, self.zone), local_instant(day, blackout.end_time, self.zone))

@@ -3,19 +3,20 @@
 import asyncio
 import contextlib
 import logging
-from pathlib import Path
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 from redis.asyncio import Redis
-from sqlalchemy import text
+from sqlalchemy import Table, text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from common.auth import TOKEN_CODEC, TokenCodec, identity_middleware
 from common.db import create_engine, session_factory
 from common.logging import configure_logging, correlation_id, new_correlation_id
 from common.messaging import Broker
+from common.outbox import Outbox, OutboxRelay
 from common.problems import problem_middleware
 from common.settings import ServiceSettings
 
@@ -28,6 +29,8 @@ ENGINE = web.AppKey("engine", AsyncEngine)
 SESSIONS = web.AppKey("sessions", async_sessionmaker)
 REDIS = web.AppKey("redis", Redis)
 BROKER = web.AppKey("broker", Broker)
+OUTBOX = web.AppKey("outbox", Outbox)
+RELAY = web.AppKey("outbox_relay", OutboxRelay)
 
 MAX_BODY_BYTES = 64 * 1024
 CORRELATION_HEADER = "X-Correlation-ID"
@@ -117,26 +120,39 @@ def broker(url: str, connection_name: str):
     return ctx
 
 
-def background(name: str, run: Callable[[web.Application], Coroutine[Any, Any, None]]):
-    """A task that lives as long as the app; a crash is logged and the task restarted."""
+async def _supervise(name: str, run: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run until done; a crash is logged and the run restarted."""
+    while True:
+        try:
+            await run()
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("background task %s crashed; restarting", name)
+            await asyncio.sleep(1)
 
-    async def supervise(app: web.Application) -> None:
-        while True:
-            try:
-                await run(app)
-                return
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("background task %s crashed; restarting", name)
-                await asyncio.sleep(1)
 
-    async def ctx(app: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(supervise(app), name=name)
+@contextlib.asynccontextmanager
+async def _background_task(name: str, run: Callable[[], Coroutine[Any, Any, None]]) -> AsyncIterator[None]:
+    task = asyncio.create_task(_supervise(name, run), name=name)
+    try:
         yield
+    finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+def outbox(table: Table, exchange: str, producer: str, poll_seconds: float):
+    """The service's outbox (``app[OUTBOX]``) and its relay (``app[RELAY]``), running as long as the app.
+    Needs the database and broker contexts before it."""
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        app[OUTBOX] = Outbox(table, exchange, producer)
+        app[RELAY] = OutboxRelay(app[ENGINE], table, app[BROKER], poll_seconds)
+        async with _background_task("outbox-relay", app[RELAY].run):
+            yield
 
     return ctx
 

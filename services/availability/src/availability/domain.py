@@ -34,7 +34,7 @@ class DayView:
 
 def day_view(schedule: Schedule, slots: list[Slot], capacity: list[int], remaining: list[int]) -> DayView:
     views = []
-    for slot, cap, left in zip(slots, capacity, remaining, strict=True):
+    for slot, left in zip(slots, remaining, strict=True):
         if schedule.is_blocked(slot):
             views.append(SlotView(slot, SlotStatus.BLOCKED, 0))
         else:
@@ -48,7 +48,7 @@ def _reason(views: list[SlotView], capacity: list[int]) -> Reason | None:
         return Reason.NO_EVENT
     if any(v.status is SlotStatus.AVAILABLE for v in views):
         return None
-    open_capacity = [cap for v, cap in zip(views, capacity) if v.status is not SlotStatus.BLOCKED]
+    open_capacity = [cap for v, cap in zip(views, capacity, strict=True) if v.status is not SlotStatus.BLOCKED]
     if not open_capacity:
         return Reason.BLACKOUT
     if not any(open_capacity):

@@ -16,4 +16,3 @@ class BookingQuery(BaseModel):
 
     cursor: UUID | None = None
     limit: int = Field(50, ge=1, le=200)
-

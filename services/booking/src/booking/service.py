@@ -114,9 +114,7 @@ class BookingService:
         if row is None:
             return None
         if row.request_fingerprint != fingerprint(request):
-            raise Problem(
-                422, "idempotency_key_reused", "Idempotency-Key reused", "This key was used for a different request."
-            )
+            raise Problem(422, "idempotency_key_reused", "Idempotency-Key reused", "This key was used for a different request.")
         return booking_data(row)
 
     async def _bookable_slot(self, request: BookingIn) -> tuple[KnownEvent, Slot]:
@@ -175,7 +173,9 @@ class BookingService:
             return query.where(BookingRow.professional_id == who.id)
         return query
 
-    async def _visible_booking(self, session: AsyncSession, who: Identity, booking_id: UUID, for_update: bool = False) -> BookingRow:
+    async def _visible_booking(
+        self, session: AsyncSession, who: Identity, booking_id: UUID, for_update: bool = False
+    ) -> BookingRow:
         query = self._visible(select(BookingRow).where(BookingRow.id == booking_id), who)
         row = await session.scalar(query.with_for_update() if for_update else query)
         if row is None:

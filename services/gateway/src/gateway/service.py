@@ -5,7 +5,7 @@ from uuid import UUID
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
@@ -38,7 +38,9 @@ class AccountsService:
         password_hash = await asyncio.to_thread(_hasher.hash, spec.password)
         try:
             async with self._sessions.begin() as session:
-                row = UserRow(email=spec.email.lower(), name=spec.name, role=role.value, timezone=spec.timezone, password_hash=password_hash)
+                row = UserRow(
+                    email=spec.email.lower(), name=spec.name, role=role.value, timezone=spec.timezone, password_hash=password_hash
+                )
                 session.add(row)
                 await session.flush()
                 who = identity(row)
@@ -91,10 +93,8 @@ class AccountsService:
         async with self._sessions.begin() as session:
             row = await session.scalar(select(UserRow).where(UserRow.email == email.lower()).with_for_update())
             if row is None:
-                session.add(UserRow(email=email.lower(), name=name, role=Role.ADMIN.value, timezone="UTC", password_hash=password_hash))
+                session.add(
+                    UserRow(email=email.lower(), name=name, role=Role.ADMIN.value, timezone="UTC", password_hash=password_hash)
+                )
             else:
                 row.role, row.password_hash = Role.ADMIN.value, password_hash
-
-    async def count(self) -> int:
-        async with self._sessions() as session:
-            return await session.scalar(select(func.count()).select_from(UserRow))

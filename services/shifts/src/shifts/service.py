@@ -1,7 +1,6 @@
 """Use cases of the shifts service. Each runs in one transaction that also writes its events."""
 
 from collections.abc import Callable
-from datetime import datetime
 from uuid import UUID
 
 from sqlalchemy import select
@@ -139,9 +138,7 @@ class ShiftsService:
             domain.check_shift(event_data(event).schedule(), spec.start, spec.end, spec.capacity)
             if who.role is Role.PROFESSIONAL:
                 # A professional's own token is the freshest word on their name and address.
-                await session.merge(
-                    ProfessionalRow(id=who.id, name=who.name, email=who.email, timezone=who.timezone)
-                )
+                await session.merge(ProfessionalRow(id=who.id, name=who.name, email=who.email, timezone=who.timezone))
             elif await session.get(ProfessionalRow, professional_id) is None:
                 raise Problem(422, "unknown_professional", "Unknown professional", "No professional has that id.")
             row = ShiftRow(

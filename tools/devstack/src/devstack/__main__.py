@@ -23,12 +23,19 @@ async def run() -> None:
     await stack.start()
     try:
         async with aiohttp.ClientSession() as http:
-            created = await seed_demo(ApiClient(http, settings.url_of("gateway")), settings.admin_email,
-                                      settings.admin_password.get_secret_value(), settings.demo_timezone)
+            created = await seed_demo(
+                ApiClient(http, settings.url_of("gateway")),
+                settings.admin_email,
+                settings.admin_password.get_secret_value(),
+                settings.demo_timezone,
+            )
         host, port = stack.smtp
-        mail_note = f"mail is kept in {settings.mail_dir.resolve()}/ (one .eml per mail)" if stack.mail else f"mail goes to {host}:{port}"
+        mail_note = (
+            f"mail is kept in {settings.mail_dir.resolve()}/ (one .eml per mail)" if stack.mail else f"mail goes to {host}:{port}"
+        )
+        demo_note = "demo seeded" if created else "demo already there"
         print(
-            f"\n  Appointments is running: {settings.url_of('gateway')}/api/v1  ({'demo seeded' if created else 'demo already there'})\n"
+            f"\n  Appointments is running: {settings.url_of('gateway')}/api/v1  ({demo_note})\n"
             f"  admin         {settings.admin_email} / {settings.admin_password.get_secret_value()}\n"
             f"  client        {DEMO_CLIENT[0]} / {DEMO_CLIENT[1]}\n"
             + "".join(f"  professional  {email} / {password}\n" for email, password, *_ in DEMO_PROFESSIONALS)

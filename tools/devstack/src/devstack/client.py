@@ -21,7 +21,9 @@ class ApiClient:
     def as_user(self, token: str) -> "ApiClient":
         return ApiClient(self.http, self.base_url.removesuffix("/api/v1"), token)
 
-    async def request(self, method: str, path: str, *, json: Any = None, params: dict | None = None, headers: dict | None = None) -> tuple[int, Any]:
+    async def request(
+        self, method: str, path: str, *, json: Any = None, params: dict | None = None, headers: dict | None = None
+    ) -> tuple[int, Any]:
         all_headers = dict(headers or {})
         if self.token:
             all_headers["Authorization"] = f"Bearer {self.token}"

@@ -28,24 +28,47 @@ async def seed_demo(api: ApiClient, admin_email: str, admin_password: str, timez
     today = datetime.now(zone).date()
     last = today + timedelta(days=14)
     event = await admin.call(
-        "POST", "/events", expect=201,
-        json={"name": DEMO_EVENT, "timezone": timezone, "start_date": today.isoformat(), "end_date": last.isoformat(),
-              "opens_at": "09:00", "closes_at": "17:00", "slot_minutes": 30},
+        "POST",
+        "/events",
+        expect=201,
+        json={
+            "name": DEMO_EVENT,
+            "timezone": timezone,
+            "start_date": today.isoformat(),
+            "end_date": last.isoformat(),
+            "opens_at": "09:00",
+            "closes_at": "17:00",
+            "slot_minutes": 30,
+        },
     )
-    await admin.call("POST", f"/events/{event['id']}/blackouts", expect=201,
-                     json={"start_time": "12:00", "end_time": "13:00", "reason": "Lunch break"})
+    await admin.call(
+        "POST",
+        f"/events/{event['id']}/blackouts",
+        expect=201,
+        json={"start_time": "12:00", "end_time": "13:00", "reason": "Lunch break"},
+    )
     for email, password, name, (start, end), capacity in DEMO_PROFESSIONALS:
         pro = await _professional(admin, email, password, name, timezone)
         day: date = today
         while day <= last:
-            await admin.call("POST", "/shifts", expect=201, json={
-                "event_id": event["id"], "professional_id": pro["id"], "capacity": capacity,
-                "start": datetime.combine(day, start, zone).isoformat(), "end": datetime.combine(day, end, zone).isoformat(),
-            })
+            await admin.call(
+                "POST",
+                "/shifts",
+                expect=201,
+                json={
+                    "event_id": event["id"],
+                    "professional_id": pro["id"],
+                    "capacity": capacity,
+                    "start": datetime.combine(day, start, zone).isoformat(),
+                    "end": datetime.combine(day, end, zone).isoformat(),
+                },
+            )
             day += timedelta(days=1)
     email, password, name = DEMO_CLIENT
     try:
-        await api.call("POST", "/auth/register", expect=201, json={"email": email, "password": password, "name": name, "timezone": timezone})
+        await api.call(
+            "POST", "/auth/register", expect=201, json={"email": email, "password": password, "name": name, "timezone": timezone}
+        )
     except ApiError as exc:
         if exc.status != 409:
             raise
@@ -53,7 +76,9 @@ async def seed_demo(api: ApiClient, admin_email: str, admin_password: str, timez
 
 
 async def _professional(admin: ApiClient, email: str, password: str, name: str, timezone: str) -> dict:
-    status, body = await admin.request("POST", "/professionals", json={"email": email, "password": password, "name": name, "timezone": timezone})
+    status, body = await admin.request(
+        "POST", "/professionals", json={"email": email, "password": password, "name": name, "timezone": timezone}
+    )
     if status == 201:
         return body
     listing = await admin.call("GET", "/professionals", params={"limit": "200"})

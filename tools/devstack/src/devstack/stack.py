@@ -4,9 +4,9 @@ import importlib.util
 from pathlib import Path
 from typing import TextIO
 
+from common.migrations import migrate
 from devstack.config import SERVICES, SERVICES_WITH_DATABASE, StackSettings
 from devstack.mailsink import MailSink
-from common.migrations import migrate
 from devstack.supervisor import Process, Supervisor
 
 

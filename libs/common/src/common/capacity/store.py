@@ -159,4 +159,3 @@ class CapacityStore:
     async def professional_usage(self, event_id: UUID, slot: Slot) -> dict[str, dict[str, int]]:
         raw = await self._redis.hget(self.keys(event_id).alloc, slot.key)
         return json.loads(raw) if raw else {"c": {}, "u": {}}
-

@@ -9,7 +9,9 @@ GATEWAY_IDENTITY_ID = "00000000-0000-0000-0000-000000000001"
 
 
 def unavailable(service: str) -> Problem:
-    problem = Problem(503, "service_unavailable", "Service unavailable", f"The {service} service is not answering; try again shortly.")
+    problem = Problem(
+        503, "service_unavailable", "Service unavailable", f"The {service} service is not answering; try again shortly."
+    )
     problem.headers = {"Retry-After": "2"}
     return problem
 

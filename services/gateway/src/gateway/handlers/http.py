@@ -19,7 +19,7 @@ def user_out(row) -> dict:
 async def register(request: web.Request) -> web.Response:
     spec = await parse_body(request, RegisterIn)
     who = await request.app[ACCOUNTS].register(spec)
-    return web.json_response(who.model_dump(mode="json", exclude={"role"}) | {"role": who.role.value}, status=201)
+    return web.json_response(who.model_dump(mode="json"), status=201)
 
 
 @routes.post(f"{PREFIX}/auth/login")
@@ -46,9 +46,7 @@ async def create_professional(request: web.Request) -> web.Response:
     require_identity(request, Role.ADMIN)
     spec = await parse_body(request, ProfessionalIn)
     who = await request.app[ACCOUNTS].register(spec, Role.PROFESSIONAL)
-    return web.json_response(
-        {"id": str(who.id), "email": who.email, "name": who.name, "timezone": who.timezone}, status=201
-    )
+    return web.json_response({"id": str(who.id), "email": who.email, "name": who.name, "timezone": who.timezone}, status=201)
 
 
 @routes.get(f"{PREFIX}/professionals")

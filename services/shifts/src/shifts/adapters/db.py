@@ -65,7 +65,7 @@ class ShiftRow(Base):
         ExcludeConstraint(
             ("event_id", "="),
             ("professional_id", "="),
-            (text("tstzrange(start, \"end\")"), "&&"),
+            (text('tstzrange(start, "end")'), "&&"),
             name="shifts_no_overlap",
             using="gist",
             where=text("status = 'active'"),
