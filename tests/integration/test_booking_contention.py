@@ -10,7 +10,7 @@ import asyncpg
 
 from common.auth import Role
 from common.capacity import CapacityStore
-from tests.integration.test_end_to_end import slot_at, wait_for_availability
+from tests.integration.helpers import slot_at, wait_for_availability
 
 
 async def test_fifty_concurrent_bookings_of_five_units_confirm_exactly_five(api, system, servers, redis):

@@ -1,29 +1,14 @@
 """The whole booking flow through the gateway, on real PostgreSQL, Redis, RabbitMQ and SMTP."""
 
-import asyncio
 import uuid
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from common.auth import Role
 from devstack.client import ApiClient
+from tests.integration.helpers import slot_at, wait_for_availability
 
 EVENT_ZONE = ZoneInfo("America/New_York")
-
-
-async def wait_for_availability(api: ApiClient, event_id: str, day: date, predicate, timeout: float = 10.0) -> dict:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        status, body = await api.request("GET", "/availability", params={"event_id": event_id, "date": day.isoformat()})
-        if status == 200 and predicate(body):
-            return body
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"availability never matched; last answer {status}: {body}")
-        await asyncio.sleep(0.05)
-
-
-def slot_at(availability: dict, local: datetime) -> dict:
-    return next(s for s in availability["slots"] if datetime.fromisoformat(s["start"]) == local)
 
 
 async def test_admin_professional_and_clients_book_through_the_gateway(api: ApiClient, system):

@@ -27,6 +27,18 @@ class EventIn(Input):
     _zone = field_validator("timezone")(lambda cls, v: zone_named(v).key)
 
 
+class EventPatch(Input):
+    name: str | None = Field(None, min_length=1, max_length=200)
+    timezone: str | None = None
+    start_date: date | None = None
+    end_date: date | None = None
+    opens_at: time | None = None
+    closes_at: time | None = None
+    slot_minutes: int | None = Field(None, ge=5, le=MAX_SLOT_MINUTES)
+
+    _zone = field_validator("timezone")(lambda cls, v: v if v is None else zone_named(v).key)
+
+
 class BlackoutIn(Input):
     """Daily ``{start_time, end_time}`` or one-off ``{start, end}``."""
 

@@ -24,20 +24,24 @@ def check_window(start, end) -> None:
         raise Problem(422, "invalid_blackout", "Invalid blackout", "A blackout must end after it starts.")
 
 
+def shift_fits(schedule: Schedule, start: datetime, end: datetime) -> bool:
+    """Whether [start, end) covers whole slots of one event day, within the event's dates and hours."""
+    start, end = start.astimezone(UTC), end.astimezone(UTC)  # compared by ==, which zones can defeat (PEP 495)
+    day = schedule.event_day_of(start)
+    slots = schedule.slots_on_event_day(day)
+    return start < end and start in {s.start for s in slots} and end in {s.end for s in slots}
+
+
 def check_shift(schedule: Schedule, start: datetime, end: datetime, capacity: int) -> None:
     """A shift covers whole slots of one event day, within the event's dates and hours."""
     if end <= start:
         raise Problem(422, "invalid_shift", "Invalid shift", "A shift must end after it starts.")
     if not 1 <= capacity <= MAX_SHIFT_CAPACITY:
         raise Problem(422, "invalid_shift", "Invalid shift", f"capacity must be between 1 and {MAX_SHIFT_CAPACITY}.")
-    start, end = start.astimezone(UTC), end.astimezone(UTC)  # compared by ==, which zones can defeat (PEP 495)
     day = schedule.event_day_of(start)
     if not schedule.start_date <= day <= schedule.end_date:
         raise Problem(422, "outside_event", "Outside the event", "The shift is not within the event's dates.")
-    slots = schedule.slots_on_event_day(day)
-    starts = {s.start for s in slots}
-    ends = {s.end for s in slots}
-    if start not in starts or end not in ends:
+    if not shift_fits(schedule, start, end):
         raise Problem(
             422,
             "not_on_slot_boundaries",

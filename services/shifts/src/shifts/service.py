@@ -13,7 +13,7 @@ from common.errors import Problem, not_found
 from common.outbox import Outbox
 from shifts import domain
 from shifts.adapters.db import BlackoutRow, EventRow, ProfessionalRow, ShiftRow
-from shifts.api import BlackoutIn, EventIn, ProfessionalIn, ShiftIn, ShiftPatch
+from shifts.api import BlackoutIn, EventIn, EventPatch, ProfessionalIn, ShiftIn, ShiftPatch
 
 
 def event_data(row: EventRow) -> EventData:
@@ -67,6 +67,42 @@ class ShiftsService:
             await session.flush()
             data = event_data(row)
             await self._outbox.add(session, "event.created", row.id, row.sequence, data.model_dump(mode="json"))
+        self._after_commit()
+        return data
+
+    async def update_event(self, event_id: UUID, patch: EventPatch) -> EventData:
+        """Change an event; refused (409) where an active shift would no longer fit it."""
+        async with self._sessions.begin() as session:
+            event = await self._lock_event(session, event_id)
+            changes = patch.model_dump(exclude_none=True)
+            for field, value in changes.items():
+                setattr(event, field, value)
+            domain.check_event(event.start_date, event.end_date, event.opens_at, event.closes_at, event.slot_minutes)
+            schedule = event_data(event).schedule()
+            active_shifts = select(ShiftRow).where(ShiftRow.event_id == event.id, ShiftRow.status == "active")
+            active = (await session.scalars(active_shifts)).all()
+            if active and ({"slot_minutes", "timezone"} & changes.keys()):
+                raise Problem(
+                    409,
+                    "event_has_shifts",
+                    "Event has shifts",
+                    "The slot length and timezone change only while the event has no active shifts.",
+                )
+            stranded = [str(shift.id) for shift in active if not domain.shift_fits(schedule, shift.start, shift.end)]
+            if stranded:
+                raise Problem(
+                    409,
+                    "shifts_outside_event",
+                    "Shifts would not fit",
+                    "Active shifts would fall outside the changed event; change or cancel them first.",
+                    shift_ids=stranded,
+                )
+            if changes:
+                event.sequence += 1
+                data = event_data(event)
+                await self._outbox.add(session, "event.updated", event.id, event.sequence, data.model_dump(mode="json"))
+            else:
+                data = event_data(event)
         self._after_commit()
         return data
 

@@ -4,7 +4,7 @@ from aiohttp import web
 
 from common.auth import Role, require_identity
 from common.problems import parse_body, parse_path_uuid, parse_query
-from shifts.api import BlackoutIn, EventIn, PageQuery, ProfessionalIn, ShiftIn, ShiftOut, ShiftPatch, ShiftQuery
+from shifts.api import BlackoutIn, EventIn, EventPatch, PageQuery, ProfessionalIn, ShiftIn, ShiftOut, ShiftPatch, ShiftQuery
 from shifts.app_keys import SERVICE
 
 routes = web.RouteTableDef()
@@ -38,6 +38,15 @@ async def list_events(request: web.Request) -> web.Response:
 @routes.get("/events/{event_id}")
 async def get_event(request: web.Request) -> web.Response:
     event = await request.app[SERVICE].get_event(parse_path_uuid(request, "event_id", "event"))
+    return web.json_response(event.model_dump(mode="json"))
+
+
+@routes.patch("/events/{event_id}")
+async def update_event(request: web.Request) -> web.Response:
+    require_identity(request, Role.ADMIN)
+    event_id = parse_path_uuid(request, "event_id", "event")
+    patch = await parse_body(request, EventPatch)
+    event = await request.app[SERVICE].update_event(event_id, patch)
     return web.json_response(event.model_dump(mode="json"))
 
 

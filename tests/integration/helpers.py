@@ -1,0 +1,54 @@
+"""Steps the integration tests share: signing in, creating things, waiting for availability."""
+
+import asyncio
+import uuid
+from datetime import date, datetime, time
+
+from devstack.client import ApiClient
+
+
+async def sign_in_admin(api: ApiClient, system) -> ApiClient:
+    return await api.sign_in(system.settings.admin_email, system.settings.admin_password.get_secret_value())
+
+
+async def create_event(admin: ApiClient, **fields) -> dict:
+    body = {"name": f"Event {uuid.uuid4().hex[:6]}", "opens_at": "09:00", "closes_at": "17:00", "slot_minutes": 30} | fields
+    for day_field in ("start_date", "end_date"):
+        if isinstance(body[day_field], date):
+            body[day_field] = body[day_field].isoformat()
+    return await admin.call("POST", "/events", expect=201, json=body)
+
+
+async def create_professional(
+    api: ApiClient, admin: ApiClient, name: str = "Dr. Test", timezone: str = "UTC"
+) -> tuple[dict, ApiClient]:
+    email, password = f"{uuid.uuid4().hex[:10]}@test.example", "pro-password-1"
+    pro = await admin.call(
+        "POST", "/professionals", expect=201, json={"email": email, "password": password, "name": name, "timezone": timezone}
+    )
+    return pro, await api.sign_in(email, password)
+
+
+def local(day: date, hour: int, minute: int, zone) -> datetime:
+    return datetime.combine(day, time(hour, minute), zone)
+
+
+async def wait_for_availability(api: ApiClient, event_id: str, day: date, predicate, timeout: float = 10.0, **params) -> dict:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        query = {"event_id": event_id, "date": day.isoformat()} | params
+        status, body = await api.request("GET", "/availability", params=query)
+        if status == 200 and predicate(body):
+            return body
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"availability never matched; last answer {status}: {body}")
+        await asyncio.sleep(0.05)
+
+
+def slot_at(availability: dict, start: datetime) -> dict:
+    return next(s for s in availability["slots"] if datetime.fromisoformat(s["start"]) == start)
+
+
+def statuses(availability: dict) -> dict[str, tuple[str, int]]:
+    """Local HH:MM -> (status, remaining), in the answer's own timezone."""
+    return {datetime.fromisoformat(s["start"]).strftime("%H:%M"): (s["status"], s["remaining"]) for s in availability["slots"]}

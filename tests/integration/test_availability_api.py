@@ -1,0 +1,188 @@
+"""Availability and the rules behind it, through the gateway on the running system."""
+
+import uuid
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from common.auth import Role
+from tests.integration.helpers import (
+    create_event,
+    create_professional,
+    local,
+    sign_in_admin,
+    statuses,
+    wait_for_availability,
+)
+
+UTC = ZoneInfo("UTC")
+
+
+async def test_shift_rules_refuse_bad_shifts_with_problems_and_write_nothing(api, system):
+    admin = await sign_in_admin(api, system)
+    day = date.today() + timedelta(days=3)
+    event = await create_event(admin, timezone="UTC", start_date=day, end_date=day)
+    _, pro = await create_professional(api, admin)
+    other, _ = await create_professional(api, admin, name="Dr. Other")
+
+    def shift(start: datetime, end: datetime, **extra) -> dict:
+        return {"event_id": event["id"], "start": start.isoformat(), "end": end.isoformat()} | extra
+
+    good = await pro.call("POST", "/shifts", expect=201, json=shift(local(day, 10, 0, UTC), local(day, 12, 0, UTC)))
+    refusals = {
+        "not on a boundary": (shift(local(day, 13, 15, UTC), local(day, 14, 0, UTC)), 422, "not_on_slot_boundaries"),
+        "before opening": (shift(local(day, 8, 0, UTC), local(day, 9, 30, UTC)), 422, "not_on_slot_boundaries"),
+        "after closing": (shift(local(day, 16, 30, UTC), local(day, 17, 30, UTC)), 422, "not_on_slot_boundaries"),
+        "outside the dates": (
+            shift(local(day, 10, 0, UTC) + timedelta(days=1), local(day, 11, 0, UTC) + timedelta(days=1)),
+            422,
+            "outside_event",
+        ),
+        "end before start": (shift(local(day, 14, 0, UTC), local(day, 13, 0, UTC)), 422, "invalid_shift"),
+        "no capacity": (shift(local(day, 13, 0, UTC), local(day, 14, 0, UTC), capacity=0), 422, "validation_failed"),
+        "absurd capacity": (shift(local(day, 13, 0, UTC), local(day, 14, 0, UTC), capacity=100000), 422, "validation_failed"),
+        "overlapping": (shift(local(day, 11, 30, UTC), local(day, 13, 0, UTC)), 409, "shift_overlap"),
+        "unknown event": (
+            shift(local(day, 13, 0, UTC), local(day, 14, 0, UTC)) | {"event_id": str(uuid.uuid4())},
+            422,
+            "unknown_event",
+        ),
+        "someone else's": (shift(local(day, 13, 0, UTC), local(day, 14, 0, UTC), professional_id=other["id"]), 403, "forbidden"),
+        "unknown field": (shift(local(day, 13, 0, UTC), local(day, 14, 0, UTC), colour="red"), 422, "validation_failed"),
+    }
+    for case, (body, status, code) in refusals.items():
+        answer_status, problem = await pro.request("POST", "/shifts", json=body)
+        assert (answer_status, problem.get("code")) == (status, code), case
+        assert problem["type"].endswith(code) and problem.get("detail") or problem.get("errors"), case
+
+    status, problem = await pro.request("PATCH", f"/shifts/{good['id']}", json={"end": local(day, 17, 30, UTC).isoformat()})
+    assert (status, problem["code"]) == (422, "not_on_slot_boundaries")
+    listed = await pro.call("GET", "/shifts", params={"event_id": event["id"]})
+    assert [(s["id"], s["start"], s["end"], s["capacity"]) for s in listed["items"]] == [
+        (good["id"], good["start"], good["end"], 1)
+    ]  # nothing partial was written by any refusal
+    status, _ = await api.as_user(system.token_for(Role.PROFESSIONAL)).request("GET", f"/shifts/{good['id']}")
+    assert status == 404  # another professional's shift is not there for them
+
+
+async def test_event_changes_blackouts_and_shift_changes_take_effect(api, system):
+    admin = await sign_in_admin(api, system)
+    zone = ZoneInfo("Europe/Paris")
+    day = datetime.now(zone).date() + timedelta(days=4)
+    event = await create_event(admin, timezone=zone.key, start_date=day, end_date=day, opens_at="09:00", closes_at="12:00")
+    _, pro = await create_professional(api, admin)
+    shift = await pro.call(
+        "POST",
+        "/shifts",
+        expect=201,
+        json={
+            "event_id": event["id"],
+            "start": local(day, 9, 0, zone).isoformat(),
+            "end": local(day, 11, 0, zone).isoformat(),
+            "capacity": 2,
+        },
+    )
+    seen = await wait_for_availability(api, event["id"], day, lambda b: statuses(b).get("10:30") == ("available", 2))
+    assert statuses(seen) == {
+        "09:00": ("available", 2),
+        "09:30": ("available", 2),
+        "10:00": ("available", 2),
+        "10:30": ("available", 2),
+        "11:00": ("full", 0),
+        "11:30": ("full", 0),
+    }
+
+    # Longer hours appear; hours that would strand the shift are refused.
+    await admin.call("PATCH", f"/events/{event['id']}", json={"closes_at": "13:00"})
+    await wait_for_availability(api, event["id"], day, lambda b: len(b["slots"]) == 8)
+    status, problem = await admin.request("PATCH", f"/events/{event['id']}", json={"opens_at": "10:00"})
+    assert (status, problem["code"], problem["shift_ids"]) == (409, "shifts_outside_event", [shift["id"]])
+    status, problem = await admin.request("PATCH", f"/events/{event['id']}", json={"slot_minutes": 15})
+    assert (status, problem["code"]) == (409, "event_has_shifts")
+
+    # A daily lunch blackout and a one-off one block their slots, whatever capacity they have.
+    lunch = await admin.call(
+        "POST", f"/events/{event['id']}/blackouts", expect=201, json={"start_time": "10:00", "end_time": "10:30"}
+    )
+    one_off = await admin.call(
+        "POST",
+        f"/events/{event['id']}/blackouts",
+        expect=201,
+        json={
+            "start": local(day, 9, 15, zone).isoformat(),
+            "end": local(day, 9, 45, zone).isoformat(),
+            "reason": "fire drill",
+        },
+    )
+    seen = await wait_for_availability(
+        api, event["id"], day, lambda b: statuses(b)["10:00"][0] == "blocked" and statuses(b)["09:00"][0] == "blocked"
+    )
+    assert [statuses(seen)[t] for t in ("09:00", "09:30", "10:00", "10:30")] == [
+        ("blocked", 0),
+        ("blocked", 0),
+        ("blocked", 0),
+        ("available", 2),
+    ]
+    await admin.call("DELETE", f"/events/{event['id']}/blackouts/{one_off['id']}", expect=204)
+    await wait_for_availability(api, event["id"], day, lambda b: statuses(b)["09:00"] == ("available", 2))
+
+    # Shrinking and cancelling the shift follow through; then the day says why nothing is there.
+    await pro.call("PATCH", f"/shifts/{shift['id']}", json={"end": local(day, 10, 0, zone).isoformat(), "capacity": 1})
+    seen = await wait_for_availability(api, event["id"], day, lambda b: statuses(b)["09:30"] == ("available", 1))
+    assert statuses(seen)["10:30"] == ("full", 0)
+    await pro.call("DELETE", f"/shifts/{shift['id']}")
+    seen = await wait_for_availability(api, event["id"], day, lambda b: b["reason"] is not None)
+    assert seen["reason"] == "no_shifts"
+    await admin.call("DELETE", f"/events/{event['id']}/blackouts/{lunch['id']}", expect=204)
+
+    outside = await api.call(
+        "GET", "/availability", params={"event_id": event["id"], "date": (day + timedelta(days=1)).isoformat()}
+    )
+    assert (outside["slots"], outside["reason"]) == ([], "no_event")
+    status, problem = await api.request("GET", "/availability", params={"event_id": str(uuid.uuid4()), "date": day.isoformat()})
+    assert (status, problem["code"]) == (404, "not_found")
+
+
+async def test_a_dst_day_seen_from_a_half_hour_zone_spans_two_event_days(api, system):
+    admin = await sign_in_admin(api, system)
+    new_york, kolkata = ZoneInfo("America/New_York"), ZoneInfo("Asia/Kolkata")
+    spring_forward = date(2027, 3, 14)
+    event = await create_event(
+        admin,
+        timezone=new_york.key,
+        start_date=spring_forward - timedelta(days=1),
+        end_date=spring_forward,
+        opens_at="00:00",
+        closes_at="23:30",
+    )
+    _, pro = await create_professional(api, admin)
+    for day in (spring_forward - timedelta(days=1), spring_forward):
+        await pro.call(
+            "POST",
+            "/shifts",
+            expect=201,
+            json={
+                "event_id": event["id"],
+                "start": local(day, 0, 0, new_york).isoformat(),
+                "end": local(day, 23, 30, new_york).isoformat(),
+            },
+        )
+    in_new_york = await wait_for_availability(api, event["id"], spring_forward, lambda b: b["reason"] is None)
+    assert len(in_new_york["slots"]) == 45  # 23:30 of opening on a 23-hour day, in 30-minute slots
+    assert in_new_york["slots"][0]["start"] == "2027-03-14T00:00:00-05:00"
+    assert in_new_york["slots"][-1]["start"] == "2027-03-14T23:00:00-04:00"
+    assert all(s["status"] == "available" for s in in_new_york["slots"])
+
+    # Kolkata's 14 March is 18:30 UTC on the 13th to 18:30 UTC on the 14th: the end of New York's
+    # 13th (20 slots) and the start of its 14th (27 slots).
+    in_kolkata = await api.call(
+        "GET", "/availability", params={"event_id": event["id"], "date": spring_forward.isoformat(), "tz": kolkata.key}
+    )
+    assert in_kolkata["timezone"] == "Asia/Kolkata" and len(in_kolkata["slots"]) == 47
+    assert in_kolkata["slots"][0]["start"] == "2027-03-14T00:00:00+05:30"
+    assert in_kolkata["slots"][-1]["start"] == "2027-03-14T23:30:00+05:30"
+
+    # A signed-in client's own timezone is the default.
+    client = api.as_user(system.token_for(Role.CLIENT, timezone="Asia/Kolkata"))
+    assert (
+        await client.call("GET", "/availability", params={"event_id": event["id"], "date": spring_forward.isoformat()})
+    ) == in_kolkata
