@@ -29,3 +29,10 @@ class Problem(Exception):
 
 def not_found(what: str = "resource") -> Problem:
     return Problem(404, "not_found", "Not found", f"No such {what}.")
+
+
+def try_again(detail: str, after_seconds: int = 1) -> Problem:
+    """A 503 the client should simply retry (Retry-After says when)."""
+    problem = Problem(503, "try_again", "Try again shortly", detail)
+    problem.headers = {"Retry-After": str(after_seconds)}
+    return problem

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
+from aiohttp import ClientSession, TCPConnector, web
 from redis.asyncio import Redis
 from sqlalchemy import Table, text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
@@ -29,6 +29,7 @@ ENGINE = web.AppKey("engine", AsyncEngine)
 SESSIONS = web.AppKey("sessions", async_sessionmaker)
 REDIS = web.AppKey("redis", Redis)
 BROKER = web.AppKey("broker", Broker)
+HTTP = web.AppKey("http_client", ClientSession)
 OUTBOX = web.AppKey("outbox", Outbox)
 RELAY = web.AppKey("outbox_relay", OutboxRelay)
 
@@ -103,6 +104,13 @@ def redis_client(url: str):
     return ctx
 
 
+async def http_client(app: web.Application) -> AsyncIterator[None]:
+    """One pooled HTTP client for calls to the other services."""
+    app[HTTP] = ClientSession(connector=TCPConnector(limit=200), auto_decompress=False)
+    yield
+    await app[HTTP].close()
+
+
 def broker(url: str, connection_name: str):
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         instance = Broker(url, connection_name)
@@ -144,6 +152,16 @@ async def _background_task(name: str, run: Callable[[], Coroutine[Any, Any, None
             await task
 
 
+def background(name: str, run: Callable[[web.Application], Coroutine[Any, Any, None]]):
+    """A task that lives as long as the app; a crash is logged and the task restarted."""
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        async with _background_task(name, lambda: run(app)):
+            yield
+
+    return ctx
+
+
 def outbox(table: Table, exchange: str, producer: str, poll_seconds: float):
     """The service's outbox (``app[OUTBOX]``) and its relay (``app[RELAY]``), running as long as the app.
     Needs the database and broker contexts before it."""
@@ -168,11 +186,15 @@ def run_service(
     argv: list[str],
     package_dir: Path | None = None,
     database_url: str | None = None,
+    commands: dict[str, Callable[[list[str]], Coroutine[Any, Any, None]]] | None = None,
 ) -> None:
-    """The ``__main__`` of every service: ``serve`` (default), ``migrate``, ``revision MESSAGE``."""
+    """The ``__main__`` of every service: ``serve`` (default), ``migrate``, ``revision MESSAGE``,
+    and the service's own ``commands`` (each given the arguments after its name)."""
     configure_logging(settings.service_name, settings.log_level)
     command = argv[1] if len(argv) > 1 else "serve"
-    if command == "serve":
+    if commands and command in commands:
+        asyncio.run(commands[command](argv[2:]))
+    elif command == "serve":
         serve(create_app(settings), settings)
     elif command == "migrate" and package_dir and database_url:
         from common.migrations import migrate  # alembic costs a second of start-up; only migrate needs it
@@ -183,4 +205,5 @@ def run_service(
 
         asyncio.run(make_revision(package_dir, database_url, argv[2]))
     elif command != "migrate":
-        raise SystemExit(f"usage: python -m {settings.service_name} [serve|migrate|revision MESSAGE]")
+        extra = "".join(f"|{name}" for name in commands or {})
+        raise SystemExit(f"usage: python -m {settings.service_name} [serve|migrate|revision MESSAGE{extra}]")

@@ -1,7 +1,9 @@
 import sys
+from functools import partial
 
-from availability.app import create_app
+from availability.app import create_app, rebuild_command
 from availability.settings import Settings
 from common.web import run_service
 
-run_service(Settings(), create_app, sys.argv)
+settings = Settings()
+run_service(settings, create_app, sys.argv, commands={"rebuild": partial(rebuild_command, settings)})

@@ -1,13 +1,20 @@
+import json
 from collections.abc import AsyncIterator
+from dataclasses import asdict
 from functools import partial
+from uuid import UUID
 
-from aiohttp import web
+from aiohttp import ClientSession, web
+from redis.asyncio import Redis
 
-from availability.app_keys import STORE
+from availability.adapters.record import SystemOfRecord
+from availability.app_keys import REBUILDER, STORE
 from availability.handlers.http import routes
 from availability.handlers.messages import apply_shift_change
+from availability.rebuild import Rebuilder
 from availability.settings import Settings
 from common import web as common_web
+from common.auth import TokenCodec
 from common.capacity import CapacityStore
 from common.envelope import SHIFTS_EXCHANGE
 
@@ -16,7 +23,7 @@ def create_app(settings: Settings) -> web.Application:
     app = common_web.service_app(settings)
 
     async def capacity(app: web.Application) -> AsyncIterator[None]:
-        app[STORE] = CapacityStore(app[common_web.REDIS], settings.redis_key_prefix)
+        app[STORE], app[REBUILDER] = build_rebuilder(settings, app[common_web.REDIS], app[common_web.HTTP])
         yield
 
     async def consume_shift_changes(app: web.Application) -> AsyncIterator[None]:
@@ -32,10 +39,33 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.extend(
         [
             common_web.redis_client(settings.redis_url),
+            common_web.http_client,
             capacity,
             common_web.broker(settings.rabbitmq_url, settings.service_name),
             consume_shift_changes,
+            common_web.background("rebuild-watch", lambda app: app[REBUILDER].watch(settings.rebuild_check_seconds)),
         ]
     )
     app.add_routes(routes)
     return app
+
+
+def build_rebuilder(settings: Settings, redis: Redis, http: ClientSession) -> tuple[CapacityStore, Rebuilder]:
+    store = CapacityStore(redis, settings.redis_key_prefix)
+    record = SystemOfRecord(
+        http, settings.shifts_url, settings.booking_url, TokenCodec(settings), settings.record_timeout_seconds
+    )
+    return store, Rebuilder(store, record, settings.rebuild_settle_seconds, settings.rebuild_flag_seconds)
+
+
+async def rebuild_command(settings: Settings, args: list[str]) -> None:
+    """``python -m availability rebuild [EVENT_ID]``: counters from the system of record, now."""
+    async with Redis.from_url(settings.redis_url, decode_responses=True) as redis, ClientSession() as http:
+        _, rebuilder = build_rebuilder(settings, redis, http)
+        if args:
+            report = await rebuilder.rebuild(UUID(args[0]))
+        else:
+            report = await rebuilder.rebuild_everything(wait_seconds=120)
+            if report is None:
+                raise SystemExit("another rebuild held the lock for two minutes; try again")
+        print(json.dumps(asdict(report)))

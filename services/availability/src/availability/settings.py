@@ -5,3 +5,9 @@ class Settings(ServiceSettings):
     service_name: str = "availability"
     http_port: int = 8082
     queue_name: str = "availability.shift-changes"
+    shifts_url: str = "http://127.0.0.1:8081"
+    booking_url: str = "http://127.0.0.1:8083"
+    record_timeout_seconds: float = 30.0
+    rebuild_check_seconds: float = 2.0  # how often to look whether Redis lost the counters
+    rebuild_settle_seconds: float = 0.5  # lets bookings that took capacity before the flag commit
+    rebuild_flag_seconds: float = 60.0  # a crashed rebuild blocks an event no longer than this

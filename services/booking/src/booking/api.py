@@ -16,3 +16,9 @@ class BookingQuery(BaseModel):
 
     cursor: UUID | None = None
     limit: int = Field(50, ge=1, le=200)
+
+
+class UsageQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    event_id: UUID | None = None

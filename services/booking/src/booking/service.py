@@ -7,17 +7,17 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from booking.adapters.db import BookingRow
 from booking.api import BookingIn
 from common.auth import Identity, Role
-from common.capacity import CapacityStore
-from common.capacity.store import KnownEvent, StaleEvent
+from common.capacity import CapacityStore, Rebuilding, StaleEvent
+from common.capacity.store import KnownEvent
 from common.contracts import BookingData, BookingStatus, Person
-from common.errors import Problem, not_found
+from common.errors import Problem, not_found, try_again
 from common.outbox import Outbox
 from common.schedule import Slot
 
@@ -65,8 +65,10 @@ class BookingService:
                 break
             except StaleEvent:  # the event changed under us: check the slot against the new definition
                 known, slot = await self._bookable_slot(request)
+            except Rebuilding:
+                raise try_again("Availability is being rebuilt; try again in a moment.") from None
         else:
-            raise Problem(503, "busy", "Try again", "The event is changing; try again in a moment.")
+            raise try_again("The event is changing; try again in a moment.")
         if taken is None:
             raise Problem(409, "slot_unavailable", "Slot unavailable", "That slot is fully booked; pick another.")
 
@@ -120,6 +122,8 @@ class BookingService:
     async def _bookable_slot(self, request: BookingIn) -> tuple[KnownEvent, Slot]:
         known = await self._store.event(request.event_id)
         if known is None:
+            if not await self._store.is_built():
+                raise try_again("Availability is being rebuilt; try again in a moment.")
             raise Problem(422, "unknown_event", "Unknown event", "No event has that event_id.")
         schedule = known.schedule
         slot = schedule.slot_starting_at(request.start)
@@ -165,6 +169,22 @@ class BookingService:
             await self._store.release(known, Slot(row.slot_start, row.slot_end), row.professional_id)
         self._after_commit()
         return data
+
+    async def usage(self, event_id: UUID | None) -> list[dict]:
+        """Confirmed bookings per event, slot and professional: what availability rebuilds from."""
+        query = (
+            select(BookingRow.event_id, BookingRow.slot_start, BookingRow.professional_id, func.count())
+            .where(BookingRow.status == BookingStatus.CONFIRMED.value)
+            .group_by(BookingRow.event_id, BookingRow.slot_start, BookingRow.professional_id)
+        )
+        if event_id:
+            query = query.where(BookingRow.event_id == event_id)
+        async with self._sessions() as session:
+            rows = (await session.execute(query)).all()
+        return [
+            {"event_id": str(e), "slot": str(int(start.timestamp())), "professional_id": str(pro), "count": n}
+            for e, start, pro, n in rows
+        ]
 
     def _visible(self, query, who: Identity):
         if who.role is Role.CLIENT:

@@ -1,11 +1,11 @@
 from collections.abc import AsyncIterator
 
-from aiohttp import ClientSession, TCPConnector, web
+from aiohttp import web
 
 from common import web as common_web
 from common.auth import TOKEN_CODEC
 from gateway.adapters.services import ShiftsDirectory
-from gateway.app_keys import ACCOUNTS, HTTP
+from gateway.app_keys import ACCOUNTS
 from gateway.handlers.http import PREFIX, routes
 from gateway.handlers.proxy import proxy_to
 from gateway.service import AccountsService
@@ -15,13 +15,10 @@ from gateway.settings import Settings
 def create_app(settings: Settings) -> web.Application:
     app = common_web.service_app(settings)
 
-    async def http_client(app: web.Application) -> AsyncIterator[None]:
-        app[HTTP] = ClientSession(connector=TCPConnector(limit=200), auto_decompress=False)
-        yield
-        await app[HTTP].close()
-
     async def accounts(app: web.Application) -> AsyncIterator[None]:
-        directory = ShiftsDirectory(app[HTTP], settings.shifts_url, app[TOKEN_CODEC], settings.upstream_timeout_seconds)
+        directory = ShiftsDirectory(
+            app[common_web.HTTP], settings.shifts_url, app[TOKEN_CODEC], settings.upstream_timeout_seconds
+        )
         app[ACCOUNTS] = AccountsService(app[common_web.SESSIONS], app[TOKEN_CODEC], directory)
         if settings.admin_email and settings.admin_password:
             await app[ACCOUNTS].ensure_admin(
@@ -29,7 +26,7 @@ def create_app(settings: Settings) -> web.Application:
             )
         yield
 
-    app.cleanup_ctx.extend([common_web.database(settings.database_url), http_client, accounts])
+    app.cleanup_ctx.extend([common_web.database(settings.database_url), common_web.http_client, accounts])
     app.add_routes(routes)
     upstreams = {
         "shifts": (settings.shifts_url, ["/events", "/shifts"]),
@@ -37,7 +34,7 @@ def create_app(settings: Settings) -> web.Application:
         "booking": (settings.booking_url, ["/bookings"]),
     }
     for name, (base_url, prefixes) in upstreams.items():
-        handler = proxy_to(name, base_url, HTTP, settings.upstream_timeout_seconds)
+        handler = proxy_to(name, base_url, settings.upstream_timeout_seconds)
         for prefix in prefixes:
             app.router.add_route("*", f"{PREFIX}{prefix}", handler)
             app.router.add_route("*", f"{PREFIX}{prefix}/{{tail:.+}}", handler)

@@ -1,6 +1,5 @@
-from aiohttp import ClientSession, web
+from aiohttp import web
 
 from gateway.service import AccountsService
 
 ACCOUNTS = web.AppKey("accounts", AccountsService)
-HTTP = web.AppKey("http_client", ClientSession)

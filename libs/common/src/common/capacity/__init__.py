@@ -4,6 +4,7 @@ Every key of one event shares the hash tag ``{evt:<id>}`` so each script's keys 
 Redis Cluster node; slots are hash fields, so scripts never build key names.
 """
 
-from common.capacity.store import CapacityStore, DayCounts, EventKeys, Taken
+from common.capacity.counters import Usage, event_counters
+from common.capacity.store import CapacityStore, DayCounts, EventKeys, Rebuilding, StaleEvent, Taken
 
-__all__ = ["CapacityStore", "DayCounts", "EventKeys", "Taken"]
+__all__ = ["CapacityStore", "DayCounts", "EventKeys", "Rebuilding", "StaleEvent", "Taken", "Usage", "event_counters"]

@@ -1,5 +1,5 @@
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date
 from importlib.resources import files
 from uuid import UUID
@@ -7,8 +7,11 @@ from zoneinfo import ZoneInfo
 
 from redis.asyncio import Redis
 
-from common.contracts import EventData, Person, ShiftData, ShiftStatus
+from common.capacity.counters import shift_state
+from common.contracts import EventData, Person, ShiftData
 from common.schedule import Schedule, Slot
+
+LIVE_KEYS = ("event", "shifts", "alloc", "capacity", "remaining", "load", "professionals")
 
 
 def _script(name: str) -> str:
@@ -24,11 +27,15 @@ class EventKeys:
     remaining: str
     load: str
     professionals: str
+    rebuilding: str  # a flag: set while the event's counters are rebuilt
 
     @classmethod
-    def of(cls, prefix: str, event_id: UUID) -> "EventKeys":
-        base = f"{prefix}:{{evt:{event_id}}}"
-        return cls(*(f"{base}:{name}" for name in ("event", "shifts", "alloc", "capacity", "remaining", "load", "pros")))
+    def of(cls, prefix: str, event_id: UUID, stage: str = "") -> "EventKeys":
+        base = f"{prefix}:{{evt:{event_id}}}:{stage}"
+        return cls(*(f"{base}{name}" for name in (*LIVE_KEYS, "rebuilding")))
+
+    def live(self) -> dict[str, str]:
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name in LIVE_KEYS}
 
 
 @dataclass(frozen=True)
@@ -55,6 +62,10 @@ class StaleEvent(Exception):
     """The event changed between reading it and taking capacity."""
 
 
+class Rebuilding(Exception):
+    """The event's counters are being rebuilt; try again in a moment."""
+
+
 class CapacityStore:
     def __init__(self, redis: Redis, prefix: str) -> None:
         self._redis = redis
@@ -63,6 +74,7 @@ class CapacityStore:
         self._apply_shift = redis.register_script(_script("apply_shift.lua"))
         self._take = redis.register_script(_script("take.lua"))
         self._release = redis.register_script(_script("release.lua"))
+        self._commit_rebuild = redis.register_script(_script("commit_rebuild.lua"))
         self._events: dict[UUID, KnownEvent] = {}  # parsed definitions, revalidated on every read
 
     def keys(self, event_id: UUID) -> EventKeys:
@@ -71,25 +83,17 @@ class CapacityStore:
     # -- writes from the shift-change consumer -------------------------------------------------
 
     async def apply_event(self, sequence: int, data: EventData) -> bool:
+        """True when applied, False when older than (or the same as) what is there."""
         keys = self.keys(data.id)
-        return bool(await self._apply_event(keys=[keys.event], args=[sequence, data.model_dump_json()]))
+        return _applied(await self._apply_event(keys=[keys.event, keys.rebuilding], args=[sequence, data.model_dump_json()]))
 
     async def apply_shift(self, sequence: int, shift: ShiftData) -> bool:
         keys = self.keys(shift.event_id)
-        step = shift.slot_minutes * 60
-        first, end = int(shift.start.timestamp()), int(shift.end.timestamp())
-        slots = [str(t) for t in range(first, end - step + 1, step)]
-        state = {
-            "professional_id": str(shift.professional_id),
-            "capacity": shift.capacity,
-            "active": shift.status is ShiftStatus.ACTIVE,
-            "slots": slots,
-        }
         applied = await self._apply_shift(
-            keys=[keys.shifts, keys.alloc, keys.capacity, keys.remaining, keys.professionals],
-            args=[str(shift.id), sequence, json.dumps(state), shift.professional.model_dump_json()],
+            keys=[keys.shifts, keys.alloc, keys.capacity, keys.remaining, keys.professionals, keys.rebuilding],
+            args=[str(shift.id), sequence, json.dumps(shift_state(shift)), shift.professional.model_dump_json()],
         )
-        return bool(applied)
+        return _applied(applied)
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -138,9 +142,11 @@ class CapacityStore:
         """Take a unit in ``slot`` from the professional the script picks; None when full."""
         keys = self.keys(known.data.id)
         result = await self._take(
-            keys=[keys.event, keys.alloc, keys.remaining, keys.load, keys.professionals],
+            keys=[keys.event, keys.alloc, keys.remaining, keys.load, keys.professionals, keys.rebuilding],
             args=[known.sequence, slot.key, known.schedule.event_day_of(slot.start).isoformat(), repr(random)],
         )
+        if result[0] == -2:
+            raise Rebuilding(str(known.data.id))
         if result[0] == -1:
             self._events.pop(known.data.id, None)
             raise StaleEvent(str(known.data.id))
@@ -151,7 +157,7 @@ class CapacityStore:
     async def release(self, known: KnownEvent, slot: Slot, professional_id: UUID) -> bool:
         keys = self.keys(known.data.id)
         released = await self._release(
-            keys=[keys.alloc, keys.remaining, keys.load],
+            keys=[keys.alloc, keys.remaining, keys.load, keys.capacity],
             args=[slot.key, known.schedule.event_day_of(slot.start).isoformat(), str(professional_id)],
         )
         return bool(released)
@@ -159,3 +165,65 @@ class CapacityStore:
     async def professional_usage(self, event_id: UUID, slot: Slot) -> dict[str, dict[str, int]]:
         raw = await self._redis.hget(self.keys(event_id).alloc, slot.key)
         return json.loads(raw) if raw else {"c": {}, "u": {}}
+
+    # -- rebuilding from the system of record ------------------------------------------------
+
+    @property
+    def built_marker(self) -> str:
+        """Set once every event's counters were built; gone when Redis lost its data."""
+        return f"{self._prefix}:counters-built"
+
+    async def is_built(self) -> bool:
+        return bool(await self._redis.exists(self.built_marker))
+
+    async def mark_built(self) -> None:
+        await self._redis.set(self.built_marker, "1")
+
+    async def lock_rebuild(self, token: str, ttl_seconds: float) -> bool:
+        """One rebuild of everything at a time, across every availability instance."""
+        return bool(await self._redis.set(f"{self._prefix}:rebuild-lock", token, nx=True, px=int(ttl_seconds * 1000)))
+
+    async def unlock_rebuild(self, token: str) -> None:
+        lock = f"{self._prefix}:rebuild-lock"
+        if await self._redis.get(lock) == token:
+            await self._redis.delete(lock)
+
+    async def begin_rebuild(self, event_id: UUID, token: str, ttl_seconds: float) -> bool:
+        """Flag the event: until the swap, takes are refused and shift changes wait."""
+        flag = self.keys(event_id).rebuilding
+        return bool(await self._redis.set(flag, token, nx=True, px=int(ttl_seconds * 1000)))
+
+    async def replace_event(self, event_id: UUID, counters: dict[str, dict[str, str]], token: str) -> bool:
+        """Write the built counters beside the live ones, then swap them in atomically.
+        False (and nothing changed) when the rebuild flag is no longer ours."""
+        live, staged = self.keys(event_id), EventKeys.of(self._prefix, event_id, stage="next:")
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for name, key in staged.live().items():
+                pipe.delete(key)
+                if counters.get(name):
+                    pipe.hset(key, mapping=counters[name])
+            await pipe.execute()
+        pairs = [key for name in LIVE_KEYS for key in (staged.live()[name], live.live()[name])]
+        swapped = bool(await self._commit_rebuild(keys=[live.rebuilding, *pairs], args=[token]))
+        if not swapped:
+            await self._redis.delete(*staged.live().values())
+        self._events.pop(event_id, None)
+        return swapped
+
+    async def abandon_rebuild(self, event_id: UUID, token: str) -> None:
+        await self._commit_rebuild(keys=[self.keys(event_id).rebuilding], args=[token])
+
+    async def raw(self, event_id: UUID) -> dict[str, dict[str, str]]:
+        """Every hash of the event as stored (for rebuild checks and reconciling)."""
+        keys = self.keys(event_id)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key in keys.live().values():
+                pipe.hgetall(key)
+            values = await pipe.execute()
+        return dict(zip(LIVE_KEYS, values, strict=True))
+
+
+def _applied(result: int) -> bool:
+    if result == -1:
+        raise Rebuilding("counters are being rebuilt")
+    return bool(result)

@@ -4,7 +4,7 @@ from availability.api import AvailabilityQuery
 from availability.app_keys import STORE
 from availability.domain import day_view
 from common.auth import current_identity
-from common.errors import not_found
+from common.errors import not_found, try_again
 from common.problems import parse_query
 from common.schedule import zone_named
 
@@ -18,6 +18,8 @@ async def availability(request: web.Request) -> web.Response:
     zone_name = query.tz or (identity.timezone if identity else None)  # else the event's own
     counts = await request.app[STORE].day_counts(query.event_id, query.date, zone_named(zone_name) if zone_name else None)
     if counts is None:
+        if not await request.app[STORE].is_built():
+            raise try_again("Availability is being rebuilt; try again in a moment.")
         raise not_found("event")
     zone = zone_named(zone_name) if zone_name else counts.event.schedule.zone
     view = day_view(counts.event.schedule, counts.slots, counts.capacity, counts.remaining)

@@ -1,6 +1,6 @@
 from aiohttp import web
 
-from booking.api import BookingIn, BookingQuery
+from booking.api import BookingIn, BookingQuery, UsageQuery
 from booking.app_keys import SERVICE
 from common.auth import Identity, Role, require_identity
 from common.contracts import BookingData
@@ -62,3 +62,10 @@ async def cancel(request: web.Request) -> web.Response:
     who = require_identity(request)
     booking = await request.app[SERVICE].cancel(who, parse_path_uuid(request, "booking_id", "booking"))
     return web.json_response(booking_out(booking, who))
+
+
+@routes.get("/internal/usage")
+async def usage(request: web.Request) -> web.Response:
+    require_identity(request, Role.SERVICE)
+    query = parse_query(request, UsageQuery)
+    return web.json_response({"items": await request.app[SERVICE].usage(query.event_id)})

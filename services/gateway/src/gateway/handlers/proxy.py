@@ -1,16 +1,16 @@
 """Routes the public API to the service that owns each path. The services verify the token too."""
 
-from aiohttp import ClientError, ClientSession, ClientTimeout, web
+from aiohttp import ClientError, ClientTimeout, web
 
 from common.logging import correlation_id
-from common.web import CORRELATION_HEADER
+from common.web import CORRELATION_HEADER, HTTP
 from gateway.adapters.services import unavailable
 
 FORWARDED_REQUEST_HEADERS = ("Authorization", "Content-Type", "Accept", "Idempotency-Key")
 FORWARDED_RESPONSE_HEADERS = ("Content-Type", "Retry-After", "Location")
 
 
-def proxy_to(name: str, base_url: str, http: "web.AppKey[ClientSession]", timeout: float):
+def proxy_to(name: str, base_url: str, timeout: float):
     client_timeout = ClientTimeout(total=timeout)
 
     async def handler(request: web.Request) -> web.StreamResponse:
@@ -19,7 +19,7 @@ def proxy_to(name: str, base_url: str, http: "web.AppKey[ClientSession]", timeou
         headers[CORRELATION_HEADER] = correlation_id.get() or ""  # the gateway's, minted if the client sent none
         body = await request.read() if request.can_read_body else None
         try:
-            async with request.app[http].request(
+            async with request.app[HTTP].request(
                 request.method,
                 base_url + path,
                 params=request.rel_url.query,

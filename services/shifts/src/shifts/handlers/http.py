@@ -4,7 +4,18 @@ from aiohttp import web
 
 from common.auth import Role, require_identity
 from common.problems import parse_body, parse_path_uuid, parse_query
-from shifts.api import BlackoutIn, EventIn, EventPatch, PageQuery, ProfessionalIn, ShiftIn, ShiftOut, ShiftPatch, ShiftQuery
+from shifts.api import (
+    BlackoutIn,
+    EventIn,
+    EventPatch,
+    PageQuery,
+    ProfessionalIn,
+    ShiftIn,
+    ShiftOut,
+    ShiftPatch,
+    ShiftQuery,
+    SnapshotQuery,
+)
 from shifts.app_keys import SERVICE
 
 routes = web.RouteTableDef()
@@ -105,6 +116,13 @@ async def cancel_shift(request: web.Request) -> web.Response:
     who = require_identity(request, Role.PROFESSIONAL, Role.ADMIN)
     shift = await request.app[SERVICE].cancel_shift(who, parse_path_uuid(request, "shift_id", "shift"))
     return web.json_response(_shift_out(shift))
+
+
+@routes.get("/internal/snapshot")
+async def snapshot(request: web.Request) -> web.Response:
+    require_identity(request, Role.SERVICE)
+    query = parse_query(request, SnapshotQuery)
+    return web.json_response({"events": await request.app[SERVICE].snapshot(query.event_id)})
 
 
 @routes.put("/internal/professionals/{professional_id}")

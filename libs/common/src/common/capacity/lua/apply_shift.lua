@@ -4,10 +4,14 @@
 -- KEYS[3] capacity hash (slot -> total capacity)
 -- KEYS[4] remaining hash (slot -> capacity - used)
 -- KEYS[5] professionals hash (professional id -> JSON)
+-- KEYS[6] the event's rebuilding flag
 -- ARGV[1] shift id, ARGV[2] sequence,
 -- ARGV[3] state JSON {"professional_id", "capacity", "active": bool, "slots": [slot, ...]},
 -- ARGV[4] professional JSON
--- Returns 1 when applied, 0 when ignored as older or duplicate.
+-- Returns 1 when applied, 0 when ignored as older or duplicate, -1 while the event is being rebuilt.
+-- A slot left with no capacity and no use loses its fields, so the state is the same whatever the
+-- history that led to it (a rebuild from the system of record gives the very same hashes).
+if redis.call('EXISTS', KEYS[6]) == 1 then return -1 end
 local old = redis.call('HGET', KEYS[1], ARGV[1])
 if old then
   old = cjson.decode(old)
@@ -27,9 +31,15 @@ local function contribute(state, sign)
     local total, used = 0, 0
     for _, n in pairs(alloc.c) do total = total + n end
     for _, n in pairs(alloc.u) do used = used + n end
-    redis.call('HSET', KEYS[2], slot, cjson.encode(alloc))
-    redis.call('HSET', KEYS[3], slot, total)
-    redis.call('HSET', KEYS[4], slot, total - used)
+    if next(alloc.c) == nil and next(alloc.u) == nil then
+      redis.call('HDEL', KEYS[2], slot)
+      redis.call('HDEL', KEYS[3], slot)
+      redis.call('HDEL', KEYS[4], slot)
+    else
+      redis.call('HSET', KEYS[2], slot, cjson.encode(alloc))
+      redis.call('HSET', KEYS[3], slot, total)
+      redis.call('HSET', KEYS[4], slot, total - used)
+    end
   end
 end
 

@@ -4,10 +4,13 @@
 -- KEYS[3] remaining hash (slot -> capacity - used)
 -- KEYS[4] load hash ("<event day>|<professional>" -> bookings that day)
 -- KEYS[5] professionals hash (professional id -> JSON)
+-- KEYS[6] the event's rebuilding flag
 -- ARGV[1] event sequence the caller checked the slot against, ARGV[2] slot,
 -- ARGV[3] event day (YYYY-MM-DD), ARGV[4] random number in [0, 1) chosen by the caller
 -- Returns {1, professional id, professional JSON}; {0} when the slot has no open capacity;
--- {-1} when the event changed since the caller checked the slot (check again).
+-- {-1} when the event changed since the caller checked the slot (check again);
+-- {-2} while the event's counters are being rebuilt (try again shortly).
+if redis.call('EXISTS', KEYS[6]) == 1 then return {-2} end
 if redis.call('HGET', KEYS[1], 'sequence') ~= ARGV[1] then return {-1} end
 local raw = redis.call('HGET', KEYS[2], ARGV[2])
 if not raw then return {0} end

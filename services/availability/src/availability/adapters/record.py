@@ -1,0 +1,53 @@
+"""The system of record, as the shifts and booking services serve it to other services."""
+
+from collections import defaultdict
+from dataclasses import dataclass
+from uuid import UUID, uuid4
+
+from aiohttp import ClientSession, ClientTimeout
+
+from common.auth import Identity, Role, TokenCodec
+from common.capacity import Usage
+from common.contracts import EventData, ShiftData
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    sequence: int
+    event: EventData
+    shifts: list[tuple[int, ShiftData]]
+
+
+class SystemOfRecord:
+    def __init__(self, http: ClientSession, shifts_url: str, booking_url: str, tokens: TokenCodec, timeout: float) -> None:
+        self._http = http
+        self._shifts_url = shifts_url
+        self._booking_url = booking_url
+        self._tokens = tokens
+        self._identity = Identity(id=uuid4(), role=Role.SERVICE, name="availability")
+        self._timeout = ClientTimeout(total=timeout)
+
+    async def _get(self, url: str, event_id: UUID | None) -> dict:
+        params = {"event_id": str(event_id)} if event_id else {}
+        headers = {"Authorization": f"Bearer {self._tokens.issue(self._identity)}"}
+        async with self._http.get(url, params=params, headers=headers, timeout=self._timeout) as response:
+            response.raise_for_status()
+            return await response.json()
+
+    async def events(self, event_id: UUID | None = None) -> list[EventRecord]:
+        body = await self._get(f"{self._shifts_url}/internal/snapshot", event_id)
+        return [
+            EventRecord(
+                item["sequence"],
+                EventData.model_validate(item["event"]),
+                [(s["sequence"], ShiftData.model_validate(s["shift"])) for s in item["shifts"]],
+            )
+            for item in body["events"]
+        ]
+
+    async def usage(self, event_id: UUID | None = None) -> dict[UUID, list[Usage]]:
+        body = await self._get(f"{self._booking_url}/internal/usage", event_id)
+        by_event: dict[UUID, list[Usage]] = defaultdict(list)
+        for item in body["items"]:
+            by_event[UUID(item["event_id"])].append(Usage(item["slot"], UUID(item["professional_id"]), item["count"]))
+        return by_event
