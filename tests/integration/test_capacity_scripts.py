@@ -1,13 +1,13 @@
 """The capacity scripts on real Redis."""
 
 import asyncio
+import json
 from collections import Counter
 from datetime import datetime
 
 import pytest
 
-from common.capacity import CapacityStore
-from common.capacity.store import StaleEvent
+from common.capacity import CapacityStore, Rebuilding, StaleEvent, Usage, event_counters
 from common.contracts import ShiftStatus
 from tests.factories import event_data, professional, shift_data
 
@@ -110,3 +110,31 @@ async def test_a_take_checked_against_an_old_event_definition_is_refused(store, 
         await store.take(event, slot(event, 9), 0.5)
     fresh = await store.event(event.data.id)
     assert (await store.take(fresh, slot(fresh, 9), 0.5)).professional.id == ada.id
+
+
+async def test_while_an_event_is_rebuilt_takes_are_refused_and_readers_see_the_old_counters(store, event):
+    ada = professional("Ada")
+    shift = shift_data(event.data, ada, at(event, 9), at(event, 10), capacity=2)
+    await store.apply_shift(1, shift)
+    nine = slot(event, 9)
+    await store.take(event, nine, 0.5)
+    before = await store.raw(event.data.id)
+
+    assert await store.begin_rebuild(event.data.id, "token-1", ttl_seconds=30)
+    assert not await store.begin_rebuild(event.data.id, "token-2", ttl_seconds=30)  # one rebuild at a time
+    with pytest.raises(Rebuilding):
+        await store.take(event, nine, 0.5)
+    with pytest.raises(Rebuilding):
+        await store.apply_shift(2, shift.model_copy(update={"capacity": 3}))
+    assert (await store.day_counts(event.data.id, event.data.start_date)).remaining[:2] == [1, 2]  # as before the flag
+
+    rebuilt = event_counters(1, event.data, [(1, shift)], [Usage(nine.key, ada.id, 1)])
+    assert await store.replace_event(event.data.id, rebuilt, "token-2") is False  # not the flag's holder
+    assert await store.raw(event.data.id) == before
+    assert await store.replace_event(event.data.id, rebuilt, "token-1") is True
+    assert decoded(await store.raw(event.data.id)) == decoded(before)  # the same state, built another way
+    assert (await store.take(await store.event(event.data.id), nine, 0.5)).professional.id == ada.id
+
+
+def decoded(state: dict[str, dict[str, str]]) -> dict:
+    return {name: {k: json.loads(v) if v[:1] in "{[" else v for k, v in fields.items()} for name, fields in state.items()}

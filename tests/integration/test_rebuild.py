@@ -1,0 +1,134 @@
+"""Redis holds derived state only: after losing it, a rebuild gives back the very same counters."""
+
+import asyncio
+import json
+import random
+import sys
+import uuid
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from common.auth import Role
+from common.capacity import CapacityStore
+from tests.integration.helpers import create_event, create_professional, local, sign_in_admin, wait_for_availability
+
+ZONE = ZoneInfo("Europe/Madrid")
+
+
+def decoded(state: dict[str, dict[str, str]]) -> dict:
+    return {name: {k: json.loads(v) if v[:1] in "{[" else v for k, v in fields.items()} for name, fields in state.items()}
+
+
+async def random_history(api, system, seed: int) -> tuple[dict, list]:
+    """An event with shifts created, changed and cancelled, and bookings made and cancelled, at random."""
+    rng = random.Random(seed)
+    admin = await sign_in_admin(api, system)
+    first = datetime.now(ZONE).date() + timedelta(days=5)
+    event = await create_event(
+        admin, timezone=ZONE.key, start_date=first, end_date=first + timedelta(days=1), opens_at="09:00", closes_at="13:00"
+    )
+    pros = [await create_professional(api, admin, name=f"Dr. {n}") for n in ("Ana", "Ben", "Cai")]
+    clients = [api.as_user(system.token_for(Role.CLIENT, name=f"Client {i}")) for i in range(6)]
+    days = [first, first + timedelta(days=1)]
+    shifts, bookings = [], []
+    for _ in range(60):
+        op = rng.choices(["shift", "change", "cancel_shift", "book", "cancel_booking"], weights=[4, 2, 1, 6, 2])[0]
+        if op == "shift" or not shifts:
+            _, pro = rng.choice(pros)
+            day, start = rng.choice(days), rng.randrange(0, 7)
+            status, body = await pro.request(
+                "POST",
+                "/shifts",
+                json={
+                    "event_id": event["id"],
+                    "capacity": rng.randint(1, 3),
+                    "start": (local(day, 9, 0, ZONE) + timedelta(minutes=30 * start)).isoformat(),
+                    "end": (local(day, 9, 0, ZONE) + timedelta(minutes=30 * rng.randint(start + 1, 8))).isoformat(),
+                },
+            )
+            if status == 201:
+                shifts.append(body)
+        elif op == "change":
+            shift = rng.choice(shifts)
+            start = datetime.fromisoformat(shift["start"])
+            await admin.request(
+                "PATCH",
+                f"/shifts/{shift['id']}",
+                json={
+                    "capacity": rng.randint(1, 3),
+                    "end": (start + timedelta(minutes=30 * rng.randint(1, 3))).isoformat(),
+                },
+            )
+        elif op == "cancel_shift":
+            await admin.request("DELETE", f"/shifts/{rng.choice(shifts)['id']}")
+        elif op == "book":
+            day, index = rng.choice(days), rng.randrange(0, 8)
+            status, body = await rng.choice(clients).request(
+                "POST",
+                "/bookings",
+                json={
+                    "event_id": event["id"],
+                    "start": (local(day, 9, 0, ZONE) + timedelta(minutes=30 * index)).isoformat(),
+                },
+            )
+            if status == 201:
+                bookings.append(body)
+        elif bookings:
+            await admin.request("POST", f"/bookings/{rng.choice(bookings)['id']}/cancel")
+    assert len(shifts) >= 5 and len(bookings) >= 5, "the history should exercise both shifts and bookings"
+    return event, days
+
+
+async def settled_counters(store: CapacityStore, event_id, admin) -> dict:
+    """The event's counters once the consumer has applied every shift change the shifts service made."""
+    listed = (await admin.call("GET", "/shifts", params={"event_id": str(event_id), "limit": "200"}))["items"]
+    expected = {s["id"]: (s["capacity"], s["status"] == "active") for s in listed}
+    for _ in range(200):
+        state = decoded(await store.raw(event_id))
+        applied = {k: (v["capacity"], v["active"]) for k, v in state["shifts"].items()}
+        if applied == expected:
+            return state
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"shift changes never all arrived: {applied} != {expected}")
+
+
+async def forget_everything(redis, prefix: str) -> None:
+    """What a Redis restart does to us (its data kept nowhere): every key of this system, gone."""
+    keys = [key async for key in redis.scan_iter(match=f"{prefix}:*", count=1000)]
+    await redis.delete(*keys)
+
+
+async def test_losing_redis_and_rebuilding_gives_identical_counters(api, system, redis):
+    event, days = await random_history(api, system, seed=20261125)
+    store = CapacityStore(redis, system.settings.redis_key_prefix)
+    admin = await sign_in_admin(api, system)
+    event_id = uuid.UUID(event["id"])
+    before = await settled_counters(store, event_id, admin)
+    assert before["alloc"] and before["load"], "the history left capacity in use"
+    availability_before = [
+        await api.call("GET", "/availability", params={"event_id": event["id"], "date": d.isoformat()}) for d in days
+    ]
+
+    # The running service notices by itself and rebuilds from PostgreSQL.
+    await forget_everything(redis, system.settings.redis_key_prefix)
+    await wait_for_availability(api, event["id"], days[0], lambda body: True, timeout=30)
+    assert decoded(await store.raw(event_id)) == before
+    assert [
+        await api.call("GET", "/availability", params={"event_id": event["id"], "date": d.isoformat()}) for d in days
+    ] == availability_before
+
+    # And the one command an operator runs does the same.
+    await forget_everything(redis, system.settings.redis_key_prefix)
+    command = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "availability",
+        "rebuild",
+        env=system.settings.service_env("availability", "127.0.0.1", 25),
+        stdout=asyncio.subprocess.PIPE,
+    )
+    output, _ = await asyncio.wait_for(command.communicate(), 120)
+    assert command.returncode == 0
+    report = json.loads(output.decode().strip().splitlines()[-1])
+    assert report["events"] >= 1 and report["bookings"] >= 1
+    assert decoded(await store.raw(event_id)) == before
