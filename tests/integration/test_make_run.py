@@ -11,7 +11,7 @@ import aiohttp
 import psutil
 
 from devstack.client import ApiClient
-from tests.integration.conftest import free_port_block
+from tests.conftest import free_port_block
 
 
 async def read_until(stream: asyncio.StreamReader, marker: str, timeout: float) -> str:

@@ -71,7 +71,7 @@ def test_a_clients_local_days_partition_the_events_slots(schedule: Schedule, cli
         window_end = datetime.combine(day + timedelta(days=1), time(0), zone)
         slots = schedule.slots_on_local_day(day, zone)
         assert all(window_start <= s.start < window_end for s in slots)
-        assert slots == sorted(slots)
+        assert list(slots) == sorted(slots)
         seen.extend(slots)
     assert seen == all_slots(schedule)  # every slot exactly once, in order
 

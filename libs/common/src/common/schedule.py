@@ -8,6 +8,7 @@ the client's own timezone (23, 24 or 25 hours), which may cover two of the event
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
@@ -81,14 +82,19 @@ class Schedule:
             return []
         start = local_instant(day, self.opens_at, self.zone)
         close = local_instant(day, self.closes_at, self.zone)
+        length = self.slot_length
         slots = []
-        while start + self.slot_length <= close:
-            slots.append(Slot(start, start + self.slot_length))
-            start += self.slot_length
+        while start + length <= close:
+            slots.append(Slot(start, start + length))
+            start += length
         return slots
 
-    def slots_on_local_day(self, day: date, zone: ZoneInfo) -> list[Slot]:
-        """The event's slots starting within the calendar day ``day`` of ``zone``."""
+    def slots_on_local_day(self, day: date, zone: ZoneInfo) -> tuple[Slot, ...]:
+        """The event's slots starting within the calendar day ``day`` of ``zone`` (remembered: the
+        answer depends only on the schedule, the day and the zone)."""
+        return _slots_on_local_day(self, day, zone)
+
+    def _compute_slots_on_local_day(self, day: date, zone: ZoneInfo) -> tuple[Slot, ...]:
         window_start = local_instant(day, time(0), zone)
         window_end = local_instant(day + timedelta(days=1), time(0), zone)
         first = window_start.astimezone(self.zone).date() - timedelta(days=1)
@@ -98,7 +104,7 @@ class Schedule:
         while event_day <= last:
             slots.extend(s for s in self.slots_on_event_day(event_day) if window_start <= s.start < window_end)
             event_day += timedelta(days=1)
-        return slots
+        return tuple(slots)
 
     def event_day_of(self, instant: datetime) -> date:
         return instant.astimezone(self.zone).date()
@@ -120,3 +126,8 @@ class Schedule:
             return slot.overlaps(blackout.start, blackout.end)
         day = self.event_day_of(slot.start)
         return slot.overlaps(local_instant(day, blackout.start_time, self.zone), local_instant(day, blackout.end_time, self.zone))
+
+
+@lru_cache(maxsize=4096)
+def _slots_on_local_day(schedule: Schedule, day: date, zone: ZoneInfo) -> tuple[Slot, ...]:
+    return schedule._compute_slots_on_local_day(day, zone)

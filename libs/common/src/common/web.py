@@ -7,6 +7,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
+import orjson
+import uvloop
 from aiohttp import ClientSession, TCPConnector, web
 from redis.asyncio import Redis
 from sqlalchemy import Table, text
@@ -50,7 +52,7 @@ async def correlation_middleware(request: web.Request, handler):
 
 
 async def _healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+    return json_response({"status": "ok"})
 
 
 async def _readyz(request: web.Request) -> web.Response:
@@ -61,8 +63,13 @@ async def _readyz(request: web.Request) -> web.Response:
         except Exception as exc:  # a readiness probe reports, it does not raise
             failures[getattr(check, "__qualname__", "check")] = repr(exc)
     if failures:
-        return web.json_response({"status": "unavailable", "failures": failures}, status=503)
-    return web.json_response({"status": "ready"})
+        return json_response({"status": "unavailable", "failures": failures}, status=503)
+    return json_response({"status": "ready"})
+
+
+def json_response(data: Any, status: int = 200) -> web.Response:
+    """Every JSON answer of ours; orjson is several times faster than json on our hot paths."""
+    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
 
 
 def service_app(settings: ServiceSettings) -> web.Application:
@@ -177,6 +184,7 @@ def outbox(table: Table, exchange: str, producer: str, poll_seconds: float):
 
 def serve(app: web.Application, settings: ServiceSettings) -> None:
     log.info("%s listening on %s:%s", settings.service_name, settings.http_host, settings.http_port)
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     web.run_app(app, host=settings.http_host, port=settings.http_port, print=None, access_log=None)
 
 

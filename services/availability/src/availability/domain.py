@@ -1,7 +1,11 @@
 """What a client sees for a day: each slot's status, and why nothing is available. Pure."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from enum import StrEnum
+from functools import lru_cache
+from zoneinfo import ZoneInfo
 
 from common.schedule import Schedule, Slot
 
@@ -32,10 +36,25 @@ class DayView:
     reason: Reason | None
 
 
-def day_view(schedule: Schedule, slots: list[Slot], capacity: list[int], remaining: list[int]) -> DayView:
+@dataclass(frozen=True)
+class DayFrame:
+    """A day apart from its counters: the slots and which of them are blocked."""
+
+    slots: tuple[Slot, ...]
+    blocked: tuple[bool, ...]
+
+
+@lru_cache(maxsize=4096)
+def day_frame(schedule: Schedule, day: date, zone: ZoneInfo) -> DayFrame:
+    """Depends only on the event's definition, the day and the zone, so it is worked out once."""
+    slots = schedule.slots_on_local_day(day, zone)
+    return DayFrame(slots, tuple(schedule.is_blocked(slot) for slot in slots))
+
+
+def day_view(frame: DayFrame, capacity: Sequence[int], remaining: Sequence[int]) -> DayView:
     views = []
-    for slot, left in zip(slots, remaining, strict=True):
-        if schedule.is_blocked(slot):
+    for slot, blocked, left in zip(frame.slots, frame.blocked, remaining, strict=True):
+        if blocked:
             views.append(SlotView(slot, SlotStatus.BLOCKED, 0))
         else:
             left = max(left, 0)  # a shift shrunk under bookings can leave a slot over-committed
@@ -43,7 +62,7 @@ def day_view(schedule: Schedule, slots: list[Slot], capacity: list[int], remaini
     return DayView(views, _reason(views, capacity))
 
 
-def _reason(views: list[SlotView], capacity: list[int]) -> Reason | None:
+def _reason(views: list[SlotView], capacity: Sequence[int]) -> Reason | None:
     if not views:
         return Reason.NO_EVENT
     if any(v.status is SlotStatus.AVAILABLE for v in views):

@@ -48,7 +48,7 @@ class KnownEvent:
 @dataclass(frozen=True)
 class DayCounts:
     event: KnownEvent
-    slots: list[Slot]
+    slots: tuple[Slot, ...]
     capacity: list[int]
     remaining: list[int]
 
@@ -75,6 +75,7 @@ class CapacityStore:
         self._take = redis.register_script(_script("take.lua"))
         self._release = redis.register_script(_script("release.lua"))
         self._commit_rebuild = redis.register_script(_script("commit_rebuild.lua"))
+        self._read_day = redis.register_script(_script("read_day.lua"))
         self._events: dict[UUID, KnownEvent] = {}  # parsed definitions, revalidated on every read
 
     def keys(self, event_id: UUID) -> EventKeys:
@@ -116,7 +117,7 @@ class CapacityStore:
     async def day_counts(self, event_id: UUID, day: date, zone: ZoneInfo | None = None) -> DayCounts | None:
         """The slots of the calendar day ``day`` in ``zone`` (default: the event's) with their
         capacity and remaining units: one round trip when the event definition we hold is still
-        current, which the same pipeline checks."""
+        current, which the same script checks."""
         keys = self.keys(event_id)
         for _ in range(3):
             known = await self._current_event(event_id)
@@ -124,15 +125,13 @@ class CapacityStore:
                 return None
             slots = known.schedule.slots_on_local_day(day, zone or known.schedule.zone)
             if not slots:
-                return DayCounts(known, [], [], [])
-            fields = [s.key for s in slots]
-            async with self._redis.pipeline(transaction=False) as pipe:
-                pipe.hget(keys.event, "sequence")
-                pipe.hmget(keys.capacity, fields)
-                pipe.hmget(keys.remaining, fields)
-                sequence, capacity, remaining = await pipe.execute()
+                return DayCounts(known, (), [], [])
+            sequence, packed = await self._read_day(
+                keys=[keys.event, keys.capacity, keys.remaining], args=[",".join(s.key for s in slots)]
+            )
             if sequence is not None and int(sequence) == known.sequence:
-                return DayCounts(known, slots, [int(c or 0) for c in capacity], [int(r or 0) for r in remaining])
+                pairs = [pair.split(":") for pair in packed.split(",")]
+                return DayCounts(known, slots, [int(c) for c, _ in pairs], [int(r) for _, r in pairs])
             self._events.pop(event_id, None)
         raise StaleEvent(str(event_id))
 

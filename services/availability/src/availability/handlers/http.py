@@ -1,14 +1,28 @@
+from datetime import date
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
 from aiohttp import web
 
 from availability.api import AvailabilityQuery
 from availability.app_keys import STORE
-from availability.domain import day_view
+from availability.domain import day_frame, day_view
 from common.auth import current_identity
 from common.errors import not_found, try_again
 from common.problems import parse_query
-from common.schedule import zone_named
+from common.schedule import Schedule, zone_named
+from common.web import json_response
 
 routes = web.RouteTableDef()
+
+
+@lru_cache(maxsize=4096)
+def _local_times(schedule: Schedule, day: date, zone: ZoneInfo) -> tuple[tuple[str, str], ...]:
+    """Each slot's start and end as the client reads them; like the frame, worked out once."""
+    return tuple(
+        (slot.start.astimezone(zone).isoformat(), slot.end.astimezone(zone).isoformat())
+        for slot in day_frame(schedule, day, zone).slots
+    )
 
 
 @routes.get("/availability")
@@ -16,26 +30,24 @@ async def availability(request: web.Request) -> web.Response:
     query = parse_query(request, AvailabilityQuery)
     identity = current_identity(request)
     zone_name = query.tz or (identity.timezone if identity else None)  # else the event's own
-    counts = await request.app[STORE].day_counts(query.event_id, query.date, zone_named(zone_name) if zone_name else None)
+    store = request.app[STORE]
+    counts = await store.day_counts(query.event_id, query.date, zone_named(zone_name) if zone_name else None)
     if counts is None:
-        if not await request.app[STORE].is_built():
+        if not await store.is_built():
             raise try_again("Availability is being rebuilt; try again in a moment.")
         raise not_found("event")
-    zone = zone_named(zone_name) if zone_name else counts.event.schedule.zone
-    view = day_view(counts.event.schedule, counts.slots, counts.capacity, counts.remaining)
-    return web.json_response(
+    schedule = counts.event.schedule
+    zone = zone_named(zone_name) if zone_name else schedule.zone
+    view = day_view(day_frame(schedule, query.date, zone), counts.capacity, counts.remaining)
+    times = _local_times(schedule, query.date, zone)
+    return json_response(
         {
             "event_id": str(query.event_id),
             "date": query.date.isoformat(),
             "timezone": zone.key,
             "slots": [
-                {
-                    "start": v.slot.start.astimezone(zone).isoformat(),
-                    "end": v.slot.end.astimezone(zone).isoformat(),
-                    "status": v.status.value,
-                    "remaining": v.remaining,
-                }
-                for v in view.slots
+                {"start": start, "end": end, "status": v.status.value, "remaining": v.remaining}
+                for (start, end), v in zip(times, view.slots, strict=True)
             ],
             "reason": view.reason.value if view.reason else None,
         }

@@ -7,6 +7,7 @@ from common.contracts import BookingData
 from common.errors import Problem
 from common.problems import parse_body, parse_path_uuid, parse_query
 from common.schedule import zone_named
+from common.web import json_response
 
 routes = web.RouteTableDef()
 
@@ -38,7 +39,7 @@ async def book(request: web.Request) -> web.Response:
         raise Problem(400, "invalid_idempotency_key", "Invalid Idempotency-Key", f"Use 1 to {MAX_IDEMPOTENCY_KEY} characters.")
     spec = await parse_body(request, BookingIn)
     booking, created = await request.app[SERVICE].book(client, spec, key)
-    return web.json_response(booking_out(booking, client), status=201 if created else 200)
+    return json_response(booking_out(booking, client), status=201 if created else 200)
 
 
 @routes.get("/bookings")
@@ -47,25 +48,25 @@ async def list_bookings(request: web.Request) -> web.Response:
     query = parse_query(request, BookingQuery)
     bookings = await request.app[SERVICE].list_bookings(who, query.cursor, query.limit)
     items = [booking_out(b, who) for b in bookings]
-    return web.json_response({"items": items, "next_cursor": items[-1]["id"] if len(items) == query.limit else None})
+    return json_response({"items": items, "next_cursor": items[-1]["id"] if len(items) == query.limit else None})
 
 
 @routes.get("/bookings/{booking_id}")
 async def get_booking(request: web.Request) -> web.Response:
     who = require_identity(request)
     booking = await request.app[SERVICE].get_booking(who, parse_path_uuid(request, "booking_id", "booking"))
-    return web.json_response(booking_out(booking, who))
+    return json_response(booking_out(booking, who))
 
 
 @routes.post("/bookings/{booking_id}/cancel")
 async def cancel(request: web.Request) -> web.Response:
     who = require_identity(request)
     booking = await request.app[SERVICE].cancel(who, parse_path_uuid(request, "booking_id", "booking"))
-    return web.json_response(booking_out(booking, who))
+    return json_response(booking_out(booking, who))
 
 
 @routes.get("/internal/usage")
 async def usage(request: web.Request) -> web.Response:
     require_identity(request, Role.SERVICE)
     query = parse_query(request, UsageQuery)
-    return web.json_response({"items": await request.app[SERVICE].usage(query.event_id)})
+    return json_response({"items": await request.app[SERVICE].usage(query.event_id)})

@@ -4,6 +4,7 @@ from aiohttp import web
 
 from common.auth import Role, require_identity
 from common.problems import parse_body, parse_query
+from common.web import json_response
 from gateway.api import LoginIn, PageQuery, ProfessionalIn, ProfilePatch, RegisterIn, UserOut
 from gateway.app_keys import ACCOUNTS
 
@@ -19,26 +20,26 @@ def user_out(row) -> dict:
 async def register(request: web.Request) -> web.Response:
     spec = await parse_body(request, RegisterIn)
     who = await request.app[ACCOUNTS].register(spec)
-    return web.json_response(who.model_dump(mode="json"), status=201)
+    return json_response(who.model_dump(mode="json"), status=201)
 
 
 @routes.post(f"{PREFIX}/auth/login")
 async def login(request: web.Request) -> web.Response:
     spec = await parse_body(request, LoginIn)
-    return web.json_response(await request.app[ACCOUNTS].login(spec))
+    return json_response(await request.app[ACCOUNTS].login(spec))
 
 
 @routes.get(f"{PREFIX}/me")
 async def me(request: web.Request) -> web.Response:
     who = require_identity(request, Role.CLIENT, Role.PROFESSIONAL, Role.ADMIN)
-    return web.json_response(user_out(await request.app[ACCOUNTS].profile(who.id)))
+    return json_response(user_out(await request.app[ACCOUNTS].profile(who.id)))
 
 
 @routes.patch(f"{PREFIX}/me")
 async def update_me(request: web.Request) -> web.Response:
     who = require_identity(request, Role.CLIENT, Role.PROFESSIONAL, Role.ADMIN)
     patch = await parse_body(request, ProfilePatch)
-    return web.json_response(user_out(await request.app[ACCOUNTS].update_profile(who.id, patch)))
+    return json_response(user_out(await request.app[ACCOUNTS].update_profile(who.id, patch)))
 
 
 @routes.post(f"{PREFIX}/professionals")
@@ -46,7 +47,7 @@ async def create_professional(request: web.Request) -> web.Response:
     require_identity(request, Role.ADMIN)
     spec = await parse_body(request, ProfessionalIn)
     who = await request.app[ACCOUNTS].register(spec, Role.PROFESSIONAL)
-    return web.json_response({"id": str(who.id), "email": who.email, "name": who.name, "timezone": who.timezone}, status=201)
+    return json_response({"id": str(who.id), "email": who.email, "name": who.name, "timezone": who.timezone}, status=201)
 
 
 @routes.get(f"{PREFIX}/professionals")
@@ -55,4 +56,4 @@ async def list_professionals(request: web.Request) -> web.Response:
     query = parse_query(request, PageQuery)
     rows = await request.app[ACCOUNTS].professionals(query.cursor, query.limit)
     items = [{"id": str(r.id), "email": r.email, "name": r.name, "timezone": r.timezone} for r in rows]
-    return web.json_response({"items": items, "next_cursor": items[-1]["id"] if len(items) == query.limit else None})
+    return json_response({"items": items, "next_cursor": items[-1]["id"] if len(items) == query.limit else None})

@@ -4,6 +4,7 @@ from aiohttp import web
 
 from common.auth import Role, require_identity
 from common.problems import parse_body, parse_path_uuid, parse_query
+from common.web import json_response
 from shifts.api import (
     BlackoutIn,
     EventIn,
@@ -36,20 +37,20 @@ async def create_event(request: web.Request) -> web.Response:
     require_identity(request, Role.ADMIN)
     spec = await parse_body(request, EventIn)
     event = await request.app[SERVICE].create_event(spec)
-    return web.json_response(event.model_dump(mode="json"), status=201)
+    return json_response(event.model_dump(mode="json"), status=201)
 
 
 @routes.get("/events")
 async def list_events(request: web.Request) -> web.Response:
     query = parse_query(request, PageQuery)
     events = await request.app[SERVICE].list_events(query.cursor, query.limit)
-    return web.json_response(_page([e.model_dump(mode="json") for e in events], query.limit))
+    return json_response(_page([e.model_dump(mode="json") for e in events], query.limit))
 
 
 @routes.get("/events/{event_id}")
 async def get_event(request: web.Request) -> web.Response:
     event = await request.app[SERVICE].get_event(parse_path_uuid(request, "event_id", "event"))
-    return web.json_response(event.model_dump(mode="json"))
+    return json_response(event.model_dump(mode="json"))
 
 
 @routes.patch("/events/{event_id}")
@@ -58,7 +59,7 @@ async def update_event(request: web.Request) -> web.Response:
     event_id = parse_path_uuid(request, "event_id", "event")
     patch = await parse_body(request, EventPatch)
     event = await request.app[SERVICE].update_event(event_id, patch)
-    return web.json_response(event.model_dump(mode="json"))
+    return json_response(event.model_dump(mode="json"))
 
 
 @routes.post("/events/{event_id}/blackouts")
@@ -67,7 +68,7 @@ async def add_blackout(request: web.Request) -> web.Response:
     event_id = parse_path_uuid(request, "event_id", "event")
     spec = await parse_body(request, BlackoutIn)
     blackout = await request.app[SERVICE].add_blackout(event_id, spec)
-    return web.json_response(blackout.model_dump(mode="json"), status=201)
+    return json_response(blackout.model_dump(mode="json"), status=201)
 
 
 @routes.delete("/events/{event_id}/blackouts/{blackout_id}")
@@ -84,7 +85,7 @@ async def create_shift(request: web.Request) -> web.Response:
     who = require_identity(request, Role.PROFESSIONAL, Role.ADMIN)
     spec = await parse_body(request, ShiftIn)
     shift = await request.app[SERVICE].create_shift(who, spec)
-    return web.json_response(_shift_out(shift), status=201)
+    return json_response(_shift_out(shift), status=201)
 
 
 @routes.get("/shifts")
@@ -92,14 +93,14 @@ async def list_shifts(request: web.Request) -> web.Response:
     who = require_identity(request, Role.PROFESSIONAL, Role.ADMIN)
     query = parse_query(request, ShiftQuery)
     shifts = await request.app[SERVICE].list_shifts(who, query.event_id, query.cursor, query.limit)
-    return web.json_response(_page([_shift_out(s) for s in shifts], query.limit))
+    return json_response(_page([_shift_out(s) for s in shifts], query.limit))
 
 
 @routes.get("/shifts/{shift_id}")
 async def get_shift(request: web.Request) -> web.Response:
     who = require_identity(request, Role.PROFESSIONAL, Role.ADMIN)
     shift = await request.app[SERVICE].get_shift(who, parse_path_uuid(request, "shift_id", "shift"))
-    return web.json_response(_shift_out(shift))
+    return json_response(_shift_out(shift))
 
 
 @routes.patch("/shifts/{shift_id}")
@@ -108,21 +109,21 @@ async def change_shift(request: web.Request) -> web.Response:
     shift_id = parse_path_uuid(request, "shift_id", "shift")
     patch = await parse_body(request, ShiftPatch)
     shift = await request.app[SERVICE].change_shift(who, shift_id, patch)
-    return web.json_response(_shift_out(shift))
+    return json_response(_shift_out(shift))
 
 
 @routes.delete("/shifts/{shift_id}")
 async def cancel_shift(request: web.Request) -> web.Response:
     who = require_identity(request, Role.PROFESSIONAL, Role.ADMIN)
     shift = await request.app[SERVICE].cancel_shift(who, parse_path_uuid(request, "shift_id", "shift"))
-    return web.json_response(_shift_out(shift))
+    return json_response(_shift_out(shift))
 
 
 @routes.get("/internal/snapshot")
 async def snapshot(request: web.Request) -> web.Response:
     require_identity(request, Role.SERVICE)
     query = parse_query(request, SnapshotQuery)
-    return web.json_response({"events": await request.app[SERVICE].snapshot(query.event_id)})
+    return json_response({"events": await request.app[SERVICE].snapshot(query.event_id)})
 
 
 @routes.put("/internal/professionals/{professional_id}")
