@@ -22,5 +22,6 @@ test: install  ## lint, then the test suite (benchmarks excluded)
 	$(UV) run --frozen --no-sync ruff check .
 	$(UV) run --frozen --no-sync pytest $(PYTEST_ARGS)
 
-bench: install  ## benchmarks, out of the default test run
+bench: install  ## benchmarks, out of the default test run (docs/benchmarks.md)
+	@command -v wrk >/dev/null 2>&1 || apt-get install -y -q wrk >/dev/null 2>&1 || echo "no wrk: using the asyncio load generator"
 	$(UV) run --frozen --no-sync pytest -m bench -p no:cacheprovider -s $(PYTEST_ARGS)
