@@ -181,8 +181,15 @@ async def test_a_dst_day_seen_from_a_half_hour_zone_spans_two_event_days(api, sy
     assert in_kolkata["slots"][0]["start"] == "2027-03-14T00:00:00+05:30"
     assert in_kolkata["slots"][-1]["start"] == "2027-03-14T23:30:00+05:30"
 
-    # A signed-in client's own timezone is the default.
-    client = api.as_user(system.token_for(Role.CLIENT, timezone="Asia/Kolkata"))
-    assert (
-        await client.call("GET", "/availability", params={"event_id": event["id"], "date": spring_forward.isoformat()})
-    ) == in_kolkata
+    # A signed-in client's own timezone is the default, also right after they change it.
+    email = f"{uuid.uuid4().hex[:8]}@test.example"
+    await api.call("POST", "/auth/register", expect=201, json={"email": email, "password": "password-123", "name": "Tz"})
+    client = await api.sign_in(email, "password-123")
+    day_query = {"event_id": event["id"], "date": spring_forward.isoformat()}
+    assert (await client.call("GET", "/availability", params=day_query))["timezone"] == "UTC"
+    profile = await client.call("PATCH", "/me", json={"timezone": "Asia/Kolkata"})
+    assert profile["timezone"] == "Asia/Kolkata"
+    client = api.as_user(profile["access_token"])
+    assert await client.call("GET", "/availability", params=day_query) == in_kolkata
+    status, problem = await client.request("PATCH", "/me", json={"timezone": "Europe/Atlantis"})
+    assert (status, problem["code"]) == (422, "validation_failed")

@@ -60,6 +60,9 @@ class AccountsService:
             row = None
         if row is None:
             raise Problem(401, "invalid_credentials", "Invalid credentials", "Email or password is wrong.")
+        return self.token_for(row)
+
+    def token_for(self, row: UserRow) -> dict:
         return {"access_token": self._tokens.issue(identity(row)), "token_type": "bearer", "expires_in": self._tokens.ttl_seconds}
 
     async def profile(self, user_id: UUID) -> UserRow:

@@ -39,7 +39,9 @@ async def me(request: web.Request) -> web.Response:
 async def update_me(request: web.Request) -> web.Response:
     who = require_identity(request, Role.CLIENT, Role.PROFESSIONAL, Role.ADMIN)
     patch = await parse_body(request, ProfilePatch)
-    return json_response(user_out(await request.app[ACCOUNTS].update_profile(who.id, patch)))
+    row = await request.app[ACCOUNTS].update_profile(who.id, patch)
+    # A token carries the profile it was issued with; hand back one that carries the change.
+    return json_response(user_out(row) | request.app[ACCOUNTS].token_for(row))
 
 
 @routes.post(f"{PREFIX}/professionals")
