@@ -82,8 +82,8 @@ async def test_fifty_concurrent_bookings_of_five_units_confirm_exactly_five(api,
     assert in_database == {pros[0]["id"]: 3, pros[1]["id"]: 2}
     store = CapacityStore(redis, system.settings.redis_key_prefix)
     known = await store.event(uuid.UUID(event["id"]))
-    usage = await store.professional_usage(known.data.id, known.schedule.slot_starting_at(nine))
-    assert usage["u"] == in_database
+    assert await store.professional_usage(known.data.id, known.schedule.slot_starting_at(nine)) == in_database
+    assert await store.holds(known.data.id) == []  # every hold was confirmed
     availability = await wait_for_availability(api, event["id"], day, lambda body: True)
     nine_slot = slot_at(availability, nine)
     assert (nine_slot["status"], nine_slot["remaining"]) == ("full", 0)

@@ -43,7 +43,9 @@ def create_app(settings: Settings) -> web.Application:
             capacity,
             common_web.broker(settings.rabbitmq_url, settings.service_name),
             consume_shift_changes,
-            common_web.background("rebuild-watch", lambda app: app[REBUILDER].watch(settings.rebuild_check_seconds)),
+            common_web.background(
+                "rebuild-watch", lambda app: app[REBUILDER].watch(settings.rebuild_check_seconds, settings.reconcile_seconds)
+            ),
         ]
     )
     app.add_routes(routes)
@@ -56,6 +58,13 @@ def build_rebuilder(settings: Settings, redis: Redis, http: ClientSession) -> tu
         http, settings.shifts_url, settings.booking_url, TokenCodec(settings), settings.record_timeout_seconds
     )
     return store, Rebuilder(store, record, settings.rebuild_settle_seconds, settings.rebuild_flag_seconds)
+
+
+async def reconcile_command(settings: Settings, args: list[str]) -> None:
+    """``python -m availability reconcile [EVENT_ID]``: compare every counter with the record, repair, report."""
+    async with Redis.from_url(settings.redis_url, decode_responses=True) as redis, ClientSession() as http:
+        _, rebuilder = build_rebuilder(settings, redis, http)
+        print(json.dumps(asdict(await rebuilder.reconcile(UUID(args[0]) if args else None))))
 
 
 async def rebuild_command(settings: Settings, args: list[str]) -> None:

@@ -1,13 +1,16 @@
-"""Rebuilding the counters from the system of record, never showing booking a half-built state."""
+"""Rebuilding and reconciling the counters from the system of record, never showing booking a
+half-built state."""
 
 import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
-from availability.adapters.record import SystemOfRecord
-from common.capacity import CapacityStore, event_counters
+from availability.adapters.record import EventRecord, SystemOfRecord
+from common.capacity import CapacityStore, Hold, UnitInUse, differences, event_counters
+from common.schedule import Slot
 
 log = logging.getLogger(__name__)
 
@@ -17,8 +20,27 @@ class RebuildReport:
     events: int = 0
     shifts: int = 0
     bookings: int = 0
+    holds_kept: int = 0
     skipped: list[str] = field(default_factory=list)  # events another rebuild was holding
     seconds: float = 0.0
+
+
+@dataclass
+class ReconcileReport:
+    events_checked: int = 0
+    holds_expired: int = 0
+    repaired: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # event -> key -> fields that differed
+    seconds: float = 0.0
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def live_holds(holds: list[Hold], confirmed: list[UnitInUse], at_ms: int) -> list[Hold]:
+    """Holds still counting: not expired, and for bookings not already confirmed in the record."""
+    committed = {u.booking_id for u in confirmed}
+    return [h for h in holds if h.expires_ms > at_ms and h.taken.booking_id not in committed]
 
 
 class Rebuilder:
@@ -28,12 +50,16 @@ class Rebuilder:
         self._settle_seconds = settle_seconds
         self._flag_seconds = flag_seconds
 
+    def _counters(self, record: EventRecord, confirmed: list[UnitInUse], holds: list[Hold]) -> dict:
+        return event_counters(record.sequence, record.event, record.shifts, confirmed, holds)
+
     async def rebuild(self, event_id: UUID | None = None) -> RebuildReport:
         """Rebuild one event's counters, or every event's.
 
         Each event is flagged first: from then on takes are refused and shift changes wait. After a
         short settle (bookings that took capacity before the flag commit or give it back), the
-        counters are computed from a fresh snapshot and swapped in with one script.
+        counters are computed from a fresh snapshot, keeping the holds still in flight, and swapped
+        in with one script.
         """
         started, token, report = time.monotonic(), uuid4().hex, RebuildReport()
         listed = [record.event.id for record in await self._record.events(event_id)]
@@ -47,17 +73,18 @@ class Rebuilder:
         try:
             await asyncio.sleep(self._settle_seconds)
             records = await self._record.events(event_id)
-            usage = await self._record.usage(event_id)
+            confirmed = await self._record.confirmed(event_id)
             for record in records:
                 if record.event.id not in flagged:
                     continue  # created after the listing: the consumer builds it as usual
-                bookings = usage.get(record.event.id, [])
-                counters = event_counters(record.sequence, record.event, record.shifts, bookings)
-                if await self._store.replace_event(record.event.id, counters, token):
+                units = confirmed.get(record.event.id, [])
+                holds = live_holds(await self._store.holds(record.event.id), units, now_ms())
+                if await self._store.replace_event(record.event.id, self._counters(record, units, holds), token):
                     swapped.add(record.event.id)
                     report.events += 1
                     report.shifts += len(record.shifts)
-                    report.bookings += sum(u.count for u in bookings)
+                    report.bookings += len(units)
+                    report.holds_kept += len(holds)
                 else:
                     report.skipped.append(str(record.event.id))
         finally:
@@ -83,10 +110,50 @@ class Rebuilder:
         finally:
             await self._store.unlock_rebuild(token)
 
-    async def watch(self, every_seconds: float) -> None:
-        """Rebuild by ourselves when Redis has no counters (first start, or Redis lost its data)."""
+    async def reconcile(self, event_id: UUID | None = None) -> ReconcileReport:
+        """Free expired holds, compare every counter with the record, and repair (by a flagged
+        rebuild of the event) where they differ. Reports what it repaired."""
+        started, report = time.monotonic(), ReconcileReport()
+        records = await self._record.events(event_id)
+        confirmed = await self._record.confirmed(event_id)
+        for record in records:
+            report.events_checked += 1
+            report.holds_expired += await self._expire_holds(record)
+            units = confirmed.get(record.event.id, [])
+            holds = live_holds(await self._store.holds(record.event.id), units, now_ms())
+            drift = differences(await self._store.raw(record.event.id), self._counters(record, units, holds))
+            if not drift:
+                continue
+            # Perhaps only a change in flight: look again under the flag, from a fresh snapshot.
+            await self.rebuild(record.event.id)
+            report.repaired[str(record.event.id)] = drift
+            log.warning("reconcile repaired event %s: %s", record.event.id, drift)
+        report.seconds = round(time.monotonic() - started, 3)
+        return report
+
+    async def _expire_holds(self, record: EventRecord) -> int:
+        known = await self._store.event(record.event.id)
+        if known is None:
+            return 0
+        expired = 0
+        for hold in await self._store.holds(record.event.id):
+            if hold.expires_ms <= now_ms():
+                start = datetime.fromtimestamp(int(hold.taken.slot), UTC)
+                slot = Slot(start, start + known.schedule.slot_length)
+                t = hold.taken
+                expired += await self._store.release(known, slot, t.professional_id, t.unit, t.booking_id, held_only=True)
+        return expired
+
+    async def watch(self, every_seconds: float, reconcile_seconds: float) -> None:
+        """Rebuild by ourselves when Redis has no counters (first start, or Redis lost its data);
+        reconcile every ``reconcile_seconds``."""
+        last_reconcile = time.monotonic()
         while True:
             if not await self._store.is_built():
                 log.warning("no counters in Redis: rebuilding from the system of record")
                 await self.rebuild_everything()
+                last_reconcile = time.monotonic()
+            elif time.monotonic() - last_reconcile >= reconcile_seconds:
+                await self.reconcile()
+                last_reconcile = time.monotonic()
             await asyncio.sleep(every_seconds)

@@ -11,3 +11,4 @@ class Settings(ServiceSettings):
     rebuild_check_seconds: float = 2.0  # how often to look whether Redis lost the counters
     rebuild_settle_seconds: float = 0.5  # lets bookings that took capacity before the flag commit
     rebuild_flag_seconds: float = 60.0  # a crashed rebuild blocks an event no longer than this
+    reconcile_seconds: float = 30.0  # how often every counter is compared with the record

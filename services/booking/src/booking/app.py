@@ -21,6 +21,7 @@ def create_app(settings: Settings) -> web.Application:
             CapacityStore(app[common_web.REDIS], settings.redis_key_prefix),
             app[common_web.OUTBOX],
             app[common_web.RELAY].wake,
+            settings.hold_seconds,
         )
         yield
 

@@ -2,12 +2,13 @@
 its event are committed in PostgreSQL; a failed commit gives the capacity back."""
 
 import hashlib
+import logging
 import random
 from collections.abc import Callable
 from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -20,6 +21,8 @@ from common.contracts import BookingData, BookingStatus, Person
 from common.errors import Problem, not_found, try_again
 from common.outbox import Outbox
 from common.schedule import Slot
+
+log = logging.getLogger(__name__)
 
 
 def booking_data(row: BookingRow, reason: str | None = None) -> BookingData:
@@ -47,21 +50,28 @@ def fingerprint(request: BookingIn) -> str:
 
 class BookingService:
     def __init__(
-        self, sessions: async_sessionmaker, store: CapacityStore, outbox: Outbox, after_commit: Callable[[], None]
+        self,
+        sessions: async_sessionmaker,
+        store: CapacityStore,
+        outbox: Outbox,
+        after_commit: Callable[[], None],
+        hold_seconds: float,
     ) -> None:
         self._sessions = sessions
         self._store = store
         self._outbox = outbox
         self._after_commit = after_commit
+        self._hold_seconds = hold_seconds
 
     async def book(self, client: Identity, request: BookingIn, idempotency_key: str | None) -> tuple[BookingData, bool]:
         """Book a slot; returns the booking and whether it was created now (False: a retry)."""
         if idempotency_key and (earlier := await self._earlier_attempt(client.id, idempotency_key, request)):
             return earlier, False
         known, slot = await self._bookable_slot(request)
+        booking_id, chance = uuid4(), random.random()
         for _ in range(3):
             try:
-                taken = await self._store.take(known, slot, random.random())
+                taken = await self._store.take(known, slot, chance, booking_id, self._hold_seconds)
                 break
             except StaleEvent:  # the event changed under us: check the slot against the new definition
                 known, slot = await self._bookable_slot(request)
@@ -70,11 +80,11 @@ class BookingService:
         else:
             raise try_again("The event is changing; try again in a moment.")
         if taken is None:
-            raise Problem(409, "slot_unavailable", "Slot unavailable", "That slot is fully booked; pick another.")
+            raise await self._unavailable(known, slot)
 
         pro = taken.professional
         row = BookingRow(
-            id=uuid4(),
+            id=booking_id,
             event_id=known.data.id,
             event_name=known.data.name,
             slot_start=slot.start,
@@ -88,6 +98,8 @@ class BookingService:
             professional_name=pro.name,
             professional_email=pro.email,
             professional_timezone=pro.timezone,
+            unit=taken.unit,
+            assignment={"eligible": taken.eligible, "random": chance},
             idempotency_key=idempotency_key,
             request_fingerprint=fingerprint(request),
             sequence=1,
@@ -99,12 +111,17 @@ class BookingService:
                 data = booking_data(row)
                 await self._outbox.add(session, "booking.confirmed", row.id, row.sequence, data.model_dump(mode="json"))
         except BaseException as exc:
-            await self._store.release(known, slot, pro.id)
-            if isinstance(exc, IntegrityError) and idempotency_key:
+            # Not committed: give the unit back now (were this process to die here, the hold expires).
+            await self._store.release(known, slot, pro.id, taken.unit, booking_id)
+            if isinstance(exc, IntegrityError) and "bookings_idempotency" in str(exc.orig):
                 # The same request raced us and won; answer with its booking.
                 if earlier := await self._earlier_attempt(client.id, idempotency_key, request):
                     return earlier, False
+            if isinstance(exc, IntegrityError) and "bookings_one_per_unit" in str(exc.orig):
+                log.error("Redis handed out a unit PostgreSQL already holds: %s %s unit %s", known.data.id, slot.key, taken.unit)
+                raise try_again("Availability is being corrected; try again in a moment.") from exc
             raise
+        await self._store.confirm(known.data.id, booking_id)
         self._after_commit()
         return data, True
 
@@ -166,25 +183,48 @@ class BookingService:
         # Committed: now give the unit back to the professional who had it.
         known = await self._store.event(row.event_id)
         if known is not None:
-            await self._store.release(known, Slot(row.slot_start, row.slot_end), row.professional_id)
+            await self._store.release(known, Slot(row.slot_start, row.slot_end), row.professional_id, row.unit, row.id)
         self._after_commit()
         return data
 
     async def usage(self, event_id: UUID | None) -> list[dict]:
-        """Confirmed bookings per event, slot and professional: what availability rebuilds from."""
-        query = (
-            select(BookingRow.event_id, BookingRow.slot_start, BookingRow.professional_id, func.count())
-            .where(BookingRow.status == BookingStatus.CONFIRMED.value)
-            .group_by(BookingRow.event_id, BookingRow.slot_start, BookingRow.professional_id)
-        )
+        """The unit every confirmed booking holds: what availability rebuilds from."""
+        query = select(
+            BookingRow.id, BookingRow.event_id, BookingRow.slot_start, BookingRow.professional_id, BookingRow.unit
+        ).where(BookingRow.status == BookingStatus.CONFIRMED.value)
         if event_id:
             query = query.where(BookingRow.event_id == event_id)
         async with self._sessions() as session:
             rows = (await session.execute(query)).all()
         return [
-            {"event_id": str(e), "slot": str(int(start.timestamp())), "professional_id": str(pro), "count": n}
-            for e, start, pro, n in rows
+            {
+                "booking_id": str(b),
+                "event_id": str(e),
+                "slot": str(int(start.timestamp())),
+                "professional_id": str(pro),
+                "unit": unit,
+            }
+            for b, e, start, pro, unit in rows
         ]
+
+    async def _unavailable(self, known: KnownEvent, slot: Slot) -> Problem:
+        """409 ``slot_unavailable``, offering the nearest slots of the same day that still have room."""
+        day = known.schedule.event_day_of(slot.start)
+        counts = await self._store.day_counts(known.data.id, day)
+        open_slots = (
+            [s for s, left in zip(counts.slots, counts.remaining, strict=True) if left > 0 and not known.schedule.is_blocked(s)]
+            if counts
+            else []
+        )
+        open_slots = [s for s in open_slots if s.start > datetime.now(UTC)]
+        nearest = sorted(open_slots, key=lambda s: abs((s.start - slot.start).total_seconds()))[:3]
+        return Problem(
+            409,
+            "slot_unavailable",
+            "Slot unavailable",
+            "That slot is fully booked; pick another.",
+            nearest_available=[{"start": s.start.isoformat(), "end": s.end.isoformat()} for s in sorted(nearest)],
+        )
 
     def _visible(self, query, who: Identity):
         if who.role is Role.CLIENT:

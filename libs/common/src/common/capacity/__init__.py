@@ -4,7 +4,18 @@ Every key of one event shares the hash tag ``{evt:<id>}`` so each script's keys 
 Redis Cluster node; slots are hash fields, so scripts never build key names.
 """
 
-from common.capacity.counters import Usage, event_counters
+from common.capacity.counters import Hold, UnitInUse, differences, event_counters
 from common.capacity.store import CapacityStore, DayCounts, EventKeys, Rebuilding, StaleEvent, Taken
 
-__all__ = ["CapacityStore", "DayCounts", "EventKeys", "Rebuilding", "StaleEvent", "Taken", "Usage", "event_counters"]
+__all__ = [
+    "CapacityStore",
+    "DayCounts",
+    "EventKeys",
+    "Rebuilding",
+    "StaleEvent",
+    "Taken",
+    "UnitInUse",
+    "Hold",
+    "differences",
+    "event_counters",
+]

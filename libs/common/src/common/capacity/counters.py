@@ -13,12 +13,22 @@ from common.contracts import EventData, ShiftData, ShiftStatus
 
 
 @dataclass(frozen=True)
-class Usage:
-    """Confirmed bookings of one professional in one slot."""
+class UnitInUse:
+    """One unit of a professional's capacity in a slot, taken by a booking (confirmed or held)."""
 
     slot: str
     professional_id: UUID
-    count: int
+    unit: int
+    booking_id: UUID
+
+
+@dataclass(frozen=True)
+class Hold:
+    """A unit taken for a booking whose commit has not been confirmed; it expires by itself."""
+
+    taken: UnitInUse
+    day: str
+    expires_ms: int
 
 
 def shift_slots(shift: ShiftData) -> list[str]:
@@ -37,38 +47,69 @@ def shift_state(shift: ShiftData) -> dict:
     }
 
 
+def hold_state(hold: Hold) -> dict:
+    """What the holds hash holds for a hold."""
+    t = hold.taken
+    return {"slot": t.slot, "professional": str(t.professional_id), "unit": t.unit, "day": hold.day}
+
+
 def _json(value) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
 def event_counters(
-    event_sequence: int, event: EventData, shifts: list[tuple[int, ShiftData]], usage: list[Usage]
+    event_sequence: int,
+    event: EventData,
+    shifts: list[tuple[int, ShiftData]],
+    confirmed: list[UnitInUse],
+    holds: list[Hold] = (),
 ) -> dict[str, dict[str, str]]:
-    """Every hash of the event, by the name of its key in ``EventKeys``."""
+    """Every hash of the event (and the hold expiry set), by the name of its key in ``EventKeys``."""
     capacity: dict[str, dict[str, int]] = defaultdict(dict)
-    used: dict[str, dict[str, int]] = defaultdict(dict)
+    units: dict[str, dict[str, dict[str, str]]] = defaultdict(lambda: defaultdict(dict))
     shift_states, professionals = {}, {}
     for sequence, shift in shifts:
         shift_states[str(shift.id)] = _json(shift_state(shift) | {"sequence": sequence})
         professionals[str(shift.professional_id)] = shift.professional.model_dump_json()
         if shift.status is ShiftStatus.ACTIVE:
+            pro = str(shift.professional_id)
             for slot in shift_slots(shift):
-                pro = str(shift.professional_id)
                 capacity[slot][pro] = capacity[slot].get(pro, 0) + shift.capacity
     load: dict[str, int] = defaultdict(int)
     schedule = event.schedule()
-    for row in usage:
-        pro = str(row.professional_id)
-        used[row.slot][pro] = used[row.slot].get(pro, 0) + row.count
-        day = schedule.event_day_of(datetime.fromtimestamp(int(row.slot), UTC))
-        load[f"{day.isoformat()}|{pro}"] += row.count
-    slots = sorted(set(capacity) | set(used))
+    for taken in [*confirmed, *(h.taken for h in holds)]:
+        pro = str(taken.professional_id)
+        units[taken.slot][pro][str(taken.unit)] = str(taken.booking_id)
+        day = schedule.event_day_of(datetime.fromtimestamp(int(taken.slot), UTC))
+        load[f"{day.isoformat()}|{pro}"] += 1
+    slots = sorted(set(capacity) | set(units))
+
+    def used(slot: str) -> int:
+        return sum(len(u) for u in units.get(slot, {}).values())
+
     return {
         "event": {"sequence": str(event_sequence), "doc": event.model_dump_json()},
         "shifts": shift_states,
-        "alloc": {s: _json({"c": capacity.get(s, {}), "u": used.get(s, {})}) for s in slots},
+        "alloc": {s: _json({"c": capacity.get(s, {}), "u": units.get(s, {})}) for s in slots},
         "capacity": {s: str(sum(capacity.get(s, {}).values())) for s in slots},
-        "remaining": {s: str(sum(capacity.get(s, {}).values()) - sum(used.get(s, {}).values())) for s in slots},
-        "load": {field: str(n) for field, n in load.items() if n},
+        "remaining": {s: str(sum(capacity.get(s, {}).values()) - used(s)) for s in slots},
+        "load": {field: str(n) for field, n in load.items()},
         "professionals": professionals,
+        "holds": {str(h.taken.booking_id): _json(hold_state(h)) for h in holds},
+        "hold_expiry": {str(h.taken.booking_id): str(h.expires_ms) for h in holds},
     }
+
+
+def differences(live: dict[str, dict[str, str]], built: dict[str, dict[str, str]]) -> dict[str, list[str]]:
+    """Per key, the fields whose values differ (JSON compared by meaning, not by spelling)."""
+
+    def value(raw: str | None):
+        return json.loads(raw) if raw and raw[:1] in "{[" else raw
+
+    found = {}
+    for name in built.keys() | live.keys():
+        a, b = live.get(name, {}), built.get(name, {})
+        fields = sorted(f for f in a.keys() | b.keys() if value(a.get(f)) != value(b.get(f)))
+        if fields:
+            found[name] = fields
+    return found

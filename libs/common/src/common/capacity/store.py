@@ -1,4 +1,5 @@
 import json
+import time
 from dataclasses import dataclass, fields
 from datetime import date
 from importlib.resources import files
@@ -7,11 +8,11 @@ from zoneinfo import ZoneInfo
 
 from redis.asyncio import Redis
 
-from common.capacity.counters import shift_state
+from common.capacity.counters import Hold, UnitInUse, shift_state
 from common.contracts import EventData, Person, ShiftData
 from common.schedule import Schedule, Slot
 
-LIVE_KEYS = ("event", "shifts", "alloc", "capacity", "remaining", "load", "professionals")
+LIVE_KEYS = ("event", "shifts", "alloc", "capacity", "remaining", "load", "professionals", "holds", "hold_expiry")
 
 
 def _script(name: str) -> str:
@@ -27,6 +28,8 @@ class EventKeys:
     remaining: str
     load: str
     professionals: str
+    holds: str  # booking -> the unit it holds until its commit is confirmed
+    hold_expiry: str  # sorted set: booking -> when its hold expires (ms)
     rebuilding: str  # a flag: set while the event's counters are rebuilt
 
     @classmethod
@@ -56,6 +59,8 @@ class DayCounts:
 @dataclass(frozen=True)
 class Taken:
     professional: Person
+    unit: int
+    eligible: dict[str, int]  # the professionals who had room, with their bookings that day: the audit trail
 
 
 class StaleEvent(Exception):
@@ -76,6 +81,8 @@ class CapacityStore:
         self._release = redis.register_script(_script("release.lua"))
         self._commit_rebuild = redis.register_script(_script("commit_rebuild.lua"))
         self._read_day = redis.register_script(_script("read_day.lua"))
+        self._confirm = redis.register_script(_script("confirm.lua"))
+        self._move = redis.register_script(_script("move.lua"))
         self._events: dict[UUID, KnownEvent] = {}  # parsed definitions, revalidated on every read
 
     def keys(self, event_id: UUID) -> EventKeys:
@@ -137,12 +144,30 @@ class CapacityStore:
 
     # -- booking -----------------------------------------------------------------------------
 
-    async def take(self, known: KnownEvent, slot: Slot, random: float) -> Taken | None:
-        """Take a unit in ``slot`` from the professional the script picks; None when full."""
+    async def take(self, known: KnownEvent, slot: Slot, random: float, booking_id: UUID, hold_seconds: float) -> Taken | None:
+        """Hold a unit in ``slot`` for ``booking_id`` from the professional the script picks; None when full.
+        The hold expires by itself unless ``confirm`` is called after the booking's commit."""
         keys = self.keys(known.data.id)
+        expires_ms = int((time.time() + hold_seconds) * 1000)
         result = await self._take(
-            keys=[keys.event, keys.alloc, keys.remaining, keys.load, keys.professionals, keys.rebuilding],
-            args=[known.sequence, slot.key, known.schedule.event_day_of(slot.start).isoformat(), repr(random)],
+            keys=[
+                keys.event,
+                keys.alloc,
+                keys.remaining,
+                keys.load,
+                keys.professionals,
+                keys.rebuilding,
+                keys.holds,
+                keys.hold_expiry,
+            ],
+            args=[
+                known.sequence,
+                slot.key,
+                known.schedule.event_day_of(slot.start).isoformat(),
+                repr(random),
+                str(booking_id),
+                expires_ms,
+            ],
         )
         if result[0] == -2:
             raise Rebuilding(str(known.data.id))
@@ -151,19 +176,68 @@ class CapacityStore:
             raise StaleEvent(str(known.data.id))
         if result[0] == 0:
             return None
-        return Taken(Person.model_validate_json(result[2]))
+        return Taken(Person.model_validate_json(result[3]), int(result[2]), json.loads(result[4]))
 
-    async def release(self, known: KnownEvent, slot: Slot, professional_id: UUID) -> bool:
+    async def confirm(self, event_id: UUID, booking_id: UUID) -> bool:
+        keys = self.keys(event_id)
+        return bool(await self._confirm(keys=[keys.holds, keys.hold_expiry], args=[str(booking_id)]))
+
+    async def release(
+        self, known: KnownEvent, slot: Slot, professional_id: UUID, unit: int, booking_id: UUID, held_only: bool = False
+    ) -> bool:
+        """Give back the unit, if it is still ``booking_id``'s (``held_only``: and still only a hold)."""
         keys = self.keys(known.data.id)
         released = await self._release(
-            keys=[keys.alloc, keys.remaining, keys.load, keys.capacity],
-            args=[slot.key, known.schedule.event_day_of(slot.start).isoformat(), str(professional_id)],
+            keys=[keys.alloc, keys.remaining, keys.load, keys.capacity, keys.holds, keys.hold_expiry],
+            args=[
+                slot.key,
+                known.schedule.event_day_of(slot.start).isoformat(),
+                str(professional_id),
+                unit,
+                str(booking_id),
+                "held" if held_only else "",
+            ],
         )
         return bool(released)
 
-    async def professional_usage(self, event_id: UUID, slot: Slot) -> dict[str, dict[str, int]]:
+    async def move(
+        self, known: KnownEvent, slot: Slot, booking_id: UUID, professional_id: UUID, unit: int, random: float
+    ) -> Taken | None:
+        """Move the booking's unit to another professional with room in the slot; None when nobody has."""
+        keys = self.keys(known.data.id)
+        result = await self._move(
+            keys=[keys.alloc, keys.load, keys.professionals],
+            args=[
+                slot.key,
+                known.schedule.event_day_of(slot.start).isoformat(),
+                str(booking_id),
+                str(professional_id),
+                unit,
+                repr(random),
+            ],
+        )
+        if result[0] == 0:
+            return None
+        return Taken(Person.model_validate_json(result[3]), int(result[2]), json.loads(result[4]))
+
+    async def holds(self, event_id: UUID) -> list[Hold]:
+        keys = self.keys(event_id)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(keys.holds)
+            pipe.zrange(keys.hold_expiry, 0, -1, withscores=True)
+            raw, expiry = await pipe.execute()
+        expires = {member: int(score) for member, score in expiry}
+        holds = []
+        for booking_id, state in raw.items():
+            h = json.loads(state)
+            taken = UnitInUse(h["slot"], UUID(h["professional"]), int(h["unit"]), UUID(booking_id))
+            holds.append(Hold(taken, h["day"], expires.get(booking_id, 0)))
+        return holds
+
+    async def professional_usage(self, event_id: UUID, slot: Slot) -> dict[str, int]:
+        """Units in use per professional in the slot (confirmed and held)."""
         raw = await self._redis.hget(self.keys(event_id).alloc, slot.key)
-        return json.loads(raw) if raw else {"c": {}, "u": {}}
+        return {pro: len(units) for pro, units in json.loads(raw)["u"].items()} if raw else {}
 
     # -- rebuilding from the system of record ------------------------------------------------
 
@@ -199,7 +273,11 @@ class CapacityStore:
         async with self._redis.pipeline(transaction=False) as pipe:
             for name, key in staged.live().items():
                 pipe.delete(key)
-                if counters.get(name):
+                if not counters.get(name):
+                    continue
+                if name == "hold_expiry":
+                    pipe.zadd(key, {member: int(score) for member, score in counters[name].items()})
+                else:
                     pipe.hset(key, mapping=counters[name])
             await pipe.execute()
         pairs = [key for name in LIVE_KEYS for key in (staged.live()[name], live.live()[name])]
@@ -213,13 +291,18 @@ class CapacityStore:
         await self._commit_rebuild(keys=[self.keys(event_id).rebuilding], args=[token])
 
     async def raw(self, event_id: UUID) -> dict[str, dict[str, str]]:
-        """Every hash of the event as stored (for rebuild checks and reconciling)."""
+        """Every hash of the event (and the hold expiry set) as stored, for checks and reconciling."""
         keys = self.keys(event_id)
         async with self._redis.pipeline(transaction=False) as pipe:
-            for key in keys.live().values():
-                pipe.hgetall(key)
+            for name, key in keys.live().items():
+                if name == "hold_expiry":
+                    pipe.zrange(key, 0, -1, withscores=True)
+                else:
+                    pipe.hgetall(key)
             values = await pipe.execute()
-        return dict(zip(LIVE_KEYS, values, strict=True))
+        state = dict(zip(LIVE_KEYS, values, strict=True))
+        state["hold_expiry"] = {member: str(int(score)) for member, score in state["hold_expiry"]}
+        return state
 
 
 def _applied(result: int) -> bool:

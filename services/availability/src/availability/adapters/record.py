@@ -7,7 +7,7 @@ from uuid import UUID, uuid4
 from aiohttp import ClientSession, ClientTimeout
 
 from common.auth import Identity, Role, TokenCodec
-from common.capacity import Usage
+from common.capacity import UnitInUse
 from common.contracts import EventData, ShiftData
 
 
@@ -45,9 +45,12 @@ class SystemOfRecord:
             for item in body["events"]
         ]
 
-    async def usage(self, event_id: UUID | None = None) -> dict[UUID, list[Usage]]:
+    async def confirmed(self, event_id: UUID | None = None) -> dict[UUID, list[UnitInUse]]:
+        """The unit each confirmed booking holds, by event."""
         body = await self._get(f"{self._booking_url}/internal/usage", event_id)
-        by_event: dict[UUID, list[Usage]] = defaultdict(list)
+        by_event: dict[UUID, list[UnitInUse]] = defaultdict(list)
         for item in body["items"]:
-            by_event[UUID(item["event_id"])].append(Usage(item["slot"], UUID(item["professional_id"]), item["count"]))
+            by_event[UUID(item["event_id"])].append(
+                UnitInUse(item["slot"], UUID(item["professional_id"]), item["unit"], UUID(item["booking_id"]))
+            )
         return by_event

@@ -3,7 +3,8 @@
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import DateTime, Integer, String, UniqueConstraint, func
+from sqlalchemy import CheckConstraint, DateTime, Index, Integer, String, UniqueConstraint, func, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from common.outbox import outbox_table
@@ -15,7 +16,21 @@ class Base(DeclarativeBase):
 
 class BookingRow(Base):
     __tablename__ = "bookings"
-    __table_args__ = (UniqueConstraint("client_id", "idempotency_key", name="bookings_idempotency"),)
+    __table_args__ = (
+        UniqueConstraint("client_id", "idempotency_key", name="bookings_idempotency"),
+        # The final guard: Redis hands out capacity as numbered units (1..capacity); even if it
+        # were wrong, two confirmed bookings can never hold the same unit of a professional.
+        Index(
+            "bookings_one_per_unit",
+            "event_id",
+            "slot_start",
+            "professional_id",
+            "unit",
+            unique=True,
+            postgresql_where=text("status = 'confirmed'"),
+        ),
+        CheckConstraint("unit >= 1", name="bookings_unit_positive"),
+    )
 
     id: Mapped[UUID] = mapped_column(primary_key=True)
     event_id: Mapped[UUID] = mapped_column(index=True)
@@ -31,6 +46,9 @@ class BookingRow(Base):
     professional_name: Mapped[str] = mapped_column(String(200))
     professional_email: Mapped[str | None] = mapped_column(String(320))
     professional_timezone: Mapped[str] = mapped_column(String(64))
+    unit: Mapped[int] = mapped_column(Integer)
+    # Why this professional: {"eligible": {professional: bookings that day}, "random": r}
+    assignment: Mapped[dict] = mapped_column(JSONB)
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
     request_fingerprint: Mapped[str] = mapped_column(String(64))
     sequence: Mapped[int] = mapped_column(Integer)

@@ -1,6 +1,6 @@
 -- Apply a shift's newest state to the per-slot capacity of its professional.
 -- KEYS[1] shifts hash (shift id -> applied state JSON)
--- KEYS[2] alloc hash (slot -> {"c": {professional: capacity}, "u": {professional: used}})
+-- KEYS[2] alloc hash (slot -> {"c": {professional: capacity}, "u": {professional: {unit: booking}}})
 -- KEYS[3] capacity hash (slot -> total capacity)
 -- KEYS[4] remaining hash (slot -> capacity - used)
 -- KEYS[5] professionals hash (professional id -> JSON)
@@ -30,7 +30,9 @@ local function contribute(state, sign)
     if capacity > 0 then alloc.c[pro] = capacity else alloc.c[pro] = nil end
     local total, used = 0, 0
     for _, n in pairs(alloc.c) do total = total + n end
-    for _, n in pairs(alloc.u) do used = used + n end
+    for _, units in pairs(alloc.u) do
+      for _ in pairs(units) do used = used + 1 end
+    end
     if next(alloc.c) == nil and next(alloc.u) == nil then
       redis.call('HDEL', KEYS[2], slot)
       redis.call('HDEL', KEYS[3], slot)
