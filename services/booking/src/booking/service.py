@@ -9,15 +9,17 @@ from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
 from sqlalchemy import select, tuple_
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from booking.adapters.db import BookingRow
+from booking.adapters.db import BookingRow, ShiftRow
 from booking.api import BookingIn
+from booking.domain import Coverage, bookings_beyond_coverage
 from common.auth import Identity, Role
 from common.capacity import CapacityStore, Rebuilding, StaleEvent
 from common.capacity.store import KnownEvent
-from common.contracts import BookingData, BookingStatus, Person
+from common.contracts import BookingData, BookingStatus, Person, ShiftData
 from common.errors import Problem, not_found, try_again
 from common.outbox import Outbox
 from common.schedule import Slot
@@ -163,9 +165,11 @@ class BookingService:
                 query = query.where(tuple_(BookingRow.slot_start, BookingRow.id) > select(after).scalar_subquery())
             return [booking_data(row) for row in (await session.scalars(query)).all()]
 
-    async def get_booking(self, who: Identity, booking_id: UUID) -> BookingData:
+    async def get_booking(self, who: Identity, booking_id: UUID) -> tuple[BookingData, dict]:
+        """The booking, and why its professional was chosen (shown to admins)."""
         async with self._sessions() as session:
-            return booking_data(await self._visible_booking(session, who, booking_id))
+            row = await self._visible_booking(session, who, booking_id)
+            return booking_data(row), row.assignment
 
     async def cancel(self, who: Identity, booking_id: UUID) -> BookingData:
         async with self._sessions.begin() as session:
@@ -206,6 +210,103 @@ class BookingService:
             }
             for b, e, start, pro, unit in rows
         ]
+
+    async def distribution(self, event_id: UUID) -> dict:
+        """Confirmed bookings per professional (and per event day), for auditing fair assignment."""
+        query = select(BookingRow.professional_id, BookingRow.professional_name, BookingRow.slot_start).where(
+            BookingRow.event_id == event_id, BookingRow.status == BookingStatus.CONFIRMED.value
+        )
+        async with self._sessions() as session:
+            rows = (await session.execute(query)).all()
+        known = await self._store.event(event_id)
+        zone = known.schedule.zone if known else UTC
+        professionals: dict[UUID, dict] = {}
+        for pro_id, name, start in rows:
+            entry = professionals.setdefault(pro_id, {"id": str(pro_id), "name": name, "bookings": 0, "by_day": {}})
+            entry["bookings"] += 1
+            day = start.astimezone(zone).date().isoformat()
+            entry["by_day"][day] = entry["by_day"].get(day, 0) + 1
+        counts = [p["bookings"] for p in professionals.values()]
+        mean = sum(counts) / len(counts) if counts else 0
+        return {
+            "event_id": str(event_id),
+            "professionals": sorted(professionals.values(), key=lambda p: p["name"]),
+            "mean": mean,
+            "largest_deviation_from_mean": max((abs(c - mean) for c in counts), default=0),
+        }
+
+    # -- shift changes ------------------------------------------------------------------------
+
+    async def on_shift_changed(self, sequence: int, shift: ShiftData) -> None:
+        """Keep the newest state of the shift; then move each booking it no longer covers to another
+        professional with room, or keep it flagged ``needs_reschedule`` when nobody has room."""
+        values = {
+            "event_id": shift.event_id,
+            "professional_id": shift.professional_id,
+            "start": shift.start,
+            "end": shift.end,
+            "capacity": shift.capacity,
+            "status": shift.status.value,
+            "sequence": sequence,
+        }
+        upsert = insert(ShiftRow).values(id=shift.id, **values)
+        upsert = upsert.on_conflict_do_update(
+            index_elements=[ShiftRow.id], set_=values, where=ShiftRow.sequence < upsert.excluded.sequence
+        )
+        async with self._sessions.begin() as session:
+            await session.execute(upsert)
+        async with self._sessions() as session:
+            bookings = (
+                await session.scalars(
+                    select(BookingRow).where(
+                        BookingRow.event_id == shift.event_id,
+                        BookingRow.professional_id == shift.professional_id,
+                        BookingRow.status == BookingStatus.CONFIRMED.value,
+                        BookingRow.slot_start > datetime.now(UTC),
+                    )
+                )
+            ).all()
+            active = (
+                await session.scalars(
+                    select(ShiftRow).where(
+                        ShiftRow.event_id == shift.event_id,
+                        ShiftRow.professional_id == shift.professional_id,
+                        ShiftRow.status == "active",
+                    )
+                )
+            ).all()
+        coverage = [Coverage(s.start, s.end, s.capacity) for s in active]
+        for booking in bookings_beyond_coverage(bookings, coverage):
+            await self._reassign(booking)
+
+    async def _reassign(self, booking: BookingRow) -> None:
+        known = await self._store.event(booking.event_id)
+        if known is None:
+            return
+        slot = Slot(booking.slot_start, booking.slot_end)
+        chance = random.random()
+        moved = await self._store.move(known, slot, booking.id, booking.professional_id, booking.unit, chance)
+        async with self._sessions.begin() as session:
+            row = await session.get(BookingRow, booking.id, with_for_update=True)
+            if row is None or row.status != BookingStatus.CONFIRMED.value or row.professional_id != booking.professional_id:
+                return  # someone else dealt with it meanwhile
+            row.sequence += 1
+            row.updated_at = datetime.now(UTC)
+            if moved is not None:
+                pro = moved.professional
+                row.professional_id, row.professional_name = pro.id, pro.name
+                row.professional_email, row.professional_timezone = pro.email, pro.timezone
+                row.unit, row.assignment = moved.unit, {"eligible": moved.eligible, "random": chance, "reassigned": True}
+                kind, reason = "booking.reassigned", "the professional's shift changed; another professional takes it"
+            else:
+                row.status = BookingStatus.NEEDS_RESCHEDULE.value
+                kind, reason = "booking.needs_reschedule", "the professional's shift changed and nobody else is free then"
+            data = booking_data(row, reason)
+            await self._outbox.add(session, kind, row.id, row.sequence, data.model_dump(mode="json"))
+        if moved is None:
+            await self._store.release(known, slot, booking.professional_id, booking.unit, booking.id)
+        self._after_commit()
+        log.info("%s %s (%s)", kind, booking.id, reason)
 
     async def _unavailable(self, known: KnownEvent, slot: Slot) -> Problem:
         """409 ``slot_unavailable``, offering the nearest slots of the same day that still have room."""

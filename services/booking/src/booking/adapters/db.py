@@ -56,4 +56,20 @@ class BookingRow(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
+class ShiftRow(Base):
+    """The shifts as the shifts service announced them (newest sequence kept): which bookings a
+    shift change leaves without a professional."""
+
+    __tablename__ = "shifts"
+
+    id: Mapped[UUID] = mapped_column(primary_key=True)
+    event_id: Mapped[UUID] = mapped_column(index=True)
+    professional_id: Mapped[UUID] = mapped_column(index=True)
+    start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    end: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    capacity: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(12))
+    sequence: Mapped[int] = mapped_column(Integer)
+
+
 OUTBOX = outbox_table(Base.metadata)

@@ -51,11 +51,23 @@ async def list_bookings(request: web.Request) -> web.Response:
     return json_response({"items": items, "next_cursor": items[-1]["id"] if len(items) == query.limit else None})
 
 
+@routes.get("/bookings/distribution")
+async def distribution(request: web.Request) -> web.Response:
+    require_identity(request, Role.ADMIN)
+    query = parse_query(request, UsageQuery)
+    if query.event_id is None:
+        raise Problem(422, "event_required", "Event required", "Give event_id.")
+    return json_response(await request.app[SERVICE].distribution(query.event_id))
+
+
 @routes.get("/bookings/{booking_id}")
 async def get_booking(request: web.Request) -> web.Response:
     who = require_identity(request)
-    booking = await request.app[SERVICE].get_booking(who, parse_path_uuid(request, "booking_id", "booking"))
-    return json_response(booking_out(booking, who))
+    booking, assignment = await request.app[SERVICE].get_booking(who, parse_path_uuid(request, "booking_id", "booking"))
+    body = booking_out(booking, who)
+    if who.role is Role.ADMIN:
+        body["assignment"] = assignment  # the eligible professionals with their bookings that day, and the random number
+    return json_response(body)
 
 
 @routes.post("/bookings/{booking_id}/cancel")
