@@ -196,6 +196,7 @@ class RunningSystem:
     gateway_url: str
     logs: Path
     tokens: TokenCodec
+    stack: Stack
 
     def token_for(self, role: Role, name: str = "Test User", email: str | None = None, timezone: str = "UTC") -> str:
         """A token as the gateway would issue it, for callers the test does not need to register."""
@@ -219,6 +220,8 @@ async def system(servers, tmp_path_factory) -> AsyncIterator[RunningSystem]:
         admin_email="admin@test.example",
         admin_password="admin-test-password",
         mail_dir=logs / "mail",
+        # Short enough for tests to see holds expire and reconcile run.
+        service_overrides={"HOLD_SECONDS": "3", "RECONCILE_SECONDS": "4"},
     )
     mail = MailSink(port=base + 5)
     stack = Stack(settings, logs)
@@ -228,7 +231,9 @@ async def system(servers, tmp_path_factory) -> AsyncIterator[RunningSystem]:
         for log in logs.glob("*.log"):
             print(f"--- {log.name}\n{log.read_text()[-3000:]}")
         raise
-    yield RunningSystem(settings, mail, settings.url_of("gateway"), logs, TokenCodec(ServiceSettings(jwt_secret=JWT_SECRET)))
+    yield RunningSystem(
+        settings, mail, settings.url_of("gateway"), logs, TokenCodec(ServiceSettings(jwt_secret=JWT_SECRET)), stack
+    )
     await stack.stop()
 
 

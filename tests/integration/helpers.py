@@ -52,3 +52,29 @@ def slot_at(availability: dict, start: datetime) -> dict:
 def statuses(availability: dict) -> dict[str, tuple[str, int]]:
     """Local HH:MM -> (status, remaining), in the answer's own timezone."""
     return {datetime.fromisoformat(s["start"]).strftime("%H:%M"): (s["status"], s["remaining"]) for s in availability["slots"]}
+
+
+async def booking_rows(servers, query: str, *args) -> list:
+    """Rows straight from the booking service's database: the system of record."""
+    import asyncpg
+
+    conn = await asyncpg.connect(servers.database_url("booking").replace("+asyncpg", ""))
+    try:
+        return await conn.fetch(query, *args)
+    finally:
+        await conn.close()
+
+
+async def add_shift(admin: ApiClient, event: dict, professional: dict, start: datetime, end: datetime, capacity: int = 1) -> dict:
+    return await admin.call(
+        "POST",
+        "/shifts",
+        expect=201,
+        json={
+            "event_id": event["id"],
+            "professional_id": professional["id"],
+            "capacity": capacity,
+            "start": start.isoformat(),
+            "end": end.isoformat(),
+        },
+    )

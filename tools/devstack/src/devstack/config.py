@@ -33,6 +33,7 @@ class StackSettings(BaseSettings):
     mail_dir: Path = Path("var/mail")
     log_level: str = "INFO"
     demo_timezone: str = Field("Europe/London", validation_alias=AliasChoices("DEMO_TIMEZONE"))
+    service_overrides: dict[str, str] = Field(default_factory=dict, description="more environment for every service")
 
     def database_for(self, service: str) -> str:
         url = make_url(async_database_url(self.database_url))
@@ -67,4 +68,4 @@ class StackSettings(BaseSettings):
         }
         if service in SERVICES_WITH_DATABASE:
             env["DATABASE_URL"] = self.database_for(service)
-        return env
+        return env | self.service_overrides

@@ -52,12 +52,16 @@ class MailSink:
     def stop(self) -> None:
         self._controller.stop()
 
-    def wait_for(self, count: int, timeout: float = 10.0, to: str | None = None) -> list[EmailMessage]:
-        """Block until at least ``count`` mails (to ``to``, if given) arrived; return them."""
+    def wait_for(
+        self, count: int, timeout: float = 10.0, to: str | None = None, subject: str | None = None
+    ) -> list[EmailMessage]:
+        """Block until at least ``count`` mails (to ``to``, about ``subject``, if given) arrived; return them."""
         deadline = time.monotonic() + timeout
 
         def matching() -> list[EmailMessage]:
-            return [m for m in self._keeper.messages if to is None or m["To"] == to]
+            return [
+                m for m in self._keeper.messages if (to is None or m["To"] == to) and (subject is None or m["Subject"] == subject)
+            ]
 
         with self._keeper.changed:
             while len(found := matching()) < count:

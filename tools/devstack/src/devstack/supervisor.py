@@ -111,6 +111,21 @@ class Supervisor:
             self.processes.append(process)
         await asyncio.gather(*(wait_ready(url, process) for process, url in services))
 
+    async def kill(self, name: str) -> Process:
+        """SIGKILL a service, as a crash would; returns its (dead) process."""
+        process = next(p for p in self.processes if p.name == name)
+        process.proc.kill()
+        await process.wait()
+        return process
+
+    async def restart(self, name: str, ready_url: str) -> None:
+        """Start a killed service again, with the same command and environment."""
+        old = next(p for p in self.processes if p.name == name)
+        new = Process(old.name, old.args, old.env, old.output)
+        self.processes[self.processes.index(old)] = new
+        await new.start()
+        await wait_ready(ready_url, new)
+
     async def first_exit(self) -> Process:
         waits = {asyncio.create_task(p.wait()): p for p in self.processes}
         done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
