@@ -9,7 +9,7 @@ export TEST_POSTGRES_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432
 export TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 export TEST_RABBITMQ_URL ?= amqp://guest:guest@127.0.0.1:5672/
 
-.PHONY: install run test bench
+.PHONY: install run test test-quick bench
 
 install:  ## everything from the lock file, into .venv
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet "uv==$(UV_VERSION)"
@@ -21,6 +21,9 @@ run: install  ## the whole system on this machine, with a demo; Ctrl-C stops it
 test: install  ## lint, then the test suite (benchmarks excluded)
 	$(UV) run --frozen --no-sync ruff check .
 	$(UV) run --frozen --no-sync pytest $(PYTEST_ARGS)
+
+test-quick: install  ## the tests without the fault tests (which kill services and stop RabbitMQ)
+	$(UV) run --frozen --no-sync pytest -m "not bench and not fault" $(PYTEST_ARGS)
 
 bench: install  ## benchmarks, out of the default test run (docs/benchmarks.md)
 	@command -v wrk >/dev/null 2>&1 || apt-get install -y -q wrk >/dev/null 2>&1 || echo "no wrk: using the asyncio load generator"

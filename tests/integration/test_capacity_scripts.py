@@ -184,3 +184,10 @@ async def test_while_an_event_is_rebuilt_takes_are_refused_and_readers_see_the_o
 
 def decoded(state: dict[str, dict[str, str]]) -> dict:
     return {name: {k: json.loads(v) if v[:1] in "{[" else v for k, v in fields.items()} for name, fields in state.items()}
+
+
+async def test_scripts_called_by_sha_are_loaded_again_when_redis_forgot_them(store, event, redis):
+    ada = professional("Ada")
+    await store.apply_shift(1, shift_data(event.data, ada, at(event, 9), at(event, 10)))
+    await redis.script_flush()  # what a Redis restart does to the script cache
+    assert (await take(store, event, slot(event, 9), 0.5)).professional.id == ada.id

@@ -80,16 +80,19 @@ async def random_history(api, system, seed: int) -> tuple[dict, list]:
 
 
 async def settled_counters(store: CapacityStore, event_id, admin) -> dict:
-    """The event's counters once the consumer has applied every shift change the shifts service made."""
+    """The event's counters once the consumer has applied every shift change the shifts service made
+    and the reassignments those changes caused are done (nothing moves for a second)."""
     listed = (await admin.call("GET", "/shifts", params={"event_id": str(event_id), "limit": "200"}))["items"]
     expected = {s["id"]: (s["capacity"], s["status"] == "active") for s in listed}
-    for _ in range(200):
+    previous = None
+    for _ in range(300):
         state = decoded(await store.raw(event_id))
         applied = {k: (v["capacity"], v["active"]) for k, v in state["shifts"].items()}
-        if applied == expected:
+        if applied == expected and state == previous and not state["holds"]:
             return state
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"shift changes never all arrived: {applied} != {expected}")
+        previous = state
+        await asyncio.sleep(0.5 if applied == expected else 0.05)
+    raise AssertionError(f"counters never settled: {applied} != {expected}")
 
 
 async def forget_everything(redis, prefix: str) -> None:

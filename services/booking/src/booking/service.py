@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -46,6 +46,11 @@ def booking_data(row: BookingRow, reason: str | None = None) -> BookingData:
     )
 
 
+def _lock_id(client_id: UUID, key: str) -> int:
+    """A signed 64-bit number for pg_advisory_xact_lock, the same for the same client and key."""
+    return int.from_bytes(hashlib.blake2b(f"{client_id}:{key}".encode(), digest_size=8).digest(), "big", signed=True)
+
+
 def fingerprint(request: BookingIn) -> str:
     return hashlib.sha256(request.model_dump_json().encode()).hexdigest()
 
@@ -66,26 +71,62 @@ class BookingService:
         self._hold_seconds = hold_seconds
 
     async def book(self, client: Identity, request: BookingIn, idempotency_key: str | None) -> tuple[BookingData, bool]:
-        """Book a slot; returns the booking and whether it was created now (False: a retry)."""
-        if idempotency_key and (earlier := await self._earlier_attempt(client.id, idempotency_key, request)):
-            return earlier, False
-        known, slot = await self._bookable_slot(request)
-        booking_id, chance = uuid4(), random.random()
-        for _ in range(3):
-            try:
-                taken = await self._store.take(known, slot, chance, booking_id, self._hold_seconds)
-                break
-            except StaleEvent:  # the event changed under us: check the slot against the new definition
-                known, slot = await self._bookable_slot(request)
-            except Rebuilding:
-                raise try_again("Availability is being rebuilt; try again in a moment.") from None
-        else:
-            raise try_again("The event is changing; try again in a moment.")
-        if taken is None:
-            raise await self._unavailable(known, slot)
+        """Book a slot; returns the booking and whether it was created now (False: a retry).
 
+        One transaction on one connection: with an ``Idempotency-Key`` it first takes an advisory
+        lock on (client, key), so a retry racing the first attempt waits for its commit and then
+        answers with its booking, instead of taking a second unit (or meeting a full slot)."""
+        taken = known = slot = None
+        booking_id, chance = uuid4(), random.random()
+        try:
+            async with self._sessions.begin() as session:
+                if idempotency_key:
+                    await session.execute(select(func.pg_advisory_xact_lock(_lock_id(client.id, idempotency_key))))
+                    if earlier := await self._earlier_attempt(session, client.id, idempotency_key, request):
+                        return earlier, False
+                known, slot = await self._bookable_slot(request)
+                for _ in range(3):
+                    try:
+                        taken = await self._store.take(known, slot, chance, booking_id, self._hold_seconds)
+                        break
+                    except StaleEvent:  # the event changed under us: check the slot against the new definition
+                        known, slot = await self._bookable_slot(request)
+                    except Rebuilding:
+                        raise try_again("Availability is being rebuilt; try again in a moment.") from None
+                else:
+                    raise try_again("The event is changing; try again in a moment.")
+                if taken is None:
+                    raise await self._unavailable(known, slot)
+                row = self._new_booking(booking_id, client, request, idempotency_key, known, slot, taken, chance)
+                session.add(row)
+                await session.flush()
+                data = booking_data(row)
+                await self._outbox.add(session, "booking.confirmed", row.id, row.sequence, data.model_dump(mode="json"))
+        except BaseException as exc:
+            if taken is not None:
+                # Not committed: give the unit back now (were this process to die here, the hold expires).
+                await self._store.release(known, slot, taken.professional.id, taken.unit, booking_id)
+            if isinstance(exc, IntegrityError) and "bookings_one_per_unit" in str(exc.orig):
+                log.error("Redis handed out a unit PostgreSQL already holds: %s %s unit %s", known.data.id, slot.key, taken.unit)
+                raise try_again("Availability is being corrected; try again in a moment.") from exc
+            raise
+        await self._store.confirm(known.data.id, booking_id)
+        self._after_commit()
+        return data, True
+
+    def _new_booking(
+        self,
+        booking_id: UUID,
+        client: Identity,
+        request: BookingIn,
+        key: str | None,
+        known: KnownEvent,
+        slot: Slot,
+        taken,
+        chance: float,
+    ) -> BookingRow:
         pro = taken.professional
-        row = BookingRow(
+        return BookingRow(
             id=booking_id,
             event_id=known.data.id,
             event_name=known.data.name,
@@ -102,36 +143,13 @@ class BookingService:
             professional_timezone=pro.timezone,
             unit=taken.unit,
             assignment={"eligible": taken.eligible, "random": chance},
-            idempotency_key=idempotency_key,
+            idempotency_key=key,
             request_fingerprint=fingerprint(request),
             sequence=1,
         )
-        try:
-            async with self._sessions.begin() as session:
-                session.add(row)
-                await session.flush()
-                data = booking_data(row)
-                await self._outbox.add(session, "booking.confirmed", row.id, row.sequence, data.model_dump(mode="json"))
-        except BaseException as exc:
-            # Not committed: give the unit back now (were this process to die here, the hold expires).
-            await self._store.release(known, slot, pro.id, taken.unit, booking_id)
-            if isinstance(exc, IntegrityError) and "bookings_idempotency" in str(exc.orig):
-                # The same request raced us and won; answer with its booking.
-                if earlier := await self._earlier_attempt(client.id, idempotency_key, request):
-                    return earlier, False
-            if isinstance(exc, IntegrityError) and "bookings_one_per_unit" in str(exc.orig):
-                log.error("Redis handed out a unit PostgreSQL already holds: %s %s unit %s", known.data.id, slot.key, taken.unit)
-                raise try_again("Availability is being corrected; try again in a moment.") from exc
-            raise
-        await self._store.confirm(known.data.id, booking_id)
-        self._after_commit()
-        return data, True
 
-    async def _earlier_attempt(self, client_id: UUID, key: str, request: BookingIn) -> BookingData | None:
-        async with self._sessions() as session:
-            row = await session.scalar(
-                select(BookingRow).where(BookingRow.client_id == client_id, BookingRow.idempotency_key == key)
-            )
+    async def _earlier_attempt(self, session: AsyncSession, client_id: UUID, key: str, request: BookingIn) -> BookingData | None:
+        row = await session.scalar(select(BookingRow).where(BookingRow.client_id == client_id, BookingRow.idempotency_key == key))
         if row is None:
             return None
         if row.request_fingerprint != fingerprint(request):

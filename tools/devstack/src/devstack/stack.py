@@ -50,6 +50,13 @@ class Stack:
             await self.stop()
             raise
 
+    async def kill(self, service: str) -> None:
+        """SIGKILL one service, as a crash would."""
+        await self.supervisor.kill(service)
+
+    async def restart(self, service: str) -> None:
+        await self.supervisor.restart(service, self.settings.url_of(service))
+
     async def stop(self) -> None:
         await self.supervisor.stop_all()
         if self.mail is not None:
