@@ -1,8 +1,11 @@
 """RabbitMQ: one robust connection per process, a confirming publisher, and a consumer helper.
 
 Publishing waits for the broker's confirm and fails on a returned (unroutable) message.
-Consuming acks only after the handler succeeded; a failure is requeued until the queue's
-delivery limit, then dead-lettered to ``<queue>.dead`` where an operator can see and replay it.
+Consuming acks only after the handler succeeded. A failure is retried later, not by sleeping in
+the consumer: the message is re-published to ``<queue>.retry.<ms>``, a queue whose messages
+expire after that delay and are dead-lettered back to ``<queue>``; after the last delay it is
+parked in ``<queue>.dead``, where ``dead_letters``/``replay_dead_letters`` let an operator see
+and replay it. An unreadable message is parked at once.
 """
 
 import asyncio
@@ -19,7 +22,9 @@ from common.logging import correlation_id
 log = logging.getLogger(__name__)
 
 DEAD_LETTER_EXCHANGE = "dead-letter"
-DELIVERY_LIMIT = 5
+DELIVERY_LIMIT = 5  # deliveries without an ack (a consumer crashing on it) before RabbitMQ parks it
+RETRY_DELAYS = (1.0, 5.0, 30.0)  # seconds before the 2nd, 3rd and 4th attempt
+ATTEMPT_HEADER = "x-attempt"
 
 EventHandler = Callable[[IntegrationEvent], Awaitable[None]]
 
@@ -69,6 +74,62 @@ class Broker:
         )
         await asyncio.wait_for(exchange.publish(message, routing_key=event.type, mandatory=True), timeout=self._publish_timeout)
 
+    async def _republish(self, exchange_name: str, routing_key: str, message: AbstractIncomingMessage, headers: dict) -> None:
+        """Publish a copy of a received message (confirmed), with extra headers."""
+        assert self._publish_channel is not None
+        exchange = (
+            self._publish_channel.default_exchange
+            if exchange_name == ""
+            else await self._publish_channel.get_exchange(exchange_name)
+        )
+        copy = aio_pika.Message(
+            body=message.body,
+            headers={**(message.headers or {}), **headers},
+            content_type=message.content_type,
+            message_id=message.message_id,
+            type=message.type,
+            correlation_id=message.correlation_id,
+            timestamp=message.timestamp,
+            app_id=message.app_id,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        )
+        await asyncio.wait_for(exchange.publish(copy, routing_key=routing_key, mandatory=True), timeout=self._publish_timeout)
+
+    async def dead_letters(self, queue_name: str) -> list[dict]:
+        """What is parked in ``<queue>.dead`` (left there)."""
+        assert self._connection is not None
+        channel = await self._connection.channel()
+        try:
+            queue = await channel.declare_queue(f"{queue_name}.dead", passive=True)
+            parked = []
+            while (message := await queue.get(no_ack=False, fail=False)) is not None:
+                parked.append(
+                    {
+                        "message_id": message.message_id,
+                        "type": message.type,
+                        "because": (message.headers or {}).get("x-parked-because"),
+                        "body": message.body.decode(errors="replace")[:2000],
+                    }
+                )
+            return parked  # unacked: closing the channel puts them all back
+        finally:
+            await channel.close()
+
+    async def replay_dead_letters(self, queue_name: str) -> int:
+        """Move everything parked in ``<queue>.dead`` back to ``<queue>``, attempts reset."""
+        assert self._connection is not None and self._publish_channel is not None
+        channel = await self._connection.channel()
+        replayed = 0
+        try:
+            queue = await channel.declare_queue(f"{queue_name}.dead", passive=True)
+            while (message := await queue.get(no_ack=False, fail=False)) is not None:
+                await self._republish("", queue_name, message, {ATTEMPT_HEADER: 0})
+                await message.ack()
+                replayed += 1
+        finally:
+            await channel.close()
+        return replayed
+
     async def subscribe(
         self,
         queue_name: str,
@@ -76,8 +137,10 @@ class Broker:
         binding_keys: list[str],
         handler: EventHandler,
         prefetch: int = 32,
+        retry_delays: tuple[float, ...] = RETRY_DELAYS,
     ) -> None:
-        """Consume ``exchange_name`` through a durable quorum queue with a dead-letter queue."""
+        """Consume ``exchange_name`` through a durable quorum queue, with delayed retries and a
+        dead-letter queue."""
         assert self._connection is not None, "connect() first"
         channel = await self._connection.channel()
         self._consumer_channels.append(channel)
@@ -101,19 +164,56 @@ class Broker:
         for key in binding_keys:
             await queue.bind(exchange, routing_key=key)
 
+        delay_queues = []
+        for delay in retry_delays:
+            name = f"{queue_name}.retry.{int(delay * 1000)}"
+            await channel.declare_queue(
+                name,
+                durable=True,
+                arguments={
+                    "x-message-ttl": int(delay * 1000),
+                    "x-dead-letter-exchange": "",  # the default exchange: back to the main queue by name
+                    "x-dead-letter-routing-key": queue_name,
+                },
+            )
+            delay_queues.append(name)
+
+        async def park(message: AbstractIncomingMessage, reason: str) -> None:
+            await self._republish(DEAD_LETTER_EXCHANGE, queue_name, message, {"x-parked-because": reason[:500]})
+
         async def on_message(message: AbstractIncomingMessage) -> None:
             try:
                 event = IntegrationEvent.model_validate_json(message.body)
             except ValidationError:
-                log.error("unreadable message %s on %s: dead-lettered", message.message_id, queue_name)
-                await message.reject(requeue=False)
+                log.error("unreadable message %s on %s: parked in %s.dead", message.message_id, queue_name, queue_name)
+                await park(message, "unreadable")
+                await message.ack()
                 return
             token = correlation_id.set(event.correlation_id)
             try:
-                async with message.process(requeue=True):
-                    await handler(event)
-            except Exception:
-                log.exception("handling %s %s failed; it will be redelivered", event.type, event.event_id)
+                await handler(event)
+            except Exception as exc:
+                attempt = int((message.headers or {}).get(ATTEMPT_HEADER, 0))
+                try:
+                    if attempt < len(delay_queues):
+                        log.warning("%s %s failed (attempt %d), retrying later: %r", event.type, event.event_id, attempt + 1, exc)
+                        await self._republish("", delay_queues[attempt], message, {ATTEMPT_HEADER: attempt + 1})
+                    else:
+                        log.error(
+                            "%s %s failed %d times; parked in %s.dead: %r",
+                            event.type,
+                            event.event_id,
+                            attempt + 1,
+                            queue_name,
+                            exc,
+                        )
+                        await park(message, repr(exc))
+                    await message.ack()
+                except Exception:
+                    log.exception("could not move %s aside; it will be redelivered", event.event_id)
+                    await message.nack(requeue=True)
+            else:
+                await message.ack()
             finally:
                 correlation_id.reset(token)
 

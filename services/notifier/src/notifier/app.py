@@ -14,10 +14,15 @@ def create_app(settings: Settings) -> web.Application:
     app = common_web.service_app(settings)
 
     async def consume_booking_events(app: web.Application) -> AsyncIterator[None]:
-        mailer = SmtpMailer(settings.smtp_host, settings.smtp_port, settings.mail_from, settings.smtp_timeout_seconds)
-        app[NOTIFIER] = Notifier(app[common_web.SESSIONS], mailer)
+        mailer = SmtpMailer(settings.smtp_host, settings.smtp_port, settings.smtp_timeout_seconds)
+        app[NOTIFIER] = Notifier(app[common_web.SESSIONS], mailer, settings.mail_from, settings.claim_lease_seconds)
         await app[common_web.BROKER].subscribe(
-            settings.queue_name, BOOKINGS_EXCHANGE, ["booking.*"], app[NOTIFIER].handle, settings.consumer_prefetch
+            settings.queue_name,
+            BOOKINGS_EXCHANGE,
+            ["booking.*"],
+            app[NOTIFIER].handle,
+            settings.consumer_prefetch,
+            settings.retry_delays,
         )
         yield
 

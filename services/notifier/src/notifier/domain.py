@@ -1,51 +1,60 @@
-"""Which mails a booking event causes, and what they say. Pure."""
+"""Which mails a booking event causes, to whom, and what they say. Pure."""
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from common.contracts import BookingData, Person
 from common.schedule import zone_named
 
+KINDS = ("booking.confirmed", "booking.cancelled", "booking.reassigned", "booking.needs_reschedule")
+
+
+class Role(StrEnum):
+    CLIENT = "client"
+    PROFESSIONAL = "professional"
+
+
+SUBJECTS = {
+    ("booking.confirmed", Role.CLIENT): "Your appointment is confirmed",
+    ("booking.confirmed", Role.PROFESSIONAL): "New appointment",
+    ("booking.cancelled", Role.CLIENT): "Your appointment is cancelled",
+    ("booking.cancelled", Role.PROFESSIONAL): "Appointment cancelled",
+    ("booking.reassigned", Role.CLIENT): "Your appointment has a new professional",
+    ("booking.reassigned", Role.PROFESSIONAL): "New appointment",
+    ("booking.needs_reschedule", Role.CLIENT): "Your appointment needs a new time",
+    ("booking.needs_reschedule", Role.PROFESSIONAL): "Appointment needs a new time",
+}
+
 
 @dataclass(frozen=True)
-class Mail:
-    to: str
-    subject: str
-    body: str
+class Notice:
+    """One mail to write: who reads it, in which role, about what."""
+
+    kind: str
+    role: Role
+    reader: Person
+    booking: BookingData
+
+    @property
+    def subject(self) -> str:
+        return SUBJECTS[self.kind, self.role]
+
+    @property
+    def when(self) -> str:
+        """The slot in the reader's own timezone, the zone named."""
+        zone = zone_named(self.reader.timezone)
+        start, end = self.booking.start.astimezone(zone), self.booking.end.astimezone(zone)
+        return f"{start:%A %d %B %Y, %H:%M}–{end:%H:%M} ({zone.key})"
+
+    @property
+    def cancels_the_appointment(self) -> bool:
+        """Whether the reader's calendar entry goes away (the same UID, METHOD:CANCEL)."""
+        return self.kind in ("booking.cancelled", "booking.needs_reschedule")
 
 
-def local_time(booking: BookingData, reader: Person) -> str:
-    zone = zone_named(reader.timezone)
-    start, end = booking.start.astimezone(zone), booking.end.astimezone(zone)
-    return f"{start:%A %d %B %Y, %H:%M}–{end:%H:%M} ({zone.key})"
-
-
-_CLIENT = {
-    "booking.confirmed": ("Your appointment is confirmed", "Your appointment at {event} with {pro} on {when} is confirmed."),
-    "booking.cancelled": ("Your appointment is cancelled", "Your appointment at {event} with {pro} on {when} is cancelled."),
-    "booking.reassigned": ("Your appointment has a new professional", "Your appointment at {event} on {when} is now with {pro}."),
-    "booking.needs_reschedule": (
-        "Your appointment needs a new time",
-        "Your appointment at {event} on {when} can no longer take place; please book another slot.",
-    ),
-}
-_PROFESSIONAL = {
-    "booking.confirmed": ("New appointment", "You have a new appointment at {event} with {client} on {when}."),
-    "booking.cancelled": ("Appointment cancelled", "Your appointment at {event} with {client} on {when} is cancelled."),
-    "booking.reassigned": ("New appointment", "An appointment at {event} with {client} on {when} is now yours."),
-    "booking.needs_reschedule": ("Appointment needs a new time", "The appointment with {client} on {when} needs a new time."),
-}
-
-
-def mails_for(event_type: str, booking: BookingData) -> list[Mail]:
-    if event_type not in _CLIENT:
+def notices_for(kind: str, booking: BookingData) -> list[Notice]:
+    """A mail to the client (when they gave an address) and to the professional."""
+    if kind not in KINDS:
         return []
-    mails = []
-    for reader, templates in ((booking.client, _CLIENT), (booking.professional, _PROFESSIONAL)):
-        if not reader.email:
-            continue
-        subject, text = templates[event_type]
-        body = text.format(
-            event=booking.event_name, pro=booking.professional.name, client=booking.client.name, when=local_time(booking, reader)
-        )
-        mails.append(Mail(reader.email, subject, f"Hello {reader.name},\n\n{body}\n"))
-    return mails
+    readers = [(Role.CLIENT, booking.client), (Role.PROFESSIONAL, booking.professional)]
+    return [Notice(kind, role, reader, booking) for role, reader in readers if reader.email]

@@ -10,3 +10,5 @@ class Settings(ServiceSettings):
     smtp_port: int = 1025
     smtp_timeout_seconds: float = 10.0
     mail_from: str = "Appointments <no-reply@appointments.example>"
+    claim_lease_seconds: float = 20.0  # a claim older than this belongs to a notifier that died
+    retry_delays: tuple[float, ...] = (1.0, 5.0, 30.0, 120.0)  # SMTP down: wait this long before each retry

@@ -10,10 +10,14 @@ class Base(DeclarativeBase):
 
 
 class SentMailRow(Base):
-    """One row per (integration event, recipient): the record that a mail went out."""
+    """One row per (integration event, recipient): claimed before the mail is sent, marked after.
+    Whoever holds a fresh claim is the only one sending that mail."""
 
     __tablename__ = "sent_mail"
 
     event_id: Mapped[UUID] = mapped_column(primary_key=True)
     recipient: Mapped[str] = mapped_column(String(320), primary_key=True)
-    sent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    status: Mapped[str] = mapped_column(String(10), server_default="sent")  # sending | sent
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

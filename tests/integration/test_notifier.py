@@ -1,0 +1,200 @@
+"""The notifier on real RabbitMQ, PostgreSQL and an SMTP server the tests read."""
+
+import asyncio
+import uuid
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from icalendar import Calendar
+
+import notifier
+from common.contracts import BookingData, BookingStatus, Person
+from common.envelope import BOOKINGS_EXCHANGE, IntegrationEvent
+from common.messaging import Broker
+from common.migrations import migrate
+from devstack.mailsink import MailSink
+from notifier.app import create_app
+from notifier.settings import Settings
+from tests.conftest import JWT_SECRET, free_port_block
+
+
+@pytest.fixture
+async def notifier_database(servers) -> str:
+    url = servers.database_url(f"notifier_{uuid.uuid4().hex[:6]}")  # its own: the system's notifier must not claim these
+    await migrate(Path(notifier.__file__).parent, url)
+    return url
+
+
+class Notifiers:
+    """Notifier instances sharing one queue, and the SMTP server they send to."""
+
+    def __init__(self, servers, database_url: str) -> None:
+        self.queue = f"test.notifier.{uuid.uuid4().hex[:8]}"
+        self.port = free_port_block(1)
+        self.mail = MailSink(port=self.port)
+        self.runners: list[web.AppRunner] = []
+        self.settings = Settings(
+            database_url=database_url,
+            rabbitmq_url=servers.rabbitmq_url,
+            smtp_host="127.0.0.1",
+            smtp_port=self.port,
+            queue_name=self.queue,
+            retry_delays=(0.2, 0.5, 1.0, 2.0),
+            smtp_timeout_seconds=2,
+            jwt_secret=JWT_SECRET,
+        )
+
+    async def start(self, instances: int = 1) -> None:
+        for _ in range(instances):
+            runner = web.AppRunner(create_app(self.settings))
+            await runner.setup()  # opens the database, connects, subscribes
+            self.runners.append(runner)
+
+    async def stop(self) -> None:
+        for runner in self.runners:
+            await runner.cleanup()
+
+
+@pytest.fixture
+async def notifiers(servers, notifier_database):
+    running = Notifiers(servers, notifier_database)
+    yield running
+    await running.stop()
+    running.mail.stop()
+
+
+@pytest.fixture
+async def publisher(servers):
+    broker = Broker(servers.rabbitmq_url, "test-publisher")
+    await broker.connect()
+    yield broker
+    await broker.close()
+
+
+def booking(client_email: str | None = "casey@test.example", status=BookingStatus.CONFIRMED) -> BookingData:
+    start = datetime(2030, 6, 3, 14, 0, tzinfo=UTC)
+    return BookingData(
+        id=uuid.uuid4(),
+        event_id=uuid.uuid4(),
+        event_name="Harbour Clinic",
+        start=start,
+        end=start + timedelta(minutes=30),
+        status=status,
+        client=Person(id=uuid.uuid4(), name="Casey Client", email=client_email, timezone="America/New_York"),
+        professional=Person(
+            id=uuid.uuid4(), name="Dr. Mira Okafor", email=f"mira-{uuid.uuid4().hex[:6]}@test.example", timezone="Asia/Tokyo"
+        ),
+    )
+
+
+def event_of(kind: str, data: BookingData, sequence: int = 1) -> IntegrationEvent:
+    return IntegrationEvent(
+        type=kind, producer="test", aggregate_id=str(data.id), sequence=sequence, data=data.model_dump(mode="json")
+    )
+
+
+def invite_of(message) -> Calendar:
+    part = next(p for p in message.iter_attachments() if p.get_content_type() == "text/calendar")
+    return Calendar.from_ical(part.get_content() if isinstance(part.get_content(), str) else part.get_content().decode())
+
+
+async def test_a_confirmation_mails_client_and_professional_in_their_own_time_with_an_invite(notifiers, publisher):
+    notifiers.mail.start()
+    await notifiers.start()
+    data = booking()
+    await publisher.publish(BOOKINGS_EXCHANGE, event_of("booking.confirmed", data))
+    to_client = (await asyncio.to_thread(notifiers.mail.wait_for, 1, 10, "casey@test.example"))[0]
+    to_pro = (await asyncio.to_thread(notifiers.mail.wait_for, 1, 10, data.professional.email))[0]
+
+    text, html = to_client.get_body(("plain",)).get_content(), to_client.get_body(("html",)).get_content()
+    assert to_client["Subject"] == "Your appointment is confirmed"
+    assert "Dr. Mira Okafor" in text and "10:00–10:30 (America/New_York)" in text  # 14:00 UTC in New York, June
+    assert "<strong>Dr. Mira Okafor</strong>" in html
+    assert "23:00–23:30 (Asia/Tokyo)" in to_pro.get_body(("plain",)).get_content()
+    assert "Casey Client" in to_pro.get_body(("plain",)).get_content()
+    calendar = invite_of(to_client)
+    assert str(calendar["method"]) == "REQUEST"
+    (entry,) = calendar.walk("VEVENT")
+    assert str(entry["uid"]) == f"{data.id}@appointments"
+    assert entry.decoded("dtstart") == data.start
+
+    no_address = booking(client_email=None)
+    await publisher.publish(BOOKINGS_EXCHANGE, event_of("booking.confirmed", no_address))
+    await asyncio.to_thread(notifiers.mail.wait_for, 1, 10, no_address.professional.email)
+    await asyncio.sleep(0.5)
+    assert [m["To"] for m in notifiers.mail.messages].count(None) == 0
+    assert len(notifiers.mail.messages) == 3  # the client without an address gets none
+
+
+async def test_a_cancellation_cancels_the_same_calendar_entry(notifiers, publisher):
+    notifiers.mail.start()
+    await notifiers.start()
+    data = booking()
+    await publisher.publish(BOOKINGS_EXCHANGE, event_of("booking.confirmed", data, 1))
+    cancelled = data.model_copy(update={"status": BookingStatus.CANCELLED})
+    await publisher.publish(BOOKINGS_EXCHANGE, event_of("booking.cancelled", cancelled, 2))
+    mails = await asyncio.to_thread(notifiers.mail.wait_for, 2, 10, "casey@test.example")
+    request, cancel = (invite_of(m) for m in sorted(mails, key=lambda m: m["Subject"] != "Your appointment is confirmed"))
+    assert (str(request["method"]), str(cancel["method"])) == ("REQUEST", "CANCEL")
+    (first,), (second,) = request.walk("VEVENT"), cancel.walk("VEVENT")
+    assert first["uid"] == second["uid"] and second.decoded("sequence") > first.decoded("sequence")
+    assert str(second["status"]) == "CANCELLED"
+
+
+async def test_a_redelivered_event_sends_each_mail_once(notifiers, publisher):
+    notifiers.mail.start()
+    await notifiers.start()
+    message = event_of("booking.confirmed", booking())
+    for _ in range(3):
+        await publisher.publish(BOOKINGS_EXCHANGE, message)
+    await asyncio.to_thread(notifiers.mail.wait_for, 2, 10)
+    await asyncio.sleep(1.0)  # time for any duplicate to show up
+    assert len(notifiers.mail.messages) == 2
+
+
+async def test_smtp_down_then_up_delivers_the_mail_once(notifiers, publisher):
+    await notifiers.start()  # no SMTP server yet: the first attempts fail and are retried later
+    await publisher.publish(BOOKINGS_EXCHANGE, event_of("booking.confirmed", booking()))
+    await asyncio.sleep(1.0)
+    notifiers.mail.start()
+    await asyncio.to_thread(notifiers.mail.wait_for, 2, 10)
+    await asyncio.sleep(1.5)
+    assert Counter(m["To"] for m in notifiers.mail.messages).most_common(1)[0][1] == 1
+
+
+async def test_a_message_that_keeps_failing_is_parked_listed_and_replayed_and_the_next_still_goes(notifiers, publisher, servers):
+    await notifiers.start()  # SMTP stays down through every retry (0.2 + 0.5 + 1 + 2 s)
+    stuck = booking()
+    await publisher.publish(BOOKINGS_EXCHANGE, event_of("booking.confirmed", stuck))
+    parked = []
+    for _ in range(100):
+        parked = await publisher.dead_letters(notifiers.queue)
+        if parked:
+            break
+        await asyncio.sleep(0.1)
+    assert [p["type"] for p in parked] == ["booking.confirmed"]
+    assert "Connect" in parked[0]["because"]  # why it was parked: the SMTP connection kept failing
+    notifiers.mail.start()
+    later = booking()
+    await publisher.publish(BOOKINGS_EXCHANGE, event_of("booking.confirmed", later))
+    await asyncio.to_thread(notifiers.mail.wait_for, 1, 10, later.professional.email)  # the consumer did not stall
+    assert await publisher.replay_dead_letters(notifiers.queue) == 1
+    await asyncio.to_thread(notifiers.mail.wait_for, 1, 10, stuck.professional.email)
+    assert await publisher.dead_letters(notifiers.queue) == []
+
+
+async def test_two_notifiers_on_one_queue_send_every_mail_once(notifiers, publisher):
+    notifiers.mail.start()
+    await notifiers.start(instances=2)
+    bookings = [booking() for _ in range(20)]
+    for data in bookings:
+        message = event_of("booking.confirmed", data)
+        await publisher.publish(BOOKINGS_EXCHANGE, message)
+        await publisher.publish(BOOKINGS_EXCHANGE, message)  # and every one redelivered
+    await asyncio.to_thread(notifiers.mail.wait_for, 40, 20)
+    await asyncio.sleep(1.0)
+    sent = Counter((m["To"], m["Message-ID"]) for m in notifiers.mail.messages)
+    assert len(sent) == 40 and set(sent.values()) == {1}
