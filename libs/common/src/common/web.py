@@ -188,6 +188,30 @@ def serve(app: web.Application, settings: ServiceSettings) -> None:
     web.run_app(app, host=settings.http_host, port=settings.http_port, print=None, access_log=None)
 
 
+def dead_letter_commands(settings: ServiceSettings, queue_name: str) -> dict[str, Callable[[list[str]], Coroutine]]:
+    """``dead-letters`` (list what is parked in ``<queue>.dead``) and ``replay-dead-letters``."""
+
+    async def with_broker(action: Callable[[Broker], Awaitable[Any]]) -> None:
+        instance = Broker(settings.rabbitmq_url, f"{settings.service_name}-operator")
+        await instance.connect()
+        try:
+            print(orjson.dumps(await action(instance), option=orjson.OPT_INDENT_2).decode())
+        finally:
+            await instance.close()
+
+    async def list_them(args: list[str]) -> None:
+        await with_broker(lambda b: b.dead_letters(queue_name))
+
+    async def replay_them(args: list[str]) -> None:
+        await with_broker(lambda b: _replayed(b, queue_name))
+
+    return {"dead-letters": list_them, "replay-dead-letters": replay_them}
+
+
+async def _replayed(instance: Broker, queue_name: str) -> dict:
+    return {"queue": queue_name, "replayed": await instance.replay_dead_letters(queue_name)}
+
+
 def run_service(
     settings: ServiceSettings,
     create_app: Callable[[Any], web.Application],

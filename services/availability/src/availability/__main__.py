@@ -3,12 +3,16 @@ from functools import partial
 
 from availability.app import create_app, rebuild_command, reconcile_command
 from availability.settings import Settings
-from common.web import run_service
+from common.web import dead_letter_commands, run_service
 
 settings = Settings()
 run_service(
     settings,
     create_app,
     sys.argv,
-    commands={"rebuild": partial(rebuild_command, settings), "reconcile": partial(reconcile_command, settings)},
+    commands={
+        "rebuild": partial(rebuild_command, settings),
+        "reconcile": partial(reconcile_command, settings),
+        **dead_letter_commands(settings, settings.queue_name),
+    },
 )
