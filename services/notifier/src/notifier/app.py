@@ -25,6 +25,7 @@ def create_app(settings: Settings) -> web.Application:
             settings.retry_delays,
         )
         yield
+        await mailer.close()
 
     app.cleanup_ctx.extend(
         [

@@ -14,24 +14,39 @@ from aiosmtpd.controller import Controller
 log = logging.getLogger(__name__)
 
 
+def parse(raw: bytes) -> EmailMessage:
+    return email.message_from_bytes(raw, policy=email.policy.default)
+
+
 class _Keeper:
     def __init__(self, directory: Path | None) -> None:
         self.directory = directory
-        self.messages: list[EmailMessage] = []
+        self.raw: list[bytes] = []
+        self._parsed: list[EmailMessage] = []
+        self.arrivals: list[float] = []  # time.time() when each message was accepted, in order
         self.changed = threading.Condition()
         self._numbers = itertools.count(1)
 
     async def handle_DATA(self, server, session, envelope) -> str:
-        message = email.message_from_bytes(envelope.original_content or envelope.content, policy=email.policy.default)
+        raw = envelope.original_content or envelope.content
         number = next(self._numbers)
         if self.directory is not None:
             path = self.directory / f"{time.strftime('%Y%m%d-%H%M%S')}-{number:04d}.eml"
-            path.write_bytes(envelope.original_content or envelope.content)
+            path.write_bytes(raw)
+            message = parse(raw)
             log.info("mail to %s: %s (%s)", message["To"], message["Subject"], path)
         with self.changed:
-            self.messages.append(message)
+            self.arrivals.append(time.time())
+            self.raw.append(raw)  # parsed when read: parsing here would make the sink the bottleneck
             self.changed.notify_all()
         return "250 Message accepted for delivery"
+
+    @property
+    def messages(self) -> list[EmailMessage]:
+        with self.changed:
+            while len(self._parsed) < len(self.raw):
+                self._parsed.append(parse(self.raw[len(self._parsed)]))
+            return list(self._parsed)
 
 
 class MailSink:
@@ -46,6 +61,12 @@ class MailSink:
     def messages(self) -> list[EmailMessage]:
         return list(self._keeper.messages)
 
+    def arrivals(self) -> list[tuple[float, EmailMessage]]:
+        """(accepted at, message) for every mail so far."""
+        with self._keeper.changed:
+            messages = self._keeper.messages
+            return list(zip(self._keeper.arrivals[: len(messages)], messages, strict=True))
+
     def start(self) -> None:
         self._controller.start()
 
@@ -59,6 +80,8 @@ class MailSink:
         deadline = time.monotonic() + timeout
 
         def matching() -> list[EmailMessage]:
+            if to is None and subject is None:
+                return self._keeper.raw  # just counting: nothing to parse
             return [
                 m for m in self._keeper.messages if (to is None or m["To"] == to) and (subject is None or m["Subject"] == subject)
             ]

@@ -1,8 +1,11 @@
 """A notice as a MIME message: plain text and HTML from templates, and an iCalendar invite."""
 
 from datetime import UTC, datetime
-from email.message import EmailMessage
-from email.utils import parseaddr
+from email.header import Header
+from email.message import Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.utils import formatdate, parseaddr
 
 from icalendar import Calendar, Event, vCalAddress, vText
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
@@ -42,19 +45,24 @@ def invite(notice: Notice, sequence: int, organizer: str) -> bytes:
     return calendar.to_ical()
 
 
-def compose(notice: Notice, sequence: int, sender: str, message_id: str, correlation_id: str | None) -> EmailMessage:
+def compose(notice: Notice, sequence: int, sender: str, message_id: str, correlation_id: str | None) -> Message:
+    """multipart/mixed: the text and HTML alternatives, then invite.ics. Built with the classic
+    email.mime classes: the modern header registry took ~10 ms a mail, most of the notifier's CPU."""
     context = {"notice": notice, "booking": notice.booking}
-    message = EmailMessage()
+    body = MIMEMultipart("alternative")
+    body.attach(MIMEText(_templates.get_template(f"{notice.role.value}.txt.j2").render(context), "plain", "utf-8"))
+    body.attach(MIMEText(_templates.get_template(f"{notice.role.value}.html.j2").render(context), "html", "utf-8"))
+    calendar = MIMEText(invite(notice, sequence, sender).decode(), "calendar", "utf-8")
+    calendar.set_param("method", "CANCEL" if notice.cancels_the_appointment else "REQUEST")
+    calendar.add_header("Content-Disposition", "attachment", filename="invite.ics")
+    message = MIMEMultipart("mixed")
     message["From"] = sender
     message["To"] = notice.reader.email
-    message["Subject"] = notice.subject
+    message["Subject"] = Header(notice.subject, "utf-8")
     message["Message-ID"] = message_id
+    message["Date"] = formatdate(localtime=False)
     if correlation_id:
         message["X-Correlation-ID"] = correlation_id  # lets support trace a mail back to the request
-    message.set_content(_templates.get_template(f"{notice.role.value}.txt.j2").render(context))
-    message.add_alternative(_templates.get_template(f"{notice.role.value}.html.j2").render(context), subtype="html")
-    method = "CANCEL" if notice.cancels_the_appointment else "REQUEST"
-    message.add_attachment(
-        invite(notice, sequence, sender), maintype="text", subtype="calendar", filename="invite.ics", params={"method": method}
-    )
+    message.attach(body)
+    message.attach(calendar)
     return message
