@@ -10,52 +10,29 @@ import asyncpg
 
 from common.auth import Role
 from common.capacity import CapacityStore
-from tests.integration.helpers import slot_at, wait_for_availability
+from tests.integration.helpers import (
+    add_shift,
+    create_event,
+    create_professional,
+    local,
+    sign_in_admin,
+    slot_at,
+    wait_for_availability,
+)
 
 
 async def test_fifty_concurrent_bookings_of_five_units_confirm_exactly_five(api, system, servers, redis):
     zone = ZoneInfo("Europe/Berlin")
-    admin = await api.sign_in(system.settings.admin_email, system.settings.admin_password.get_secret_value())
+    admin = await sign_in_admin(api, system)
     day = datetime.now(zone).date() + timedelta(days=2)
-    event = await admin.call(
-        "POST",
-        "/events",
-        expect=201,
-        json={
-            "name": "Rush",
-            "timezone": zone.key,
-            "start_date": day.isoformat(),
-            "end_date": day.isoformat(),
-            "opens_at": "08:00",
-            "closes_at": "12:00",
-            "slot_minutes": 60,
-        },
+    event = await create_event(
+        admin, name="Rush", timezone=zone.key, start_date=day, end_date=day, opens_at="08:00", closes_at="12:00", slot_minutes=60
     )
-    nine = datetime.combine(day, datetime.min.time().replace(hour=9), zone)
+    nine = local(day, 9, 0, zone)
     pros = []
     for name, capacity in (("Dr. Three", 3), ("Dr. Two", 2)):
-        pro = await admin.call(
-            "POST",
-            "/professionals",
-            expect=201,
-            json={
-                "email": f"{uuid.uuid4().hex[:8]}@test.example",
-                "password": "password-123",
-                "name": name,
-            },
-        )
-        await admin.call(
-            "POST",
-            "/shifts",
-            expect=201,
-            json={
-                "event_id": event["id"],
-                "professional_id": pro["id"],
-                "capacity": capacity,
-                "start": nine.isoformat(),
-                "end": (nine + timedelta(hours=1)).isoformat(),
-            },
-        )
+        pro, _ = await create_professional(api, admin, name=name)
+        await add_shift(admin, event, pro, nine, nine + timedelta(hours=1), capacity)
         pros.append(pro)
     await wait_for_availability(api, event["id"], day, lambda body: slot_at(body, nine)["remaining"] == 5)
 
