@@ -119,17 +119,24 @@ class Rebuilder:
         for record in records:
             report.events_checked += 1
             report.holds_expired += await self._expire_holds(record)
-            units = confirmed.get(record.event.id, [])
-            holds = live_holds(await self._store.holds(record.event.id), units, now_ms())
-            drift = differences(await self._store.raw(record.event.id), self._counters(record, units, holds))
+            drift = await self._drift(record, confirmed.get(record.event.id, []))
+            if drift:
+                # A change in flight between reading the record and reading Redis looks like drift:
+                # repair only what is still there on a second look, from a fresh snapshot.
+                await asyncio.sleep(self._settle_seconds)
+                (fresh,) = await self._record.events(record.event.id)
+                drift = await self._drift(fresh, (await self._record.confirmed(record.event.id)).get(record.event.id, []))
             if not drift:
                 continue
-            # Perhaps only a change in flight: look again under the flag, from a fresh snapshot.
             await self.rebuild(record.event.id)
             report.repaired[str(record.event.id)] = drift
             log.warning("reconcile repaired event %s: %s", record.event.id, drift)
         report.seconds = round(time.monotonic() - started, 3)
         return report
+
+    async def _drift(self, record: EventRecord, units: list[UnitInUse]) -> dict[str, list[str]]:
+        holds = live_holds(await self._store.holds(record.event.id), units, now_ms())
+        return differences(await self._store.raw(record.event.id), self._counters(record, units, holds))
 
     async def _expire_holds(self, record: EventRecord) -> int:
         known = await self._store.event(record.event.id)

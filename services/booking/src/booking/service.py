@@ -1,6 +1,7 @@
 """Booking use cases. Capacity is taken in Redis first (one atomic script), then the booking and
 its event are committed in PostgreSQL; a failed commit gives the capacity back."""
 
+import asyncio
 import hashlib
 import logging
 import random
@@ -25,6 +26,8 @@ from common.outbox import Outbox
 from common.schedule import Slot
 
 log = logging.getLogger(__name__)
+
+REBUILD_WAITS = 8  # takes tried while the event's counters are rebuilt: about 2.5 s in all
 
 
 def booking_data(row: BookingRow, reason: str | None = None) -> BookingData:
@@ -85,16 +88,16 @@ class BookingService:
                     if earlier := await self._earlier_attempt(session, client.id, idempotency_key, request):
                         return earlier, False
                 known, slot = await self._bookable_slot(request)
-                for _ in range(3):
+                for attempt in range(REBUILD_WAITS):
                     try:
                         taken = await self._store.take(known, slot, chance, booking_id, self._hold_seconds)
                         break
                     except StaleEvent:  # the event changed under us: check the slot against the new definition
                         known, slot = await self._bookable_slot(request)
-                    except Rebuilding:
-                        raise try_again("Availability is being rebuilt; try again in a moment.") from None
+                    except Rebuilding:  # a rebuild takes about a second: wait it out rather than fail the client
+                        await asyncio.sleep(0.1 * min(attempt + 1, 5))
                 else:
-                    raise try_again("The event is changing; try again in a moment.")
+                    raise try_again("Availability is being rebuilt; try again in a moment.")
                 if taken is None:
                     raise await self._unavailable(known, slot)
                 row = self._new_booking(booking_id, client, request, idempotency_key, known, slot, taken, chance)

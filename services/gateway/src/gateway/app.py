@@ -4,16 +4,18 @@ from aiohttp import web
 
 from common import web as common_web
 from common.auth import TOKEN_CODEC
+from gateway.adapters.ratelimit import RateLimiter
 from gateway.adapters.services import ShiftsDirectory
-from gateway.app_keys import ACCOUNTS
+from gateway.app_keys import ACCOUNTS, LIMITER, SETTINGS
 from gateway.handlers.http import PREFIX, routes
-from gateway.handlers.proxy import proxy_to
+from gateway.handlers.proxy import limit_bookings, proxy_to
 from gateway.service import AccountsService
 from gateway.settings import Settings
 
 
 def create_app(settings: Settings) -> web.Application:
     app = common_web.service_app(settings)
+    app[SETTINGS] = settings
 
     async def accounts(app: web.Application) -> AsyncIterator[None]:
         directory = ShiftsDirectory(
@@ -26,7 +28,19 @@ def create_app(settings: Settings) -> web.Application:
             )
         yield
 
-    app.cleanup_ctx.extend([common_web.database(settings.database_url), common_web.http_client, accounts])
+    async def limits(app: web.Application) -> AsyncIterator[None]:
+        app[LIMITER] = RateLimiter(app[common_web.REDIS], settings.redis_key_prefix)
+        yield
+
+    app.cleanup_ctx.extend(
+        [
+            common_web.database(settings.database_url),
+            common_web.redis_client(settings.redis_url),
+            common_web.http_client,
+            accounts,
+            limits,
+        ]
+    )
     app.add_routes(routes)
     upstreams = {
         "shifts": (settings.shifts_url, ["/events", "/shifts"]),
@@ -35,6 +49,8 @@ def create_app(settings: Settings) -> web.Application:
     }
     for name, (base_url, prefixes) in upstreams.items():
         handler = proxy_to(name, base_url, settings.upstream_timeout_seconds)
+        if name == "booking":
+            handler = limit_bookings(handler, settings.bookings_per_minute)
         for prefix in prefixes:
             app.router.add_route("*", f"{PREFIX}{prefix}", handler)
             app.router.add_route("*", f"{PREFIX}{prefix}/{{tail:.+}}", handler)

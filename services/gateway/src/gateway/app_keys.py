@@ -1,5 +1,9 @@
 from aiohttp import web
 
+from gateway.adapters.ratelimit import RateLimiter
 from gateway.service import AccountsService
+from gateway.settings import Settings
 
 ACCOUNTS = web.AppKey("accounts", AccountsService)
+LIMITER = web.AppKey("rate_limiter", RateLimiter)
+SETTINGS = web.AppKey("settings", Settings)

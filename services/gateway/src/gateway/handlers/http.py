@@ -3,10 +3,11 @@
 from aiohttp import web
 
 from common.auth import Role, require_identity
+from common.errors import Problem
 from common.problems import parse_body, parse_query
 from common.web import json_response
 from gateway.api import LoginIn, PageQuery, ProfessionalIn, ProfilePatch, RegisterIn, UserOut
-from gateway.app_keys import ACCOUNTS
+from gateway.app_keys import ACCOUNTS, LIMITER, SETTINGS
 
 routes = web.RouteTableDef()
 PREFIX = "/api/v1"
@@ -26,7 +27,14 @@ async def register(request: web.Request) -> web.Response:
 @routes.post(f"{PREFIX}/auth/login")
 async def login(request: web.Request) -> web.Response:
     spec = await parse_body(request, LoginIn)
-    return json_response(await request.app[ACCOUNTS].login(spec))
+    limiter, per_minute, account = request.app[LIMITER], request.app[SETTINGS].failed_sign_ins_per_minute, spec.email.lower()
+    await limiter.check("sign-in-failures", account, per_minute, "failed sign-ins")
+    try:
+        return json_response(await request.app[ACCOUNTS].login(spec))
+    except Problem as problem:
+        if problem.status == 401:
+            await limiter.hit("sign-in-failures", account, per_minute + 1, "failed sign-ins")
+        raise
 
 
 @routes.get(f"{PREFIX}/me")

@@ -1,0 +1,100 @@
+"""The gateway as a front door: bad tokens, other people's things, oversized bodies."""
+
+import time
+import uuid
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import jwt
+
+from common.auth import Role
+from tests.integration.helpers import add_shift, create_event, create_professional, local, sign_in_admin, wait_for_availability
+
+
+async def test_a_token_that_is_unsigned_forged_or_expired_is_a_401(api, system):
+    good = system.token_for(Role.CLIENT)
+    claims = jwt.decode(good, options={"verify_signature": False})
+    unsigned = jwt.encode(claims, key=None, algorithm="none")
+    forged = jwt.encode(claims, "not-the-secret-but-long-enough-0123456789", algorithm="HS256")
+    expired = jwt.encode(
+        claims | {"exp": int(time.time()) - 10}, system.settings.jwt_secret.get_secret_value(), algorithm="HS256"
+    )
+    wrong_audience = jwt.encode(
+        claims | {"aud": "someone-else"}, system.settings.jwt_secret.get_secret_value(), algorithm="HS256"
+    )
+    for name, token in {
+        "none": unsigned,
+        "forged": forged,
+        "expired": expired,
+        "audience": wrong_audience,
+        "junk": "x.y.z",
+    }.items():
+        for path in ("/me", "/bookings"):
+            status, problem = await api.as_user(token).request("GET", path)
+            assert (status, problem["code"]) == (401, "unauthorized"), (name, path)
+    assert (await api.as_user(good).request("GET", "/bookings"))[0] == 200
+
+
+async def test_no_one_sees_or_changes_anothers_bookings_or_shifts(api, system):
+    admin = await sign_in_admin(api, system)
+    zone = ZoneInfo("UTC")
+    day = datetime.now(zone).date() + timedelta(days=6)
+    event = await create_event(admin, timezone="UTC", start_date=day, end_date=day, opens_at="10:00", closes_at="11:00")
+    pro, as_pro = await create_professional(api, admin)
+    _, other_pro = await create_professional(api, admin, name="Dr. Other")
+    shift = await add_shift(admin, event, pro, local(day, 10, 0, zone), local(day, 11, 0, zone), 2)
+    await wait_for_availability(api, event["id"], day, lambda b: b["reason"] is None)
+    owner, other_client = api.as_user(system.token_for(Role.CLIENT)), api.as_user(system.token_for(Role.CLIENT))
+    booking = await owner.call(
+        "POST", "/bookings", expect=201, json={"event_id": event["id"], "start": local(day, 10, 0, zone).isoformat()}
+    )
+    attempts = [
+        (other_client, "GET", f"/bookings/{booking['id']}", None),
+        (other_client, "POST", f"/bookings/{booking['id']}/cancel", None),
+        (other_pro, "GET", f"/bookings/{booking['id']}", None),
+        (other_pro, "GET", f"/shifts/{shift['id']}", None),
+        (other_pro, "PATCH", f"/shifts/{shift['id']}", {"capacity": 1}),
+        (other_pro, "DELETE", f"/shifts/{shift['id']}", None),
+        (owner, "GET", f"/bookings/{uuid.uuid4()}", None),
+        (owner, "GET", "/bookings/not-a-uuid", None),
+    ]
+    for caller, method, path, body in attempts:
+        status, problem = await caller.request(method, path, json=body)
+        assert (status, problem["code"]) == (404, "not_found"), (method, path)
+    assert (await owner.call("GET", f"/bookings/{booking['id']}"))["status"] == "confirmed"  # untouched
+    assert (await as_pro.call("GET", f"/shifts/{shift['id']}"))["capacity"] == 2
+    assert (await as_pro.call("GET", f"/bookings/{booking['id']}"))["id"] == booking["id"]  # assigned: visible
+
+
+async def test_an_oversized_body_is_a_413_and_writes_nothing(api, system):
+    email = f"{uuid.uuid4().hex[:8]}@test.example"
+    status, problem = await api.request(
+        "POST", "/auth/register", json={"email": email, "password": "password-123", "name": "x" * 70_000}
+    )
+    assert (status, problem["code"]) == (413, "payload_too_large")
+    status, _ = await api.request("POST", "/auth/login", json={"email": email, "password": "password-123"})
+    assert status == 401  # no account was made
+    client = api.as_user(system.token_for(Role.CLIENT))
+    status, problem = await client.request("POST", "/bookings", json={"event_id": str(uuid.uuid4()), "start": "x" * 70_000})
+    assert (status, problem["code"]) == (413, "payload_too_large")
+
+
+async def test_failed_sign_ins_and_bookings_are_rate_limited_with_retry_after(api, system):
+    email = f"{uuid.uuid4().hex[:8]}@test.example"
+    await api.call("POST", "/auth/register", expect=201, json={"email": email, "password": "right-password", "name": "Limited"})
+    for _ in range(10):
+        status, _ = await api.request("POST", "/auth/login", json={"email": email, "password": "wrong-password"})
+        assert status == 401
+    async with api.http.post(f"{api.base_url}/auth/login", json={"email": email, "password": "right-password"}) as response:
+        problem = await response.json(content_type=None)
+        assert (response.status, problem["code"]) == (429, "rate_limited")  # even the right password, for a minute
+        assert 1 <= int(response.headers["Retry-After"]) <= 60
+    other = f"{uuid.uuid4().hex[:8]}@test.example"
+    await api.call("POST", "/auth/register", expect=201, json={"email": other, "password": "right-password", "name": "Other"})
+    await api.sign_in(other, "right-password")  # another account is not held back
+
+    me = api.as_user(system.token_for(Role.CLIENT))
+    body = {"event_id": str(uuid.uuid4()), "start": "2030-01-01T10:00:00+00:00"}
+    answers = [(await me.request("POST", "/bookings", json=body))[0] for _ in range(31)]
+    assert answers[:30] == [422] * 30 and answers[30] == 429
+    assert (await api.as_user(system.token_for(Role.CLIENT)).request("POST", "/bookings", json=body))[0] == 422
