@@ -127,3 +127,17 @@ async def test_every_booking_event_is_delivered_after_rabbitmq_comes_back(api, s
     got = Counter(booking_id for booking_id, _ in delivered)
     assert {b["id"] for b in made} <= set(got), f"missing: {({b['id'] for b in made}) - set(got)}"
     assert all(n == 1 for n in got.values()), got  # one event per booking, delivered once here
+
+
+async def test_a_service_that_is_down_is_a_clear_503_at_the_gateway(api, system):
+    await system.stack.kill("availability")
+    try:
+        started = asyncio.get_running_loop().time()
+        status, problem = await api.request("GET", "/availability", params={"event_id": str(uuid.uuid4()), "date": "2030-01-01"})
+        assert (status, problem["code"]) == (503, "service_unavailable")
+        assert "availability" in problem["detail"]
+        assert asyncio.get_running_loop().time() - started < 6  # bounded by the gateway's upstream timeout, never hung
+    finally:
+        await system.stack.restart("availability")
+    status, _ = await api.request("GET", "/availability", params={"event_id": str(uuid.uuid4()), "date": "2030-01-01"})
+    assert status == 404  # back: an unknown event again
