@@ -83,6 +83,18 @@ def service_app(settings: ServiceSettings) -> web.Application:
     return app
 
 
+def openapi(app: web.Application, title: str, operations: list) -> None:
+    """Serve this service's OpenAPI document at /openapi.json (built once)."""
+    from common.openapi import document
+
+    body = orjson.dumps(document(title, operations))
+
+    async def serve_document(request: web.Request) -> web.Response:
+        return web.Response(body=body, content_type="application/json")
+
+    app.router.add_get("/openapi.json", serve_document)
+
+
 def database(url: str):
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         engine = create_engine(url)

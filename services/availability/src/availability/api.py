@@ -14,3 +14,18 @@ class AvailabilityQuery(BaseModel):
     tz: str | None = None
 
     _zone = field_validator("tz")(lambda cls, v: v if v is None else zone_named(v).key)
+
+
+class SlotOut(BaseModel):
+    start: str  # ISO 8601 in the answer's timezone, with its offset
+    end: str
+    status: str  # available | full | blocked
+    remaining: int
+
+
+class AvailabilityOut(BaseModel):
+    event_id: UUID
+    date: date
+    timezone: str
+    slots: list[SlotOut]
+    reason: str | None  # no_event | no_shifts | fully_booked | blackout, when nothing is available

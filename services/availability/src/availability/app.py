@@ -9,7 +9,7 @@ from redis.asyncio import Redis
 
 from availability.adapters.record import SystemOfRecord
 from availability.app_keys import REBUILDER, STORE
-from availability.handlers.http import routes
+from availability.handlers.http import OPERATIONS, routes
 from availability.handlers.messages import apply_shift_change
 from availability.rebuild import Rebuilder
 from availability.settings import Settings
@@ -49,6 +49,7 @@ def create_app(settings: Settings) -> web.Application:
         ]
     )
     app.add_routes(routes)
+    common_web.openapi(app, "availability", OPERATIONS)
     return app
 
 

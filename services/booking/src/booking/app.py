@@ -5,7 +5,7 @@ from aiohttp import web
 
 from booking.adapters.db import OUTBOX
 from booking.app_keys import SERVICE
-from booking.handlers.http import routes
+from booking.handlers.http import OPERATIONS, routes
 from booking.handlers.messages import on_shift_change
 from booking.service import BookingService
 from booking.settings import Settings
@@ -44,4 +44,5 @@ def create_app(settings: Settings) -> web.Application:
         ]
     )
     app.add_routes(routes)
+    common_web.openapi(app, "booking", OPERATIONS)
     return app

@@ -49,3 +49,29 @@ class UserOut(BaseModel):
     name: str
     role: str
     timezone: str
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: str
+    expires_in: int
+
+
+class ProfileOut(UserOut):
+    """PATCH /me: the profile, and a token that carries the change."""
+
+    access_token: str
+    token_type: str
+    expires_in: int
+
+
+class ProfessionalOut(BaseModel):
+    id: UUID
+    email: str
+    name: str
+    timezone: str
+
+
+class ProfessionalPage(BaseModel):
+    items: list[ProfessionalOut]
+    next_cursor: str | None

@@ -4,10 +4,11 @@ from aiohttp import web
 
 from common import web as common_web
 from common.auth import TOKEN_CODEC
+from gateway.adapters.public_api import PublicApi
 from gateway.adapters.ratelimit import RateLimiter
 from gateway.adapters.services import ShiftsDirectory
-from gateway.app_keys import ACCOUNTS, LIMITER, SETTINGS
-from gateway.handlers.http import PREFIX, routes
+from gateway.app_keys import ACCOUNTS, LIMITER, PUBLIC_API, SETTINGS
+from gateway.handlers.http import OPERATIONS, PREFIX, routes
 from gateway.handlers.proxy import limit_bookings, proxy_to
 from gateway.service import AccountsService
 from gateway.settings import Settings
@@ -30,6 +31,8 @@ def create_app(settings: Settings) -> web.Application:
 
     async def limits(app: web.Application) -> AsyncIterator[None]:
         app[LIMITER] = RateLimiter(app[common_web.REDIS], settings.redis_key_prefix)
+        services = {"shifts": settings.shifts_url, "availability": settings.availability_url, "booking": settings.booking_url}
+        app[PUBLIC_API] = PublicApi(app[common_web.HTTP], services, OPERATIONS, PREFIX)
         yield
 
     app.cleanup_ctx.extend(

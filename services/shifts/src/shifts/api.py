@@ -6,7 +6,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from common.contracts import LocalTime
+from common.contracts import DailyBlackoutData, EventData, LocalTime, OneOffBlackoutData
 from common.schedule import zone_named
 from shifts.domain import MAX_SHIFT_CAPACITY, MAX_SLOT_MINUTES
 
@@ -106,3 +106,16 @@ class ShiftOut(BaseModel):
     end: AwareDatetime
     capacity: int
     status: str
+
+
+class EventPage(BaseModel):
+    items: list[EventData]
+    next_cursor: str | None
+
+
+class ShiftPage(BaseModel):
+    items: list[ShiftOut]
+    next_cursor: str | None
+
+
+Blackout = DailyBlackoutData | OneOffBlackoutData

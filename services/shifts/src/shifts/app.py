@@ -6,7 +6,7 @@ from common import web as common_web
 from common.envelope import SHIFTS_EXCHANGE
 from shifts.adapters.db import OUTBOX
 from shifts.app_keys import SERVICE
-from shifts.handlers.http import routes
+from shifts.handlers.http import OPERATIONS, routes
 from shifts.service import ShiftsService
 from shifts.settings import Settings
 
@@ -27,4 +27,5 @@ def create_app(settings: Settings) -> web.Application:
         ]
     )
     app.add_routes(routes)
+    common_web.openapi(app, "shifts", OPERATIONS)
     return app

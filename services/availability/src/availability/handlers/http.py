@@ -4,11 +4,12 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from availability.api import AvailabilityQuery
+from availability.api import AvailabilityOut, AvailabilityQuery
 from availability.app_keys import STORE
 from availability.domain import day_frame, day_view
 from common.auth import current_identity
 from common.errors import not_found, try_again
+from common.openapi import Operation
 from common.problems import parse_query
 from common.schedule import Schedule, zone_named
 from common.web import json_response
@@ -52,3 +53,14 @@ async def availability(request: web.Request) -> web.Response:
             "reason": view.reason.value if view.reason else None,
         }
     )
+
+
+OPERATIONS = [
+    Operation(
+        "GET",
+        "/availability",
+        "A day's slots in a timezone (default: yours, else the event's)",
+        query=AvailabilityQuery,
+        responses={200: AvailabilityOut},
+    ),
+]

@@ -1,10 +1,11 @@
 from aiohttp import web
 
-from booking.api import BookingIn, BookingQuery, UsageQuery
+from booking.api import BookingIn, BookingOut, BookingPage, BookingQuery, Distribution, UsageQuery
 from booking.app_keys import SERVICE
 from common.auth import Identity, Role, require_identity
 from common.contracts import BookingData
 from common.errors import Problem
+from common.openapi import Operation
 from common.problems import parse_body, parse_path_uuid, parse_query
 from common.schedule import zone_named
 from common.web import json_response
@@ -82,3 +83,35 @@ async def usage(request: web.Request) -> web.Response:
     require_identity(request, Role.SERVICE)
     query = parse_query(request, UsageQuery)
     return json_response({"items": await request.app[SERVICE].usage(query.event_id)})
+
+
+CLIENT, PRO, ADMIN = "client", "professional", "admin"
+OPERATIONS = [
+    Operation(
+        "POST",
+        "/bookings",
+        "Book a slot; a professional is assigned",
+        (CLIENT,),
+        BookingIn,
+        responses={201: BookingOut, 200: BookingOut},
+        headers=("Idempotency-Key",),
+    ),
+    Operation(
+        "GET",
+        "/bookings",
+        "My Appointments (clients), assigned ones (professionals), all (admins), newest slot last",
+        (CLIENT, PRO, ADMIN),
+        query=BookingQuery,
+        responses={200: BookingPage},
+    ),
+    Operation(
+        "GET",
+        "/bookings/distribution",
+        "Bookings per professional and day",
+        (ADMIN,),
+        query=UsageQuery,
+        responses={200: Distribution},
+    ),
+    Operation("GET", "/bookings/{booking_id}", "A booking", (CLIENT, PRO, ADMIN), responses={200: BookingOut}),
+    Operation("POST", "/bookings/{booking_id}/cancel", "Cancel a booking", (CLIENT, ADMIN), responses={200: BookingOut}),
+]

@@ -4,10 +4,22 @@ from aiohttp import web
 
 from common.auth import Role, require_identity
 from common.errors import Problem
+from common.openapi import Operation
 from common.problems import parse_body, parse_query
 from common.web import json_response
-from gateway.api import LoginIn, PageQuery, ProfessionalIn, ProfilePatch, RegisterIn, UserOut
-from gateway.app_keys import ACCOUNTS, LIMITER, SETTINGS
+from gateway.api import (
+    LoginIn,
+    PageQuery,
+    ProfessionalIn,
+    ProfessionalOut,
+    ProfessionalPage,
+    ProfileOut,
+    ProfilePatch,
+    RegisterIn,
+    TokenOut,
+    UserOut,
+)
+from gateway.app_keys import ACCOUNTS, LIMITER, PUBLIC_API, SETTINGS
 
 routes = web.RouteTableDef()
 PREFIX = "/api/v1"
@@ -67,3 +79,31 @@ async def list_professionals(request: web.Request) -> web.Response:
     rows = await request.app[ACCOUNTS].professionals(query.cursor, query.limit)
     items = [{"id": str(r.id), "email": r.email, "name": r.name, "timezone": r.timezone} for r in rows]
     return json_response({"items": items, "next_cursor": items[-1]["id"] if len(items) == query.limit else None})
+
+
+OPERATIONS = [
+    Operation(
+        "POST", "/auth/register", "Open a client account", body=RegisterIn, responses={201: UserOut}, errors=(400, 409, 422)
+    ),
+    Operation("POST", "/auth/login", "Sign in: a bearer token", body=LoginIn, responses={200: TokenOut}, errors=(400, 401, 422)),
+    Operation("GET", "/me", "Your profile", ("client", "professional", "admin"), responses={200: UserOut}),
+    Operation(
+        "PATCH",
+        "/me",
+        "Change your name or timezone",
+        ("client", "professional", "admin"),
+        ProfilePatch,
+        responses={200: ProfileOut},
+    ),
+    Operation(
+        "POST", "/professionals", "Create a professional's account", ("admin",), ProfessionalIn, responses={201: ProfessionalOut}
+    ),
+    Operation("GET", "/professionals", "List professionals", ("admin",), query=PageQuery, responses={200: ProfessionalPage}),
+    Operation("GET", "/openapi.json", "This document", responses={200: None}, errors=()),
+]
+
+
+@routes.get(f"{PREFIX}/openapi.json")
+async def openapi_document(request: web.Request) -> web.Response:
+    """The public API: the gateway's own routes and every service's, generated from their models."""
+    return json_response(await request.app[PUBLIC_API].document())

@@ -3,16 +3,21 @@
 from aiohttp import web
 
 from common.auth import Role, require_identity
+from common.contracts import EventData
+from common.openapi import Operation
 from common.problems import parse_body, parse_path_uuid, parse_query
 from common.web import json_response
 from shifts.api import (
+    Blackout,
     BlackoutIn,
     EventIn,
+    EventPage,
     EventPatch,
     PageQuery,
     ProfessionalIn,
     ShiftIn,
     ShiftOut,
+    ShiftPage,
     ShiftPatch,
     ShiftQuery,
     SnapshotQuery,
@@ -133,3 +138,33 @@ async def upsert_professional(request: web.Request) -> web.Response:
     spec = await parse_body(request, ProfessionalIn)
     await request.app[SERVICE].upsert_professional(professional_id, spec)
     return web.Response(status=204)
+
+
+ADMIN, PRO = "admin", "professional"
+OPERATIONS = [
+    Operation("POST", "/events", "Create an event", (ADMIN,), EventIn, responses={201: EventData}),
+    Operation("GET", "/events", "List events", query=PageQuery, responses={200: EventPage}),
+    Operation("GET", "/events/{event_id}", "An event with its blackouts", responses={200: EventData}),
+    Operation("PATCH", "/events/{event_id}", "Change an event", (ADMIN,), EventPatch, responses={200: EventData}),
+    Operation(
+        "POST",
+        "/events/{event_id}/blackouts",
+        "Add a blackout (daily or one-off)",
+        (ADMIN,),
+        BlackoutIn,
+        responses={201: Blackout},
+    ),
+    Operation("DELETE", "/events/{event_id}/blackouts/{blackout_id}", "Remove a blackout", (ADMIN,), responses={204: None}),
+    Operation(
+        "POST",
+        "/shifts",
+        "Add a shift (professionals their own; admins anyone's)",
+        (PRO, ADMIN),
+        ShiftIn,
+        responses={201: ShiftOut},
+    ),
+    Operation("GET", "/shifts", "Shifts (professionals: their own)", (PRO, ADMIN), query=ShiftQuery, responses={200: ShiftPage}),
+    Operation("GET", "/shifts/{shift_id}", "A shift", (PRO, ADMIN), responses={200: ShiftOut}),
+    Operation("PATCH", "/shifts/{shift_id}", "Change a shift", (PRO, ADMIN), ShiftPatch, responses={200: ShiftOut}),
+    Operation("DELETE", "/shifts/{shift_id}", "Cancel a shift", (PRO, ADMIN), responses={200: ShiftOut}),
+]

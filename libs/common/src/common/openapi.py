@@ -1,0 +1,104 @@
+"""OpenAPI 3.1 from the pydantic models the handlers validate with: each service lists its
+operations; the gateway merges every service's document under its public prefix."""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, TypeAdapter
+from pydantic.json_schema import models_json_schema
+
+
+class ProblemDocument(BaseModel):
+    """RFC 9457: every error answer."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    code: str
+    detail: str | None = None
+    instance: str | None = None
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    path: str  # as the service serves it, e.g. /bookings/{booking_id}
+    summary: str
+    roles: tuple[str, ...] = ()  # who may call it; empty: anyone
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    responses: dict[int, Any] = field(default_factory=dict)  # status -> model (or None: no body)
+    headers: tuple[str, ...] = ()
+    errors: tuple[int, ...] = (400, 401, 403, 404, 409, 422)
+
+
+def _schema(model: Any, components: dict) -> dict:
+    """A $ref to ``model`` in components (adding it and what it uses)."""
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        _, schemas = models_json_schema([(model, "serialization")], ref_template="#/components/schemas/{model}")
+        components.update(schemas.get("$defs", {}))
+        return {"$ref": f"#/components/schemas/{model.__name__}"}
+    schema = TypeAdapter(model).json_schema(ref_template="#/components/schemas/{model}", mode="serialization")
+    components.update(schema.pop("$defs", {}))
+    return schema
+
+
+def document(title: str, operations: list[Operation], prefix: str = "") -> dict:
+    components: dict[str, Any] = {}
+    paths: dict[str, dict] = {}
+    problem = _schema(ProblemDocument, components)
+    for op in operations:
+        entry: dict[str, Any] = {"summary": op.summary, "operationId": f"{op.method.lower()}{op.path}".replace("/", "_")}
+        if op.roles:
+            entry["security"] = [{"bearer": []}]
+            entry["description"] = "Allowed to: " + ", ".join(op.roles) + "."
+        parameters = [
+            {"name": name, "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
+            for name in [part[1:-1] for part in op.path.split("/") if part.startswith("{")]
+        ]
+        if op.query is not None:
+            query_schema = op.query.model_json_schema()
+            for name, prop in query_schema.get("properties", {}).items():
+                parameters.append(
+                    {"name": name, "in": "query", "required": name in query_schema.get("required", []), "schema": prop}
+                )
+        parameters += [
+            {"name": h, "in": "header", "required": False, "schema": {"type": "string", "maxLength": 200}} for h in op.headers
+        ]
+        if parameters:
+            entry["parameters"] = parameters
+        if op.body is not None:
+            entry["requestBody"] = {"required": True, "content": {"application/json": {"schema": _schema(op.body, components)}}}
+        responses: dict[str, Any] = {}
+        for status, model in op.responses.items():
+            responses[str(status)] = {"description": "OK" if status < 300 else str(status)}
+            if model is not None:
+                responses[str(status)]["content"] = {"application/json": {"schema": _schema(model, components)}}
+        for status in (*op.errors, 413, 415, 429, 503):
+            responses.setdefault(
+                str(status), {"description": "problem", "content": {"application/problem+json": {"schema": problem}}}
+            )
+        entry["responses"] = responses
+        paths.setdefault(prefix + op.path, {})[op.method.lower()] = entry
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": title, "version": "1.0.0"},
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+        },
+    }
+
+
+def merge(title: str, documents: list[dict], prefix: str) -> dict:
+    """One document for the public API: every service's paths under ``prefix``."""
+    merged = {"openapi": "3.1.0", "info": {"title": title, "version": "1.0.0"}, "paths": {}, "components": {"schemas": {}}}
+    for doc in documents:
+        for path, item in doc["paths"].items():
+            merged["paths"].setdefault(prefix + path, {}).update(item)
+        merged["components"]["schemas"].update(doc["components"]["schemas"])
+        merged["components"].setdefault("securitySchemes", {}).update(doc["components"].get("securitySchemes", {}))
+    return merged
