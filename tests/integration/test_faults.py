@@ -141,3 +141,33 @@ async def test_a_service_that_is_down_is_a_clear_503_at_the_gateway(api, system)
         await system.stack.restart("availability")
     status, _ = await api.request("GET", "/availability", params={"event_id": str(uuid.uuid4()), "date": "2030-01-01"})
     assert status == 404  # back: an unknown event again
+
+
+async def test_booking_starts_and_books_while_rabbitmq_is_down_and_its_events_follow(api, system, servers):
+    _, event, day, _ = await event_with_professionals(api, system, [5], opens="10:00", closes="11:00")
+    delivered: set[str] = set()
+
+    async def count(message: IntegrationEvent) -> None:
+        delivered.add(message.data["id"])
+
+    listener = Broker(servers.rabbitmq_url, "test-start-counter")
+    await listener.connect()
+    await listener.subscribe(f"test.started.{uuid.uuid4().hex[:8]}", BOOKINGS_EXCHANGE, ["booking.confirmed"], count)
+    try:
+        await rabbitmqctl("stop_app")
+        try:
+            await system.stack.kill("booking")
+            await system.stack.restart("booking")  # ready without the broker
+            booking = await client(api, system, "Early").call(
+                "POST", "/bookings", expect=201, json={"event_id": event["id"], "start": local(day, 10, 0, ZONE).isoformat()}
+            )
+        finally:
+            await rabbitmqctl("start_app")
+            await rabbitmqctl("await_startup")
+        for _ in range(600):
+            if booking["id"] in delivered:
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        await listener.close()
+    assert booking["id"] in delivered

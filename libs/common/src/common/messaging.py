@@ -38,12 +38,30 @@ class Broker:
         self._publish_channel: AbstractChannel | None = None
         self._exchanges: dict[str, AbstractExchange] = {}
         self._consumer_channels: list[AbstractChannel] = []  # strong references: aio-pika keeps weak ones
+        self._pending: list[tuple] = []  # subscriptions asked for before the first connection
 
     async def connect(self) -> None:
-        self._connection = await aio_pika.connect_robust(
+        connection = await aio_pika.connect_robust(
             self._url, heartbeat=15, client_properties={"connection_name": self._connection_name}
         )
-        self._publish_channel = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
+        self._publish_channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+        self._connection = connection
+        pending, self._pending = self._pending, []
+        for subscription in pending:
+            await self._subscribe_now(*subscription)
+
+    async def keep_connecting(self) -> None:
+        """Until the first connection succeeds (after it, connect_robust recovers by itself):
+        a service starts, and serves what it can, while RabbitMQ is down."""
+        delay = 1.0
+        while self._connection is None:
+            try:
+                await self.connect()
+                log.info("connected to RabbitMQ")
+            except Exception as exc:
+                log.warning("RabbitMQ not reachable (%r); trying again in %.0f s", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
 
     async def close(self) -> None:
         if self._connection is not None:
@@ -58,7 +76,8 @@ class Broker:
 
     async def publish(self, exchange_name: str, event: IntegrationEvent) -> None:
         """Publish and wait for the broker's confirm; raises when unconfirmed, returned or timed out."""
-        assert self._publish_channel is not None, "connect() first"
+        if self._publish_channel is None:
+            raise ConnectionError("not connected to RabbitMQ yet")
         exchange = self._exchanges.get(exchange_name)
         if exchange is None:
             exchange = self._exchanges[exchange_name] = await self._exchange(self._publish_channel, exchange_name)
@@ -140,8 +159,21 @@ class Broker:
         retry_delays: tuple[float, ...] = RETRY_DELAYS,
     ) -> None:
         """Consume ``exchange_name`` through a durable quorum queue, with delayed retries and a
-        dead-letter queue."""
-        assert self._connection is not None, "connect() first"
+        dead-letter queue (from the first connection on, if RabbitMQ is not reachable yet)."""
+        if self._connection is None:
+            self._pending.append((queue_name, exchange_name, binding_keys, handler, prefetch, retry_delays))
+            return
+        await self._subscribe_now(queue_name, exchange_name, binding_keys, handler, prefetch, retry_delays)
+
+    async def _subscribe_now(
+        self,
+        queue_name: str,
+        exchange_name: str,
+        binding_keys: list[str],
+        handler: EventHandler,
+        prefetch: int,
+        retry_delays: tuple[float, ...],
+    ) -> None:
         channel = await self._connection.channel()
         self._consumer_channels.append(channel)
         await channel.set_qos(prefetch_count=prefetch)

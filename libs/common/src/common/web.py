@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 ReadinessCheck = Callable[[], Awaitable[Any]]
 
 READINESS = web.AppKey("readiness", list[ReadinessCheck])
+REPORTED = web.AppKey("reported", list[tuple[str, Callable[[], bool]]])  # shown by /readyz, not required
 ENGINE = web.AppKey("engine", AsyncEngine)
 SESSIONS = web.AppKey("sessions", async_sessionmaker)
 REDIS = web.AppKey("redis", Redis)
@@ -62,9 +63,10 @@ async def _readyz(request: web.Request) -> web.Response:
             await asyncio.wait_for(check(), timeout=2)
         except Exception as exc:  # a readiness probe reports, it does not raise
             failures[getattr(check, "__qualname__", "check")] = repr(exc)
+    reported = {name: "up" if is_up() else "down" for name, is_up in request.app[REPORTED]}
     if failures:
-        return json_response({"status": "unavailable", "failures": failures}, status=503)
-    return json_response({"status": "ready"})
+        return json_response({"status": "unavailable", "failures": failures, **reported}, status=503)
+    return json_response({"status": "ready", **reported})
 
 
 def json_response(data: Any, status: int = 200) -> web.Response:
@@ -78,6 +80,7 @@ def service_app(settings: ServiceSettings) -> web.Application:
     )
     app[TOKEN_CODEC] = TokenCodec(settings)
     app[READINESS] = []
+    app[REPORTED] = []
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
     return app
@@ -131,17 +134,19 @@ async def http_client(app: web.Application) -> AsyncIterator[None]:
 
 
 def broker(url: str, connection_name: str):
+    """RabbitMQ. Not a readiness condition: with the broker down a service still serves what it can
+    (bookings go on, their events wait in the outbox); /readyz reports it."""
+
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         instance = Broker(url, connection_name)
-        await instance.connect()
         app[BROKER] = instance
-
-        async def broker_ready() -> None:
-            if not instance.is_connected:
-                raise ConnectionError("not connected to RabbitMQ")
-
-        app[READINESS].append(broker_ready)
-        yield
+        app[REPORTED].append(("rabbitmq", lambda: instance.is_connected))
+        try:  # the usual case: connected (and, by the next contexts, subscribed) before serving
+            await asyncio.wait_for(instance.connect(), timeout=5)
+        except Exception as exc:
+            log.warning("starting without RabbitMQ (%r); connecting in the background", exc)
+        async with _background_task("rabbitmq-connect", instance.keep_connecting):
+            yield
         await instance.close()
 
     return ctx
