@@ -77,12 +77,11 @@ class CapacityStore:
         self._prefix = prefix
         self._apply_event = redis.register_script(_script("apply_event.lua"))
         self._apply_shift = redis.register_script(_script("apply_shift.lua"))
-        self._take = redis.register_script(_script("take.lua"))
+        self._assign = redis.register_script(_script("assign.lua"))
         self._release = redis.register_script(_script("release.lua"))
         self._commit_rebuild = redis.register_script(_script("commit_rebuild.lua"))
         self._read_day = redis.register_script(_script("read_day.lua"))
         self._confirm = redis.register_script(_script("confirm.lua"))
-        self._move = redis.register_script(_script("move.lua"))
         self._events: dict[UUID, KnownEvent] = {}  # parsed definitions, revalidated on every read
 
     def keys(self, event_id: UUID) -> EventKeys:
@@ -147,36 +146,8 @@ class CapacityStore:
     async def take(self, known: KnownEvent, slot: Slot, random: float, booking_id: UUID, hold_seconds: float) -> Taken | None:
         """Hold a unit in ``slot`` for ``booking_id`` from the professional the script picks; None when full.
         The hold expires by itself unless ``confirm`` is called after the booking's commit."""
-        keys = self.keys(known.data.id)
         expires_ms = int((time.time() + hold_seconds) * 1000)
-        result = await self._take(
-            keys=[
-                keys.event,
-                keys.alloc,
-                keys.remaining,
-                keys.load,
-                keys.professionals,
-                keys.rebuilding,
-                keys.holds,
-                keys.hold_expiry,
-            ],
-            args=[
-                known.sequence,
-                slot.key,
-                known.schedule.event_day_of(slot.start).isoformat(),
-                repr(random),
-                str(booking_id),
-                expires_ms,
-            ],
-        )
-        if result[0] == -2:
-            raise Rebuilding(str(known.data.id))
-        if result[0] == -1:
-            self._events.pop(known.data.id, None)
-            raise StaleEvent(str(known.data.id))
-        if result[0] == 0:
-            return None
-        return Taken(Person.model_validate_json(result[3]), int(result[2]), json.loads(result[4]))
+        return await self._assigned(known, slot, ["take", known.sequence, random, booking_id, expires_ms, "", ""])
 
     async def confirm(self, event_id: UUID, booking_id: UUID) -> bool:
         keys = self.keys(event_id)
@@ -204,18 +175,30 @@ class CapacityStore:
         self, known: KnownEvent, slot: Slot, booking_id: UUID, professional_id: UUID, unit: int, random: float
     ) -> Taken | None:
         """Move the booking's unit to another professional with room in the slot; None when nobody has."""
+        return await self._assigned(known, slot, ["move", "", random, booking_id, "", professional_id, unit])
+
+    async def _assigned(self, known: KnownEvent, slot: Slot, args: list) -> Taken | None:
+        mode, sequence, random, booking_id, expires_ms, from_professional, from_unit = args
         keys = self.keys(known.data.id)
-        result = await self._move(
-            keys=[keys.alloc, keys.load, keys.professionals],
-            args=[
-                slot.key,
-                known.schedule.event_day_of(slot.start).isoformat(),
-                str(booking_id),
-                str(professional_id),
-                unit,
-                repr(random),
+        day = known.schedule.event_day_of(slot.start).isoformat()
+        result = await self._assign(
+            keys=[
+                keys.event,
+                keys.alloc,
+                keys.remaining,
+                keys.load,
+                keys.professionals,
+                keys.rebuilding,
+                keys.holds,
+                keys.hold_expiry,
             ],
+            args=[mode, sequence, slot.key, day, repr(random), str(booking_id), expires_ms, str(from_professional), from_unit],
         )
+        if result[0] == -2:
+            raise Rebuilding(str(known.data.id))
+        if result[0] == -1:
+            self._events.pop(known.data.id, None)
+            raise StaleEvent(str(known.data.id))
         if result[0] == 0:
             return None
         return Taken(Person.model_validate_json(result[3]), int(result[2]), json.loads(result[4]))
