@@ -96,6 +96,9 @@ async def test_event_changes_blackouts_and_shift_changes_take_effect(api, system
     await wait_for_availability(api, event["id"], day, lambda b: len(b["slots"]) == 8)
     status, problem = await admin.request("PATCH", f"/events/{event['id']}", json={"opens_at": "10:00"})
     assert (status, problem["code"], problem["shift_ids"]) == (409, "shifts_outside_event", [shift["id"]])
+    for bad_time in ({"opens_at": "09:00+01:00"}, {"closes_at": "25:00"}):  # local times carry no offset
+        status, problem = await admin.request("PATCH", f"/events/{event['id']}", json=bad_time)
+        assert (status, problem["code"]) == (422, "validation_failed"), bad_time
     status, problem = await admin.request("PATCH", f"/events/{event['id']}", json={"slot_minutes": 15})
     assert (status, problem["code"]) == (409, "event_has_shifts")
 

@@ -10,11 +10,20 @@ from typing import Annotated, Literal
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer
 
 from common.schedule import DailyWindow, Schedule, Window
 
-LocalTime = Annotated[time, PlainSerializer(lambda t: t.strftime("%H:%M"), return_type=str)]
+
+def _without_offset(value: time) -> time:
+    if value.tzinfo is not None:
+        raise ValueError("a local time is written HH:MM, without an offset: the event's timezone gives it one")
+    return value
+
+
+LocalTime = Annotated[
+    time, AfterValidator(_without_offset), PlainSerializer(lambda t: t.strftime("%H:%M"), return_type=str, when_used="json")
+]
 """A wall-clock time in an event's timezone, written ``HH:MM``."""
 
 

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
+import aiohttp
+
 from availability.adapters.record import EventRecord, SystemOfRecord
 from common.capacity import CapacityStore, Hold, UnitInUse, differences, event_counters
 from common.schedule import Slot
@@ -156,11 +158,14 @@ class Rebuilder:
         reconcile every ``reconcile_seconds``."""
         last_reconcile = time.monotonic()
         while True:
-            if not await self._store.is_built():
-                log.warning("no counters in Redis: rebuilding from the system of record")
-                await self.rebuild_everything()
-                last_reconcile = time.monotonic()
-            elif time.monotonic() - last_reconcile >= reconcile_seconds:
-                await self.reconcile()
-                last_reconcile = time.monotonic()
+            try:
+                if not await self._store.is_built():
+                    log.warning("no counters in Redis: rebuilding from the system of record")
+                    await self.rebuild_everything()
+                    last_reconcile = time.monotonic()
+                elif time.monotonic() - last_reconcile >= reconcile_seconds:
+                    await self.reconcile()
+                    last_reconcile = time.monotonic()
+            except aiohttp.ClientError as exc:  # e.g. the shifts service still starting: look again soon
+                log.warning("system of record not reachable (%r); trying again", exc)
             await asyncio.sleep(every_seconds)

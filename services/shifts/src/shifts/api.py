@@ -1,6 +1,6 @@
 """The shapes of the shifts service's HTTP requests and responses (validated at the edge)."""
 
-from datetime import date, time
+from datetime import date
 from typing import Self
 from uuid import UUID
 
@@ -20,8 +20,8 @@ class EventIn(Input):
     timezone: str
     start_date: date
     end_date: date
-    opens_at: time
-    closes_at: time
+    opens_at: LocalTime
+    closes_at: LocalTime
     slot_minutes: int = Field(ge=5, le=MAX_SLOT_MINUTES)
 
     _zone = field_validator("timezone")(lambda cls, v: zone_named(v).key)
@@ -32,8 +32,8 @@ class EventPatch(Input):
     timezone: str | None = None
     start_date: date | None = None
     end_date: date | None = None
-    opens_at: time | None = None
-    closes_at: time | None = None
+    opens_at: LocalTime | None = None
+    closes_at: LocalTime | None = None
     slot_minutes: int | None = Field(None, ge=5, le=MAX_SLOT_MINUTES)
 
     _zone = field_validator("timezone")(lambda cls, v: v if v is None else zone_named(v).key)
