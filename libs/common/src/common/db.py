@@ -29,13 +29,3 @@ async def ensure_database(url: str) -> None:
             log.info("created database %s", target.database)
     finally:
         await conn.close()
-
-
-async def drop_database(url: str) -> None:
-    target = make_url(url)
-    admin = target.set(drivername="postgresql", database="postgres")
-    conn = await asyncpg.connect(admin.render_as_string(hide_password=False))
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)')
-    finally:
-        await conn.close()

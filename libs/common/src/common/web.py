@@ -74,6 +74,11 @@ def json_response(data: Any, status: int = 200) -> web.Response:
     return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
 
 
+def page(items: list[dict], limit: int) -> dict:
+    """A list answer: ``{items, next_cursor}``; the cursor is the last id when the page is full."""
+    return {"items": items, "next_cursor": str(items[-1]["id"]) if len(items) == limit else None}
+
+
 def service_app(settings: ServiceSettings) -> web.Application:
     app = web.Application(
         middlewares=[correlation_middleware, problem_middleware, identity_middleware], client_max_size=MAX_BODY_BYTES

@@ -147,7 +147,7 @@ class CapacityStore:
         """Hold a unit in ``slot`` for ``booking_id`` from the professional the script picks; None when full.
         The hold expires by itself unless ``confirm`` is called after the booking's commit."""
         expires_ms = int((time.time() + hold_seconds) * 1000)
-        return await self._assigned(known, slot, ["take", known.sequence, random, booking_id, expires_ms, "", ""])
+        return await self._assigned(known, slot, "take", random, booking_id, sequence=known.sequence, expires_ms=expires_ms)
 
     async def confirm(self, event_id: UUID, booking_id: UUID) -> bool:
         keys = self.keys(event_id)
@@ -175,10 +175,21 @@ class CapacityStore:
         self, known: KnownEvent, slot: Slot, booking_id: UUID, professional_id: UUID, unit: int, random: float
     ) -> Taken | None:
         """Move the booking's unit to another professional with room in the slot; None when nobody has."""
-        return await self._assigned(known, slot, ["move", "", random, booking_id, "", professional_id, unit])
+        return await self._assigned(known, slot, "move", random, booking_id, from_professional=professional_id, from_unit=unit)
 
-    async def _assigned(self, known: KnownEvent, slot: Slot, args: list) -> Taken | None:
-        mode, sequence, random, booking_id, expires_ms, from_professional, from_unit = args
+    async def _assigned(
+        self,
+        known: KnownEvent,
+        slot: Slot,
+        mode: str,
+        random: float,
+        booking_id: UUID,
+        sequence: int | str = "",
+        expires_ms: int | str = "",
+        from_professional: UUID | str = "",
+        from_unit: int | str = "",
+    ) -> Taken | None:
+        """The assign script in ``mode`` take or move (arguments of the other mode stay empty)."""
         keys = self.keys(known.data.id)
         day = known.schedule.event_day_of(slot.start).isoformat()
         result = await self._assign(

@@ -1,6 +1,6 @@
 from aiohttp import web
 
-from booking.api import BookingIn, BookingOut, BookingPage, BookingQuery, Distribution, UsageQuery
+from booking.api import BookingIn, BookingOut, BookingPage, BookingQuery, Distribution, PersonRef, UsageQuery
 from booking.app_keys import SERVICE
 from common.auth import Identity, Role, require_identity
 from common.contracts import BookingData
@@ -8,28 +8,29 @@ from common.errors import Problem
 from common.openapi import Operation
 from common.problems import parse_body, parse_path_uuid, parse_query
 from common.schedule import zone_named
-from common.web import json_response
+from common.web import json_response, page
 
 routes = web.RouteTableDef()
 
 MAX_IDEMPOTENCY_KEY = 200
 
 
-def booking_out(booking: BookingData, viewer: Identity) -> dict:
-    """A booking as its viewer sees it: times in the viewer's timezone, with the offset."""
+def booking_out(booking: BookingData, viewer: Identity, assignment: dict | None = None) -> dict:
+    """A booking as its viewer sees it: times in the viewer's timezone, with the offset; the client
+    for professionals and admins; why this professional, when given (admins)."""
     zone = zone_named(viewer.timezone)
-    body = {
-        "id": str(booking.id),
-        "event_id": str(booking.event_id),
-        "event_name": booking.event_name,
-        "start": booking.start.astimezone(zone).isoformat(),
-        "end": booking.end.astimezone(zone).isoformat(),
-        "status": booking.status.value,
-        "professional": {"id": str(booking.professional.id), "name": booking.professional.name},
-    }
-    if viewer.role is not Role.CLIENT:
-        body["client"] = {"id": str(booking.client.id), "name": booking.client.name}
-    return body
+    out = BookingOut(
+        id=booking.id,
+        event_id=booking.event_id,
+        event_name=booking.event_name,
+        start=booking.start.astimezone(zone).isoformat(),
+        end=booking.end.astimezone(zone).isoformat(),
+        status=booking.status.value,
+        professional=PersonRef(id=booking.professional.id, name=booking.professional.name),
+        client=None if viewer.role is Role.CLIENT else PersonRef(id=booking.client.id, name=booking.client.name),
+        assignment=assignment,
+    )
+    return out.model_dump(mode="json", exclude_none=True)
 
 
 @routes.post("/bookings")
@@ -48,8 +49,7 @@ async def list_bookings(request: web.Request) -> web.Response:
     who = require_identity(request)
     query = parse_query(request, BookingQuery)
     bookings = await request.app[SERVICE].list_bookings(who, query.cursor, query.limit)
-    items = [booking_out(b, who) for b in bookings]
-    return json_response({"items": items, "next_cursor": items[-1]["id"] if len(items) == query.limit else None})
+    return json_response(page([booking_out(b, who) for b in bookings], query.limit))
 
 
 @routes.get("/bookings/distribution")
@@ -65,10 +65,8 @@ async def distribution(request: web.Request) -> web.Response:
 async def get_booking(request: web.Request) -> web.Response:
     who = require_identity(request)
     booking, assignment = await request.app[SERVICE].get_booking(who, parse_path_uuid(request, "booking_id", "booking"))
-    body = booking_out(booking, who)
-    if who.role is Role.ADMIN:
-        body["assignment"] = assignment  # the eligible professionals with their bookings that day, and the random number
-    return json_response(body)
+    # Admins see the eligible professionals with their bookings that day, and the random number.
+    return json_response(booking_out(booking, who, assignment if who.role is Role.ADMIN else None))
 
 
 @routes.post("/bookings/{booking_id}/cancel")

@@ -6,7 +6,7 @@ from common.auth import Role, require_identity
 from common.errors import Problem
 from common.openapi import Operation
 from common.problems import parse_body, parse_query
-from common.web import json_response
+from common.web import json_response, page
 from gateway.api import (
     LoginIn,
     PageQuery,
@@ -23,6 +23,10 @@ from gateway.app_keys import ACCOUNTS, LIMITER, PUBLIC_API, SETTINGS
 
 routes = web.RouteTableDef()
 PREFIX = "/api/v1"
+
+
+def professional_out(professional) -> dict:
+    return ProfessionalOut.model_validate(professional, from_attributes=True).model_dump(mode="json")
 
 
 def user_out(row) -> dict:
@@ -69,7 +73,7 @@ async def create_professional(request: web.Request) -> web.Response:
     require_identity(request, Role.ADMIN)
     spec = await parse_body(request, ProfessionalIn)
     who = await request.app[ACCOUNTS].register(spec, Role.PROFESSIONAL)
-    return json_response({"id": str(who.id), "email": who.email, "name": who.name, "timezone": who.timezone}, status=201)
+    return json_response(professional_out(who), status=201)
 
 
 @routes.get(f"{PREFIX}/professionals")
@@ -77,8 +81,7 @@ async def list_professionals(request: web.Request) -> web.Response:
     require_identity(request, Role.ADMIN)
     query = parse_query(request, PageQuery)
     rows = await request.app[ACCOUNTS].professionals(query.cursor, query.limit)
-    items = [{"id": str(r.id), "email": r.email, "name": r.name, "timezone": r.timezone} for r in rows]
-    return json_response({"items": items, "next_cursor": items[-1]["id"] if len(items) == query.limit else None})
+    return json_response(page([professional_out(r) for r in rows], query.limit))
 
 
 OPERATIONS = [

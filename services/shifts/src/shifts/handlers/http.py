@@ -6,7 +6,7 @@ from common.auth import Role, require_identity
 from common.contracts import EventData
 from common.openapi import Operation
 from common.problems import parse_body, parse_path_uuid, parse_query
-from common.web import json_response
+from common.web import json_response, page
 from shifts.api import (
     Blackout,
     BlackoutIn,
@@ -27,10 +27,6 @@ from shifts.app_keys import SERVICE
 routes = web.RouteTableDef()
 
 
-def _page(items: list, limit: int) -> dict:
-    return {"items": items, "next_cursor": str(items[-1]["id"]) if len(items) == limit else None}
-
-
 def _shift_out(data) -> dict:
     return ShiftOut.model_validate(
         {**data.model_dump(), "professional": {"id": data.professional.id, "name": data.professional.name}}
@@ -49,7 +45,7 @@ async def create_event(request: web.Request) -> web.Response:
 async def list_events(request: web.Request) -> web.Response:
     query = parse_query(request, PageQuery)
     events = await request.app[SERVICE].list_events(query.cursor, query.limit)
-    return json_response(_page([e.model_dump(mode="json") for e in events], query.limit))
+    return json_response(page([e.model_dump(mode="json") for e in events], query.limit))
 
 
 @routes.get("/events/{event_id}")
@@ -98,7 +94,7 @@ async def list_shifts(request: web.Request) -> web.Response:
     who = require_identity(request, Role.PROFESSIONAL, Role.ADMIN)
     query = parse_query(request, ShiftQuery)
     shifts = await request.app[SERVICE].list_shifts(who, query.event_id, query.cursor, query.limit)
-    return json_response(_page([_shift_out(s) for s in shifts], query.limit))
+    return json_response(page([_shift_out(s) for s in shifts], query.limit))
 
 
 @routes.get("/shifts/{shift_id}")
