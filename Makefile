@@ -9,7 +9,7 @@ export TEST_POSTGRES_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432
 export TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 export TEST_RABBITMQ_URL ?= amqp://guest:guest@127.0.0.1:5672/
 
-.PHONY: install run test test-quick bench
+.PHONY: install browser run test test-quick bench
 
 install:  ## everything from the lock file, into .venv
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet "uv==$(UV_VERSION)"
@@ -18,11 +18,15 @@ install:  ## everything from the lock file, into .venv
 run: install  ## the whole system on this machine, with a demo; Ctrl-C stops it
 	$(UV) run --frozen --no-sync python -m devstack run
 
-test: install  ## lint, then the test suite (benchmarks excluded)
+browser:  ## Debian's Chromium, which the page tests drive with Playwright (it never downloads a browser)
+	@command -v chromium >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null \
+		|| { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }
+
+test: install browser  ## lint, then the test suite (benchmarks excluded)
 	$(UV) run --frozen --no-sync ruff check .
 	$(UV) run --frozen --no-sync pytest $(PYTEST_ARGS)
 
-test-quick: install  ## the tests without the fault tests (which kill services and stop RabbitMQ)
+test-quick: install browser  ## the tests without the fault tests (which kill services and stop RabbitMQ)
 	$(UV) run --frozen --no-sync pytest -m "not bench and not fault" $(PYTEST_ARGS)
 
 bench: install  ## benchmarks, out of the default test run (docs/benchmarks.md)

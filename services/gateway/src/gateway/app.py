@@ -9,6 +9,7 @@ from gateway.adapters.ratelimit import RateLimiter
 from gateway.adapters.services import ShiftsDirectory
 from gateway.app_keys import ACCOUNTS, LIMITER, PUBLIC_API, SETTINGS
 from gateway.handlers.http import OPERATIONS, PREFIX, routes
+from gateway.handlers.page import add_page
 from gateway.handlers.proxy import limit_bookings, proxy_to
 from gateway.service import AccountsService
 from gateway.settings import Settings
@@ -45,6 +46,7 @@ def create_app(settings: Settings) -> web.Application:
         ]
     )
     app.add_routes(routes)
+    add_page(app)
     upstreams = {
         "shifts": (settings.shifts_url, ["/events", "/shifts"]),
         "availability": (settings.availability_url, ["/availability"]),

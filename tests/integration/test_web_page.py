@@ -1,0 +1,389 @@
+"""The booking page in a real browser (Debian's Chromium driven by Playwright) against the whole system.
+
+Each test leaves screenshots in ``test-output/web/`` for a person to look at.
+"""
+
+import asyncio
+import re
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+
+from devstack.client import ApiClient
+from tests.integration.helpers import create_event, create_professional, local, sign_in_admin, wait_for_availability
+
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's, installed by `make test`; Playwright downloads no browser
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-output" / "web"
+EVENT_ZONE = ZoneInfo("America/New_York")
+# As root Chromium needs --no-sandbox; the rest keep it off the (closed) network at start.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        await browser.close()
+
+
+class Visitor:
+    """One person at one browser: their own context, so sessions never mix."""
+
+    def __init__(self, context: BrowserContext, page: Page, base_url: str, name: str) -> None:
+        self.context, self.page, self.base_url, self.name = context, page, base_url, name
+        self.errors: list[str] = []
+        page.on("pageerror", lambda error: self.errors.append(str(error)))
+
+    async def open(self, view: str) -> Page:
+        await self.page.goto(f"{self.base_url}/#/{view}")
+        await expect(self.page.locator("main")).to_have_attribute("data-page", view)
+        return self.page
+
+    async def sign_in(self, email: str, password: str) -> None:
+        page = await self.open("signin")
+        form = page.get_by_role("form", name="Sign in")
+        await form.get_by_label("Email").fill(email)
+        await form.get_by_label("Password").fill(password)
+        await form.get_by_role("button", name="Sign in").click()
+        await expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+
+    async def screenshot(self, label: str) -> None:
+        """Save the page for a person to look at; on the way, check every control is labelled for screen readers."""
+        unlabelled = await self.page.evaluate(
+            """() => [...document.querySelectorAll("input, select, textarea, button")]
+                .filter((e) => !(e.labels?.length || e.getAttribute("aria-label")
+                                 || (e.tagName === "BUTTON" && e.textContent.trim())))
+                .map((e) => e.outerHTML)"""
+        )
+        assert not unlabelled, f"controls without a label on {label}: {unlabelled}"
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        await self.page.screenshot(path=SCREENSHOTS / f"{self.name}-{label}.png", full_page=True)
+
+
+@pytest.fixture
+async def visitors(browser, system, request) -> AsyncIterator:
+    made: list[Visitor] = []
+
+    async def visitor(role: str, phone: bool = False) -> Visitor:
+        viewport = {"width": 390, "height": 844} if phone else {"width": 1100, "height": 900}
+        context = await browser.new_context(viewport=viewport, timezone_id="UTC", locale="en-US")
+        made.append(Visitor(context, await context.new_page(), system.gateway_url, f"{request.node.name}-{role}"))
+        return made[-1]
+
+    yield visitor
+    for v in made:
+        await v.context.close()
+    assert not [e for v in made for e in v.errors], "the page threw: " + "; ".join(e for v in made for e in v.errors)
+
+
+async def register_client(api: ApiClient, timezone: str = "UTC") -> tuple[str, str]:
+    email, password = f"client-{uuid.uuid4().hex[:10]}@test.example", "client-password-1"
+    body = {"email": email, "password": password, "name": f"Client {email[7:12]}", "timezone": timezone}
+    await api.call("POST", "/auth/register", expect=201, json=body)
+    return email, password
+
+
+async def event_with_shift(api: ApiClient, system, *, hours: tuple[int, int], capacity: int, name: str = "Dr. Page"):
+    """An event in New York from tomorrow, a professional, and one shift on the day after tomorrow."""
+    admin = await sign_in_admin(api, system)
+    tomorrow = datetime.now(EVENT_ZONE).date() + timedelta(days=1)
+    event = await create_event(admin, timezone=EVENT_ZONE.key, start_date=tomorrow, end_date=tomorrow + timedelta(days=5))
+    pro, professional = await create_professional(api, admin, name=name)
+    day = tomorrow + timedelta(days=1)
+    await professional.call(
+        "POST",
+        "/shifts",
+        expect=201,
+        json={
+            "event_id": event["id"],
+            "start": local(day, hours[0], 0, EVENT_ZONE).isoformat(),
+            "end": local(day, hours[1], 0, EVENT_ZONE).isoformat(),
+            "capacity": capacity,
+        },
+    )
+    await wait_for_availability(api, event["id"], day, lambda a: any(s["remaining"] for s in a["slots"]))
+    return event, pro, day
+
+
+async def pick_day(page: Page, event: dict, day) -> None:
+    await expect(page.locator("main")).to_have_attribute("data-page", "book")
+    events = page.get_by_label("Event", exact=True)
+    if await events.count():
+        await events.select_option(event["id"])
+    await page.get_by_label("Date", exact=True).fill(day.isoformat())
+    await expect(page.get_by_role("group", name=re.compile(r"^Timeslots on"))).to_be_visible()
+
+
+def slot(page: Page, label: str):
+    return page.locator(".slots label").filter(has=page.locator(".slot-time", has_text=re.compile(f"^{re.escape(label)}$")))
+
+
+async def test_client_registers_books_and_sees_it_in_my_appointments(api, system, visitors):
+    event, pro, day = await event_with_shift(api, system, hours=(10, 12), capacity=2, name="Dr. Barbara McClintock")
+    client = await visitors("client")
+    page = await client.open("signin")
+    email = f"new-{uuid.uuid4().hex[:10]}@test.example"
+    register = page.get_by_role("form", name="New here? Create an account")
+    await register.get_by_label("Name").fill("Nora Newcomer")
+    await register.get_by_label("Email").fill(email)
+    await register.get_by_label("Password").fill("a-long-password")
+    await register.get_by_label("Timezone").fill("America/New_York")
+    await client.screenshot("sign-in")
+    await register.get_by_role("button", name="Create account").click()
+
+    await expect(page.get_by_role("link", name="Book Appointment")).to_have_attribute("aria-current", "page")
+    await pick_day(page, event, day)
+    await expect(page.get_by_text("Times are shown in America/New_York")).to_be_visible()
+    await expect(slot(page, "9:00 AM – 9:30 AM")).to_contain_text("Fully booked")  # no shift at nine
+    await expect(slot(page, "10:30 AM – 11:00 AM")).to_contain_text("Available, 2 left")
+    await client.screenshot("book")
+
+    await slot(page, "10:30 AM – 11:00 AM").get_by_role("radio").check()
+    review = page.get_by_role("region", name="Review and book")
+    await expect(review).to_contain_text("10:30 AM – 11:00 AM (America/New_York)")
+    await expect(review.get_by_label("Send the confirmation to")).to_have_value(email)
+    await client.screenshot("review")
+    await review.get_by_role("button", name="Book").click()
+
+    confirmation = page.locator(".notice.success")
+    await expect(confirmation).to_contain_text("with Dr. Barbara McClintock")
+    await expect(slot(page, "10:30 AM – 11:00 AM")).to_contain_text("Available, 1 left")
+    await client.screenshot("booked")
+
+    await page.get_by_role("link", name="See My Appointments").click()
+    upcoming = page.locator("#upcoming li")
+    await expect(upcoming).to_have_count(1)
+    await expect(upcoming).to_contain_text("10:30 AM – 11:00 AM")
+    await expect(upcoming).to_contain_text("with Dr. Barbara McClintock")
+    await client.screenshot("my-appointments")
+
+    # Cancel asks once more, then the capacity is free again at once.
+    await upcoming.get_by_role("button", name=re.compile("^Cancel appointment")).click()
+    await upcoming.get_by_role("button", name="Yes, cancel it").click()
+    await expect(page.locator(".notice.success")).to_contain_text("The timeslot is free again")
+    await expect(page.locator("#upcoming li")).to_have_count(0)
+    await expect(page.locator("#past li")).to_contain_text("cancelled")
+    available = await wait_for_availability(api, event["id"], day, lambda a: True, tz=EVENT_ZONE.key)
+    assert [s["remaining"] for s in available["slots"] if s["start"].startswith(f"{day}T10:30")] == [2]
+    confirmation_mail = (await asyncio.to_thread(system.mail.wait_for, 1, to=email))[0]
+    assert "Dr. Barbara McClintock" in confirmation_mail.get_body(("plain",)).get_content()
+
+
+async def test_two_clients_race_for_the_last_unit_and_the_loser_is_told(api, system, visitors):
+    event, _, day = await event_with_shift(api, system, hours=(14, 15), capacity=1)
+    pages = []
+    for name in ("first", "second"):
+        visitor = await visitors(name)
+        await visitor.sign_in(*await register_client(api, timezone=EVENT_ZONE.key))
+        page = await visitor.open("book")
+        await pick_day(page, event, day)
+        await slot(page, "2:00 PM – 2:30 PM").get_by_role("radio").check()
+        pages.append((visitor, page))
+
+    book_buttons = [page.get_by_role("region", name="Review and book").get_by_role("button", name="Book") for _, page in pages]
+    await asyncio.gather(*(button.click() for button in book_buttons))
+
+    outcomes = []
+    for visitor, page in pages:
+        message = page.locator(".notice.success, .notice.error")
+        await expect(message).to_be_visible()
+        outcomes.append(await message.get_attribute("class"))
+        await visitor.screenshot("after-race")
+    assert sorted(outcomes) == ["notice error", "notice success"]
+    loser = next(page for (_, page), outcome in zip(pages, outcomes, strict=True) if "error" in outcome)
+    await expect(loser.get_by_role("alert")).to_contain_text("just booked by someone else")
+    # The loser's slots were refreshed: the slot shows as taken and no review is left open.
+    await expect(slot(loser, "2:00 PM – 2:30 PM")).to_contain_text("Fully booked")
+    await expect(slot(loser, "2:00 PM – 2:30 PM").get_by_role("radio")).to_be_disabled()
+    await expect(loser.get_by_role("region", name="Review and book")).to_be_hidden()
+
+
+async def test_a_client_books_with_the_keyboard_alone(api, system, visitors):
+    event, _, day = await event_with_shift(api, system, hours=(15, 16), capacity=1, name="Dr. Keys")
+    client = await visitors("client")
+    await client.sign_in(*await register_client(api, timezone=EVENT_ZONE.key))
+    page = await client.open("book")
+    await pick_day(page, event, day)
+
+    async def tab_to(test: str) -> None:
+        for _ in range(8):
+            await page.keyboard.press("Tab")
+            if await page.evaluate(f"() => {{ const e = document.activeElement; return {test}; }}"):
+                return
+        raise AssertionError(f"Tab never reached {test}")
+
+    await tab_to("e.type === 'radio'")  # the first bookable slot
+    await page.keyboard.press("Space")
+    await expect(page.get_by_role("region", name="Review and book")).to_contain_text("3:00 PM – 3:30 PM")
+    await tab_to("e.tagName === 'BUTTON' && e.textContent === 'Book'")
+    await page.keyboard.press("Enter")
+    await expect(page.locator(".notice.success")).to_contain_text("with Dr. Keys")
+    assert await page.evaluate("() => document.activeElement.textContent") == "See My Appointments"
+    await page.keyboard.press("Enter")
+    await expect(page.locator("#upcoming li")).to_contain_text("3:00 PM – 3:30 PM")
+
+
+async def test_changing_the_timezone_moves_the_slot_times(api, system, visitors):
+    event, _, day = await event_with_shift(api, system, hours=(9, 10), capacity=1)
+    client = await visitors("client")
+    await client.sign_in(*await register_client(api, timezone="UTC"))
+    page = await client.open("book")
+    await pick_day(page, event, day)
+    offset = local(day, 9, 0, EVENT_ZONE).utcoffset()
+    utc_nine = (datetime(2000, 1, 1, 9) - offset).strftime("%-I:%M %p")  # 9:00 in New York, on a UTC clock
+    await expect(page.get_by_text("Times are shown in UTC")).to_be_visible()
+    utc_range = f"{utc_nine} – {utc_nine.replace(':00', ':30')}"
+    await expect(slot(page, utc_range)).to_contain_text("Available, 1 left")
+    await expect(page.locator(".slot-time").first).to_have_text(utc_range)  # the day opens at nine, New York time
+    await client.screenshot("book-utc")
+
+    await page.get_by_role("link", name="Change timezone").click()
+    await page.get_by_label("Timezone").fill("America/New_York")
+    await page.get_by_role("button", name="Save").click()
+    await expect(page.locator(".notice.success")).to_contain_text("Times are now shown in America/New_York")
+    await client.screenshot("settings")
+
+    await page.get_by_role("link", name="Book Appointment").click()
+    await pick_day(page, event, day)
+    await expect(page.get_by_text("Times are shown in America/New_York")).to_be_visible()
+    await expect(slot(page, "9:00 AM – 9:30 AM")).to_contain_text("Available, 1 left")
+    await expect(page.locator(".slot-time").first).to_have_text("9:00 AM – 9:30 AM")
+    await expect(slot(page, utc_range)).to_contain_text("Fully booked")  # now that is 2 PM in New York: no shift
+    await client.screenshot("book-new-york")
+
+
+async def test_a_professional_adds_a_shift_and_a_client_sees_the_slots(api, system, visitors):
+    admin = await sign_in_admin(api, system)
+    tomorrow = datetime.now(EVENT_ZONE).date() + timedelta(days=1)
+    event = await create_event(admin, timezone=EVENT_ZONE.key, start_date=tomorrow, end_date=tomorrow + timedelta(days=3))
+    email, password = f"pro-{uuid.uuid4().hex[:10]}@test.example", "pro-password-1"
+    body = {"email": email, "password": password, "name": "Dr. Chien-Shiung Wu", "timezone": EVENT_ZONE.key}
+    await admin.call("POST", "/professionals", expect=201, json=body)
+    day = tomorrow + timedelta(days=1)
+
+    client = await visitors("client", phone=True)
+    await client.sign_in(*await register_client(api, timezone=EVENT_ZONE.key))
+    client_page = await client.open("book")
+    await pick_day(client_page, event, day)
+    await expect(client_page.locator("#no-slots-reason")).to_contain_text("No professional has a shift on this date yet")
+    await client.screenshot("no-shifts")
+
+    professional = await visitors("professional")
+    await professional.sign_in(email, password)
+    page = await professional.open("shifts")
+    await page.get_by_label("Event", exact=True).select_option(event["id"])
+    form = page.get_by_role("form", name="Add a shift")
+    await form.get_by_label("Date", exact=True).fill(day.isoformat())
+    await form.get_by_label("From", exact=True).fill("13:00")
+    await form.get_by_label("To", exact=True).fill("15:00")
+    await form.get_by_label("Clients per slot").fill("2")
+    await form.get_by_role("button", name="Add shift").click()
+    await expect(page.locator(".notice.success")).to_contain_text("Added the shift")
+    await expect(page.locator("#shifts li")).to_contain_text("1:00 PM – 3:00 PM")
+    await professional.screenshot("shifts")
+
+    # The shift travels through RabbitMQ to availability; the client's refresh shows it.
+    await wait_for_availability(api, event["id"], day, lambda a: any(s["remaining"] for s in a["slots"]))
+    await client_page.reload()
+    await pick_day(client_page, event, day)
+    await expect(slot(client_page, "1:00 PM – 1:30 PM")).to_contain_text("Available, 2 left")
+    await expect(slot(client_page, "2:30 PM – 3:00 PM")).to_contain_text("Available, 2 left")
+    await expect(client_page.locator("#no-slots-reason")).to_have_count(0)
+    await client.screenshot("slots-after-shift")
+
+    # Changing and cancelling the shift are on the same page.
+    shift = page.locator("#shifts li").first
+    await shift.get_by_role("button", name=re.compile("^Change shift")).click()
+    change = page.get_by_role("form", name="Change shift")
+    await change.get_by_label("To", exact=True).fill("14:00")
+    await change.get_by_role("button", name="Save shift").click()
+    await expect(page.locator("#shifts li").first).to_contain_text("1:00 PM – 2:00 PM")
+    await page.locator("#shifts li").first.get_by_role("button", name=re.compile("^Cancel shift")).click()
+    await page.get_by_role("button", name="Yes, cancel the shift").click()
+    await expect(page.locator("#shifts li").first).to_contain_text("cancelled")
+    await professional.screenshot("shift-cancelled")
+
+
+async def test_an_admin_sets_up_an_event_with_a_blackout_and_a_professional(api, system, visitors):
+    admin = await visitors("admin")
+    await admin.sign_in(system.settings.admin_email, system.settings.admin_password.get_secret_value())
+    page = await admin.open("events")
+    name = f"Page clinic {uuid.uuid4().hex[:6]}"
+    first = datetime.now(EVENT_ZONE).date() + timedelta(days=1)
+    create = page.get_by_role("form", name="Create an event")
+    await create.get_by_label("Name").fill(name)
+    await create.get_by_label("Timezone").fill(EVENT_ZONE.key)
+    await create.get_by_label("First day").fill(first.isoformat())
+    await create.get_by_label("Last day").fill((first + timedelta(days=2)).isoformat())
+    await create.get_by_role("button", name="Create event").click()
+    await expect(page.locator(".notice.success")).to_contain_text(f"Created {name}")
+
+    card = page.get_by_role("region", name=name)
+    blackout = card.get_by_role("form", name=f"Add a blackout to {name}")
+    await blackout.get_by_label("Reason").fill("Lunch break")
+    await blackout.get_by_role("button", name="Add blackout").click()
+    await expect(page.get_by_role("region", name=name)).to_contain_text("Every day 12:00–13:00 (Lunch break)")
+    await admin.screenshot("events")
+
+    page = await admin.open("professionals")
+    create = page.get_by_role("form", name="Add a professional")
+    pro_email = f"pro-{uuid.uuid4().hex[:10]}@test.example"
+    await create.get_by_label("Name").fill("Dr. Lise Meitner")
+    await create.get_by_label("Email").fill(pro_email)
+    await create.get_by_label("First password").fill("pro-password-1")
+    await create.get_by_label("Timezone").fill("Europe/Vienna")
+    await create.get_by_role("button", name="Add professional").click()
+    await expect(page.locator(".notice.success")).to_contain_text("Added Dr. Lise Meitner")
+    await expect(page.get_by_role("region", name="All professionals")).to_contain_text(pro_email)
+    await admin.screenshot("professionals")
+
+    # What the page made is what the API serves.
+    api_admin = await sign_in_admin(api, system)
+    events = (await api_admin.call("GET", "/events", params={"limit": "200"}))["items"]
+    made = next(e for e in events if e["name"] == name)
+    assert (made["timezone"], made["opens_at"], made["slot_minutes"]) == (EVENT_ZONE.key, "09:00", 30)
+    assert [(b["start_time"], b["end_time"], b["reason"]) for b in made["blackouts"]] == [("12:00", "13:00", "Lunch break")]
+    await api.sign_in(pro_email, "pro-password-1")
+
+
+@pytest.mark.fault
+async def test_a_service_that_is_down_is_explained_on_the_page(api, system, visitors):
+    """The gateway's 503 reaches the person as words, not as a hung or blank page; the page recovers after."""
+    event, _, day = await event_with_shift(api, system, hours=(11, 12), capacity=1)
+    client = await visitors("client")
+    await client.sign_in(*await register_client(api, timezone=EVENT_ZONE.key))
+    page = await client.open("book")
+    await pick_day(page, event, day)
+    await system.stack.kill("availability")
+    try:
+        await page.get_by_label("Date", exact=True).fill((day + timedelta(days=1)).isoformat())
+        await expect(page.get_by_role("alert")).to_contain_text("The availability service is not answering")
+        await client.screenshot("service-unavailable")
+    finally:
+        await system.stack.restart("availability")
+    await page.get_by_label("Date", exact=True).fill(day.isoformat())
+    await expect(slot(page, "11:00 AM – 11:30 AM")).to_contain_text("Available, 1 left")
+
+
+async def test_the_page_is_served_with_a_strict_content_security_policy(api, system):
+    async with api.http.get(f"{system.gateway_url}/") as response:
+        assert response.status == 200 and response.content_type == "text/html"
+        policy = response.headers["Content-Security-Policy"]
+        assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
+        assert '<script type="module" src="/static/app.js">' in await response.text()
+    async with api.http.get(f"{system.gateway_url}/static/app.js") as response:
+        assert response.status == 200 and response.content_type in ("application/javascript", "text/javascript")
