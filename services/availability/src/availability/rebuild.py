@@ -11,7 +11,7 @@ from uuid import UUID, uuid4
 import aiohttp
 
 from availability.adapters.record import EventRecord, SystemOfRecord
-from common.capacity import CapacityStore, Hold, UnitInUse, differences, event_counters
+from common.capacity import CapacityStore, Hold, UnitInUse, differences, event_counters, lasting_differences
 from common.schedule import Slot
 
 log = logging.getLogger(__name__)
@@ -121,13 +121,15 @@ class Rebuilder:
         for record in records:
             report.events_checked += 1
             report.holds_expired += await self._expire_holds(record)
-            drift = await self._drift(record, confirmed.get(record.event.id, []))
+            first = await self._look(record, confirmed.get(record.event.id, []))
+            drift = differences(*first)
             if drift:
-                # A change in flight between reading the record and reading Redis looks like drift:
-                # repair only what is still there on a second look, from a fresh snapshot.
+                # A booking in flight between reading the record and reading Redis looks like drift:
+                # repair only what is still there, unchanged, on a second look from a fresh snapshot.
                 await asyncio.sleep(self._settle_seconds)
                 (fresh,) = await self._record.events(record.event.id)
-                drift = await self._drift(fresh, (await self._record.confirmed(record.event.id)).get(record.event.id, []))
+                second = await self._look(fresh, (await self._record.confirmed(record.event.id)).get(record.event.id, []))
+                drift = lasting_differences(first, second)
             if not drift:
                 continue
             await self.rebuild(record.event.id)
@@ -136,9 +138,10 @@ class Rebuilder:
         report.seconds = round(time.monotonic() - started, 3)
         return report
 
-    async def _drift(self, record: EventRecord, units: list[UnitInUse]) -> dict[str, list[str]]:
+    async def _look(self, record: EventRecord, units: list[UnitInUse]):
+        """(the counters in Redis, the counters the record gives)."""
         holds = live_holds(await self._store.holds(record.event.id), units, now_ms())
-        return differences(await self._store.raw(record.event.id), self._counters(record, units, holds))
+        return await self._store.raw(record.event.id), self._counters(record, units, holds)
 
     async def _expire_holds(self, record: EventRecord) -> int:
         known = await self._store.event(record.event.id)

@@ -4,7 +4,7 @@ Every key of one event shares the hash tag ``{evt:<id>}`` so each script's keys 
 Redis Cluster node; slots are hash fields, so scripts never build key names.
 """
 
-from common.capacity.counters import Hold, UnitInUse, differences, event_counters
+from common.capacity.counters import Hold, UnitInUse, differences, event_counters, lasting_differences
 from common.capacity.store import CapacityStore, DayCounts, EventKeys, Rebuilding, StaleEvent, Taken
 
 __all__ = [
@@ -17,5 +17,6 @@ __all__ = [
     "UnitInUse",
     "Hold",
     "differences",
+    "lasting_differences",
     "event_counters",
 ]
