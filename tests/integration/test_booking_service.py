@@ -12,7 +12,7 @@ from booking.api import BookingIn
 from booking.service import BookingService
 from common.auth import Identity, Role
 from common.capacity import CapacityStore
-from common.db import create_engine, session_factory
+from common.db import create_engine, create_pool, session_factory
 from common.envelope import BOOKINGS_EXCHANGE
 from common.outbox import Outbox
 from tests.factories import event_data, professional, shift_data
@@ -28,13 +28,15 @@ async def test_racing_retries_with_one_key_wait_for_the_first_and_get_its_bookin
     await store.apply_event(1, event)
     await store.apply_shift(1, shift_data(event, pro, start, start.replace(hour=10), capacity=5))
     engine = create_engine(servers.database_url("booking"))  # the running system's, migrated
-    service = BookingService(session_factory(engine), store, Outbox(OUTBOX, BOOKINGS_EXCHANGE, "test"), lambda: None, 30)
+    pool = await create_pool(servers.database_url("booking"))
+    service = BookingService(session_factory(engine), pool, store, Outbox(OUTBOX, BOOKINGS_EXCHANGE, "test"), lambda: None, 30)
     client = Identity(id=uuid.uuid4(), role=Role.CLIENT, name="Retrier")
     try:
         results = await asyncio.gather(
             *(service.book(client, BookingIn(event_id=event.id, start=start), "same-key") for _ in range(20))
         )
     finally:
+        await pool.close()
         await engine.dispose()
     assert len({booking.id for booking, _ in results}) == 1
     assert [created for _, created in results].count(True) == 1

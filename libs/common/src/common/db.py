@@ -3,6 +3,7 @@
 import logging
 
 import asyncpg
+import orjson
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
@@ -10,7 +11,23 @@ log = logging.getLogger(__name__)
 
 
 def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
-    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    # No pre-ping: it is one more round trip on every checkout of the hot path. A connection that
+    # died (PostgreSQL restarted) fails its one request, and SQLAlchemy then refreshes the pool.
+    return create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_recycle=1800,
+        json_serializer=lambda value: orjson.dumps(value).decode(),
+        json_deserializer=orjson.loads,
+    )
+
+
+async def create_pool(url: str, size: int = 10) -> asyncpg.Pool:
+    """Plain asyncpg, for a hot path where SQLAlchemy's per-statement work costs more than the
+    round trip itself (the booking transaction). Statements are prepared once per connection."""
+    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    return await asyncpg.create_pool(dsn, min_size=2, max_size=size)
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker:

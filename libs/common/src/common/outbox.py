@@ -10,6 +10,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 from sqlalchemy import Column, DateTime, Index, Integer, MetaData, String, Table, Text, Uuid, func, select, text, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
@@ -44,10 +45,8 @@ class Outbox:
         self.exchange = exchange
         self.producer = producer
 
-    async def add(
-        self, session: AsyncSession | AsyncConnection, type: str, aggregate_id: Any, sequence: int, data: dict
-    ) -> IntegrationEvent:
-        event = IntegrationEvent(
+    def _event(self, type: str, aggregate_id: Any, sequence: int, data: dict) -> IntegrationEvent:
+        return IntegrationEvent(
             type=type,
             producer=self.producer,
             correlation_id=correlation_id.get(),
@@ -55,8 +54,26 @@ class Outbox:
             sequence=sequence,
             data=data,
         )
+
+    async def add(
+        self, session: AsyncSession | AsyncConnection, type: str, aggregate_id: Any, sequence: int, data: dict
+    ) -> IntegrationEvent:
+        event = self._event(type, aggregate_id, sequence, data)
+        # Values as parameters, not in the statement: the compiled INSERT is cached once.
         await session.execute(
-            self.table.insert().values(event_id=event.event_id, exchange=self.exchange, envelope=event.model_dump(mode="json"))
+            self.table.insert(),
+            {"event_id": event.event_id, "exchange": self.exchange, "envelope": event.model_dump(mode="json")},
+        )
+        return event
+
+    async def add_on(self, conn: asyncpg.Connection, type: str, aggregate_id: Any, sequence: int, data: dict) -> IntegrationEvent:
+        """The same row, written on a plain asyncpg connection (a hot path that does without SQLAlchemy)."""
+        event = self._event(type, aggregate_id, sequence, data)
+        await conn.execute(
+            f"INSERT INTO {self.table.name} (event_id, exchange, envelope) VALUES ($1, $2, $3::jsonb)",
+            event.event_id,
+            self.exchange,
+            event.model_dump_json(),
         )
         return event
 

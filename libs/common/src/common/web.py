@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import orjson
 import uvloop
 from aiohttp import ClientSession, TCPConnector, web
@@ -15,7 +16,7 @@ from sqlalchemy import Table, text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from common.auth import TOKEN_CODEC, TokenCodec, identity_middleware
-from common.db import create_engine, session_factory
+from common.db import create_engine, create_pool, session_factory
 from common.logging import configure_logging, correlation_id, new_correlation_id
 from common.messaging import Broker
 from common.outbox import Outbox, OutboxRelay
@@ -33,6 +34,7 @@ SESSIONS = web.AppKey("sessions", async_sessionmaker)
 REDIS = web.AppKey("redis", Redis)
 BROKER = web.AppKey("broker", Broker)
 HTTP = web.AppKey("http_client", ClientSession)
+PG_POOL = web.AppKey("pg_pool", asyncpg.Pool)
 OUTBOX = web.AppKey("outbox", Outbox)
 RELAY = web.AppKey("outbox_relay", OutboxRelay)
 
@@ -116,6 +118,17 @@ def database(url: str):
         app[READINESS].append(database_ready)
         yield
         await engine.dispose()
+
+    return ctx
+
+
+def pg_pool(url: str):
+    """An asyncpg pool beside the SQLAlchemy engine, for a service's hot path (``app[PG_POOL]``)."""
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        app[PG_POOL] = await create_pool(url)
+        yield
+        await app[PG_POOL].close()
 
     return ctx
 

@@ -20,6 +20,7 @@ def create_app(settings: Settings) -> web.Application:
     async def wire(app: web.Application) -> AsyncIterator[None]:
         app[SERVICE] = BookingService(
             app[common_web.SESSIONS],
+            app[common_web.PG_POOL],
             CapacityStore(app[common_web.REDIS], settings.redis_key_prefix),
             app[common_web.OUTBOX],
             app[common_web.RELAY].wake,
@@ -36,6 +37,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.extend(
         [
             common_web.database(settings.database_url),
+            common_web.pg_pool(settings.database_url),
             common_web.redis_client(settings.redis_url),
             common_web.broker(settings.rabbitmq_url, settings.service_name),
             common_web.outbox(OUTBOX, BOOKINGS_EXCHANGE, settings.service_name, settings.outbox_poll_seconds),

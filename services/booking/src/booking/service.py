@@ -7,11 +7,13 @@ import logging
 import random
 from collections.abc import Callable
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from uuid import UUID, uuid4
 
-from sqlalchemy import func, select, tuple_
+import asyncpg
+import orjson
+from sqlalchemy import select, tuple_
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from booking.adapters.db import BookingRow, ShiftRow
@@ -27,6 +29,17 @@ from common.schedule import Slot
 
 log = logging.getLogger(__name__)
 
+# The booking transaction runs on plain asyncpg: it is the hot path, and SQLAlchemy's work per
+# statement cost more CPU than the round trips (profiled; docs/benchmarks.md).
+NEW_BOOKING_COLUMNS = (
+    "id", "event_id", "event_name", "slot_start", "slot_end", "status", "client_id", "client_name", "client_email",
+    "client_timezone", "professional_id", "professional_name", "professional_email", "professional_timezone", "unit",
+    "assignment", "idempotency_key", "request_fingerprint", "sequence",
+)  # fmt: skip
+NEW_BOOKING = (
+    f"INSERT INTO bookings ({', '.join(NEW_BOOKING_COLUMNS)}) VALUES "
+    f"({', '.join(f'${n}::jsonb' if c == 'assignment' else f'${n}' for n, c in enumerate(NEW_BOOKING_COLUMNS, 1))})"
+)
 REBUILD_WAITS = 8  # takes tried while the event's counters are rebuilt: about 2.5 s in all
 
 
@@ -62,12 +75,14 @@ class BookingService:
     def __init__(
         self,
         sessions: async_sessionmaker,
+        pool: asyncpg.Pool,
         store: CapacityStore,
         outbox: Outbox,
         after_commit: Callable[[], None],
         hold_seconds: float,
     ) -> None:
         self._sessions = sessions
+        self._pool = pool
         self._store = store
         self._outbox = outbox
         self._after_commit = after_commit
@@ -82,11 +97,9 @@ class BookingService:
         taken = known = slot = None
         booking_id, chance = uuid4(), random.random()
         try:
-            async with self._sessions.begin() as session:
-                if idempotency_key:
-                    await session.execute(select(func.pg_advisory_xact_lock(_lock_id(client.id, idempotency_key))))
-                    if earlier := await self._earlier_attempt(session, client.id, idempotency_key, request):
-                        return earlier, False
+            async with self._pool.acquire() as conn, conn.transaction():
+                if idempotency_key and (earlier := await self._earlier_attempt(conn, client.id, idempotency_key, request)):
+                    return earlier, False
                 known, slot = await self._bookable_slot(request)
                 for attempt in range(REBUILD_WAITS):
                     try:
@@ -100,16 +113,16 @@ class BookingService:
                     raise try_again("Availability is being rebuilt; try again in a moment.")
                 if taken is None:
                     raise await self._unavailable(known, slot)
-                row = self._new_booking(booking_id, client, request, idempotency_key, known, slot, taken, chance)
-                session.add(row)
-                await session.flush()
-                data = booking_data(row)
-                await self._outbox.add(session, "booking.confirmed", row.id, row.sequence, data.model_dump(mode="json"))
+                values = self._new_booking(booking_id, client, request, idempotency_key, known, slot, taken, chance)
+                row = values | {"assignment": orjson.dumps(values["assignment"]).decode()}
+                await conn.execute(NEW_BOOKING, *(row[column] for column in NEW_BOOKING_COLUMNS))
+                data = booking_data(SimpleNamespace(**values))
+                await self._outbox.add_on(conn, "booking.confirmed", booking_id, 1, data.model_dump(mode="json"))
         except BaseException as exc:
             if taken is not None:
                 # Not committed: give the unit back now (were this process to die here, the hold expires).
                 await self._store.release(known, slot, taken.professional.id, taken.unit, booking_id)
-            if isinstance(exc, IntegrityError) and "bookings_one_per_unit" in str(exc.orig):
+            if isinstance(exc, asyncpg.UniqueViolationError) and exc.constraint_name == "bookings_one_per_unit":
                 log.error("Redis handed out a unit PostgreSQL already holds: %s %s unit %s", known.data.id, slot.key, taken.unit)
                 raise try_again("Availability is being corrected; try again in a moment.") from exc
             raise
@@ -127,9 +140,9 @@ class BookingService:
         slot: Slot,
         taken,
         chance: float,
-    ) -> BookingRow:
+    ) -> dict:
         pro = taken.professional
-        return BookingRow(
+        return dict(
             id=booking_id,
             event_id=known.data.id,
             event_name=known.data.name,
@@ -151,16 +164,22 @@ class BookingService:
             sequence=1,
         )
 
-    async def _earlier_attempt(self, session: AsyncSession, client_id: UUID, key: str, request: BookingIn) -> BookingData | None:
-        row = await session.scalar(select(BookingRow).where(BookingRow.client_id == client_id, BookingRow.idempotency_key == key))
-        if row is None:
+    async def _earlier_attempt(
+        self, conn: asyncpg.Connection, client_id: UUID, key: str, request: BookingIn
+    ) -> BookingData | None:
+        """Take the (client, key) lock for this transaction, then look for the booking an earlier
+        attempt made: a retry racing the first attempt waits for its commit. (Two statements: one
+        would read with a snapshot taken before the lock was granted, and miss that commit.)"""
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _lock_id(client_id, key))
+        found = await conn.fetchrow("SELECT * FROM bookings WHERE client_id = $1 AND idempotency_key = $2", client_id, key)
+        if found is None:
             return None
-        if row.request_fingerprint != fingerprint(request):
+        if found["request_fingerprint"] != fingerprint(request):
             raise Problem(422, "idempotency_key_reused", "Idempotency-Key reused", "This key was used for a different request.")
-        return booking_data(row)
+        return booking_data(SimpleNamespace(**found))
 
     async def _bookable_slot(self, request: BookingIn) -> tuple[KnownEvent, Slot]:
-        known = await self._store.event(request.event_id)
+        known = await self._store.current_event(request.event_id)
         if known is None:
             if not await self._store.is_built():
                 raise try_again("Availability is being rebuilt; try again in a moment.")

@@ -117,7 +117,9 @@ class CapacityStore:
         self._events[event_id] = known
         return known
 
-    async def _current_event(self, event_id: UUID) -> KnownEvent | None:
+    async def current_event(self, event_id: UUID) -> KnownEvent | None:
+        """The event as this process last read it, without a round trip. Every script that uses it
+        checks its sequence; one that finds the event changed raises StaleEvent and forgets it here."""
         return self._events.get(event_id) or await self.event(event_id)
 
     async def day_counts(self, event_id: UUID, day: date, zone: ZoneInfo | None = None) -> DayCounts | None:
@@ -126,7 +128,7 @@ class CapacityStore:
         current, which the same script checks."""
         keys = self.keys(event_id)
         for _ in range(3):
-            known = await self._current_event(event_id)
+            known = await self.current_event(event_id)
             if known is None:
                 return None
             slots = known.schedule.slots_on_local_day(day, zone or known.schedule.zone)
