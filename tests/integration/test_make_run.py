@@ -50,7 +50,7 @@ async def test_run_seeds_the_demo_prints_the_logins_and_stops_everything_on_ctrl
     )
     try:
         banner = await read_until(run.stdout, "Ctrl-C stops everything", timeout=90)
-        assert f"http://127.0.0.1:{base}/api/v1" in banner and "demo seeded" in banner
+        assert f"http://127.0.0.1:{base}/ " in banner and "/api/v1" in banner and "demo seeded" in banner
         for login in (
             "admin@example.com / admin-password",
             "client@example.com / client-password",
