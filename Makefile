@@ -29,6 +29,5 @@ test: install browser  ## lint, then the test suite (benchmarks excluded)
 test-quick: install browser  ## the tests without the fault tests (which kill services and stop RabbitMQ)
 	$(UV) run --frozen --no-sync pytest -m "not bench and not fault" $(PYTEST_ARGS)
 
-bench: install  ## benchmarks, out of the default test run (docs/benchmarks.md)
-	@command -v wrk >/dev/null 2>&1 || apt-get install -y -q wrk >/dev/null 2>&1 || echo "no wrk: using the asyncio load generator"
+bench: install  ## benchmarks, out of the default test run: figures into docs/benchmarks.md and docs/benchmark-results.json
 	$(UV) run --frozen --no-sync pytest -m bench -p no:cacheprovider -s $(PYTEST_ARGS)

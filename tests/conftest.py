@@ -13,6 +13,7 @@ import socket
 import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -153,9 +154,11 @@ JWT_SECRET = "test-secret-" + uuid.uuid4().hex
 
 
 def free_port_block(size: int) -> int:
-    """The first of ``size`` consecutive ports nobody listens on."""
+    """The first of ``size`` consecutive ports nobody listens on, below the kernel's ephemeral range
+    (from 32768): there an outgoing connection could take a port while a killed service is down,
+    and the service could not bind it again when restarted."""
     for _ in range(200):
-        base = random.randint(20000, 60000 - size)
+        base = random.randint(20000, 32700 - size)
         sockets = []
         try:
             for port in range(base, base + size):
@@ -203,10 +206,9 @@ class RunningSystem:
         return self.tokens.issue(Identity(id=uuid.uuid4(), role=role, name=name, email=email, timezone=timezone))
 
 
-@pytest.fixture(scope="session")
-async def system(servers, tmp_path_factory) -> AsyncIterator[RunningSystem]:
+@asynccontextmanager
+async def running_system(servers, logs: Path, service_overrides: dict[str, str]) -> AsyncIterator[RunningSystem]:
     """The whole system, started the way ``make run`` starts it, against this run's servers."""
-    logs = tmp_path_factory.mktemp("service-logs")
     base = free_port_block(6)
     settings = StackSettings(
         database_url=f"{servers.postgres_url}/{servers.run_id}",
@@ -220,21 +222,30 @@ async def system(servers, tmp_path_factory) -> AsyncIterator[RunningSystem]:
         admin_email="admin@test.example",
         admin_password="admin-test-password",
         mail_dir=logs / "mail",
-        # Short enough for tests to see holds expire and reconcile run.
-        service_overrides={"HOLD_SECONDS": "3", "RECONCILE_SECONDS": "4"},
+        service_overrides=service_overrides,
     )
     mail = MailSink(port=base + 5)
     stack = Stack(settings, logs)
     try:
         await stack.start(mail_sink=mail)
     except Exception:
-        for log in logs.glob("*.log"):
+        for log in logs.glob("*.log"):  # noqa: ASYNC240 (only when start-up failed)
             print(f"--- {log.name}\n{log.read_text()[-3000:]}")
         raise
-    yield RunningSystem(
-        settings, mail, settings.url_of("gateway"), logs, TokenCodec(ServiceSettings(jwt_secret=JWT_SECRET)), stack
-    )
-    await stack.stop()
+    try:
+        yield RunningSystem(
+            settings, mail, settings.url_of("gateway"), logs, TokenCodec(ServiceSettings(jwt_secret=JWT_SECRET)), stack
+        )
+    finally:
+        await stack.stop()
+
+
+@pytest.fixture(scope="session")
+async def system(servers, tmp_path_factory) -> AsyncIterator[RunningSystem]:
+    # Short enough for tests to see holds expire and reconcile run.
+    overrides = {"HOLD_SECONDS": "3", "RECONCILE_SECONDS": "4"}
+    async with running_system(servers, tmp_path_factory.mktemp("service-logs"), overrides) as running:
+        yield running
 
 
 @pytest.fixture

@@ -1,75 +1,162 @@
-"""Load generators: wrk where installed (C, so the client does not take the server's CPU), else a
-closed loop on asyncio. Both report throughput and latency percentiles."""
+"""The load generator: its own process (as wrk would be), asyncio on uvloop, raw HTTP/1.1 keep-alive.
+
+A plan is a list of prepared requests (kind, bytes), sent by ``connections`` closed-loop workers
+in order, until the list is used up or ``seconds`` have passed (``repeat`` cycles the list). It
+reports, per kind of request, the count of each status, p50/p95/p99 latency and the rate.
+Preparing every request beforehand keeps the generator's own CPU per request small: the machine
+it shares with the system has two cores.
+
+    python -m tests.benchmarks.loadgen PLAN.json   # prints the report as JSON
+"""
 
 import asyncio
+import json
 import re
-import shutil
+import resource
+import sys
+import tempfile
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import orjson
+
+CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:\s*(\d+)", re.I)
+
+
+def http_request(method: str, url: str, *, body: dict | None = None, token: str | None = None, key: str | None = None) -> str:
+    parts = urlsplit(url)
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
+    lines = [f"{method} {target} HTTP/1.1", f"Host: {parts.netloc}", "Accept: application/json"]
+    if token:
+        lines.append(f"Authorization: Bearer {token}")
+    if key:
+        lines.append(f"Idempotency-Key: {key}")
+    payload = orjson.dumps(body).decode() if body is not None else ""
+    if body is not None:
+        lines += ["Content-Type: application/json", f"Content-Length: {len(payload)}"]
+    return "\r\n".join(lines) + "\r\n\r\n" + payload
 
 
 @dataclass
-class LoadResult:
-    tool: str
-    requests: int
-    seconds: float
+class Plan:
+    url: str  # where to connect: scheme://host:port
+    requests: list[tuple[str, str]]  # (kind, the whole request)
+    connections: int
+    seconds: float | None = None
+    repeat: bool = False
+
+
+@dataclass
+class KindReport:
+    count: int
+    statuses: dict[str, int]
     p50_ms: float
+    p95_ms: float
     p99_ms: float
-    statuses: Counter = field(default_factory=Counter)
+    rate: float
 
-    @property
-    def rate(self) -> float:
-        return self.requests / self.seconds
 
-    def summary(self, name: str) -> str:
-        answers = f"; answers {dict(self.statuses)}" if self.statuses else ""
-        return (
-            f"{name}: {self.rate:,.0f} req/s, p50 {self.p50_ms:.1f} ms, p99 {self.p99_ms:.1f} ms "
-            f"({self.requests} requests in {self.seconds:.0f}s, {self.tool}){answers}"
-        )
+@dataclass
+class Report:
+    seconds: float
+    requests: int
+    rate: float
+    kinds: dict[str, KindReport] = field(default_factory=dict)
+    cpu_seconds: float = 0.0  # the load generator's own
+
+    def status(self, kind: str, code: int) -> int:
+        return self.kinds[kind].statuses.get(str(code), 0) if kind in self.kinds else 0
 
 
 def percentile(samples: list[float], p: float) -> float:
     ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))] if ordered else 0.0
 
 
-async def wrk(url: str, concurrency: int, seconds: int) -> LoadResult:
-    process = await asyncio.create_subprocess_exec(
-        "wrk", "-t1", f"-c{concurrency}", f"-d{seconds}s", "--latency", url, stdout=asyncio.subprocess.PIPE
-    )
-    output = (await process.communicate())[0].decode()
-
-    def latency(label: str) -> float:
-        value, unit = re.search(rf"^\s+{label}\s+([\d.]+)(us|ms|s)\s*$", output, re.M).groups()
-        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-
-    requests = int(re.search(r"(\d+) requests in", output).group(1))
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    statuses = Counter({"2xx": requests - int(errors.group(1)) if errors else requests})
-    if errors:
-        statuses["other"] = int(errors.group(1))
-    return LoadResult("wrk", requests, seconds, latency("50%"), latency("99%"), statuses)
-
-
-async def closed_loop(request: Callable[[], Awaitable[int]], concurrency: int, seconds: float) -> LoadResult:
-    """``concurrency`` asyncio workers, each sending ``request`` (returning a status) back to back."""
-    latencies: list[float] = []
-    statuses: Counter = Counter()
-    stop_at = time.perf_counter() + seconds
+async def _drive(plan: Plan) -> Report:
+    parts = urlsplit(plan.url)
+    prepared = [(kind, request.encode()) for kind, request in plan.requests]
+    latencies: dict[str, list[float]] = {kind: [] for kind, _ in prepared}
+    statuses: dict[str, Counter] = {kind: Counter() for kind, _ in prepared}
+    next_index = 0
+    cpu_before = resource.getrusage(resource.RUSAGE_SELF)
+    started = time.perf_counter()
+    stop_at = started + plan.seconds if plan.seconds else float("inf")
 
     async def worker() -> None:
-        while (start := time.perf_counter()) < stop_at:
-            statuses[await request()] += 1
-            latencies.append(time.perf_counter() - start)
+        nonlocal next_index
+        reader = writer = None
+        while (sent_at := time.perf_counter()) < stop_at:
+            if next_index >= len(prepared) and not plan.repeat:
+                break
+            kind, request = prepared[next_index % len(prepared)]
+            next_index += 1
+            try:
+                if writer is None:
+                    reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+                writer.write(request)
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = CONTENT_LENGTH.search(head)
+                await reader.readexactly(int(length.group(1)) if length else 0)
+                status = head[9:12].decode()
+                if b"\r\nconnection: close" in head.lower():
+                    writer.close()
+                    writer = None
+            except (OSError, asyncio.IncompleteReadError) as exc:  # counted, then a new connection
+                status = type(exc).__name__
+                if writer is not None:
+                    writer.close()
+                writer = None
+            latencies[kind].append(time.perf_counter() - sent_at)
+            statuses[kind][status] += 1
+        if writer is not None:
+            writer.close()
 
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return LoadResult(
-        "asyncio", len(latencies), seconds, percentile(latencies, 50) * 1000, percentile(latencies, 99) * 1000, statuses
-    )
+    await asyncio.gather(*(worker() for _ in range(plan.connections)))
+    seconds = time.perf_counter() - started
+    report = Report(seconds, sum(len(v) for v in latencies.values()), 0.0)
+    report.rate = report.requests / seconds
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    report.cpu_seconds = usage.ru_utime + usage.ru_stime - cpu_before.ru_utime - cpu_before.ru_stime
+    for kind, samples in latencies.items():
+        report.kinds[kind] = KindReport(
+            len(samples),
+            dict(statuses[kind]),
+            percentile(samples, 50) * 1000,
+            percentile(samples, 95) * 1000,
+            percentile(samples, 99) * 1000,
+            len(samples) / seconds,
+        )
+    return report
 
 
-def have_wrk() -> bool:
-    return shutil.which("wrk") is not None
+async def run(plan: Plan) -> Report:
+    """Run ``plan`` in a separate load-generator process and return its report."""
+    with tempfile.NamedTemporaryFile("w", suffix=".json") as file:
+        json.dump(asdict(plan), file)
+        file.flush()
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "tests.benchmarks.loadgen",
+            file.name,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        output, errors = await process.communicate()
+    if process.returncode:
+        raise RuntimeError(f"load generator failed with {process.returncode}: {errors.decode()[-2000:]}")
+    raw = json.loads(output)
+    kinds = {k: KindReport(**v) for k, v in raw.pop("kinds").items()}
+    return Report(**raw, kinds=kinds)
+
+
+if __name__ == "__main__":
+    import uvloop
+
+    plan = Plan(**json.loads(Path(sys.argv[1]).read_text()))
+    plan.requests = [tuple(r) for r in plan.requests]
+    print(json.dumps(asdict(uvloop.run(_drive(plan)))))

@@ -1,5 +1,6 @@
 from datetime import date
 from functools import lru_cache
+from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
@@ -37,22 +38,24 @@ async def availability(request: web.Request) -> web.Response:
         if not await store.is_built():
             raise try_again("Availability is being rebuilt; try again in a moment.")
         raise not_found("event")
-    schedule = counts.event.schedule
-    zone = zone_named(zone_name) if zone_name else schedule.zone
-    view = day_view(day_frame(schedule, query.date, zone), counts.capacity, counts.remaining)
-    times = _local_times(schedule, query.date, zone)
-    return json_response(
-        {
-            "event_id": str(query.event_id),
-            "date": query.date.isoformat(),
-            "timezone": zone.key,
-            "slots": [
-                {"start": start, "end": end, "status": v.status.value, "remaining": v.remaining}
-                for (start, end), v in zip(times, view.slots, strict=True)
-            ],
-            "reason": view.reason.value if view.reason else None,
-        }
-    )
+    zone = zone_named(zone_name) if zone_name else counts.event.schedule.zone
+    return json_response(day_answer(query.event_id, counts.event.schedule, query.date, zone, counts.capacity, counts.remaining))
+
+
+def day_answer(event_id: UUID, schedule: Schedule, day: date, zone: ZoneInfo, capacity: list[int], remaining: list[int]) -> dict:
+    """The answer for a day, from the counters of its slots (in the order of ``slots_on_local_day``)."""
+    view = day_view(day_frame(schedule, day, zone), capacity, remaining)
+    times = _local_times(schedule, day, zone)
+    return {
+        "event_id": str(event_id),
+        "date": day.isoformat(),
+        "timezone": zone.key,
+        "slots": [
+            {"start": start, "end": end, "status": v.status.value, "remaining": v.remaining}
+            for (start, end), v in zip(times, view.slots, strict=True)
+        ],
+        "reason": view.reason.value if view.reason else None,
+    }
 
 
 OPERATIONS = [

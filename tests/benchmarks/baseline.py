@@ -1,0 +1,331 @@
+"""The baseline the Redis design is measured against: what most booking systems do, in PostgreSQL only.
+
+One transaction per booking: lock the slot's capacity rows (``SELECT … FOR UPDATE``), choose the
+professional with capacity and the fewest bookings that day, count the unit taken, insert the
+booking and its outbox row. Availability is a ``GROUP BY`` over the same rows.
+
+Everything else is the booking service's own: the aiohttp skeleton and middlewares, token checks,
+the request model and validation, the idempotency lock, the booking table (its migrations, with the
+one-booking-per-unit guard), the answer's shape, the outbox and its relay to RabbitMQ. Only the
+capacity step differs. It lives with the benchmarks, never in the product.
+
+    python -m tests.benchmarks.baseline [serve|prepare]
+"""
+
+import asyncio
+import random
+import sys
+from datetime import UTC, date, datetime
+from pathlib import Path
+from uuid import UUID, uuid4
+
+from aiohttp import web
+from sqlalchemy import Column, Date, DateTime, Integer, MetaData, PrimaryKeyConstraint, String, Table, Uuid, func, select, text
+from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+import booking
+from availability.api import AvailabilityQuery
+from availability.handlers.http import day_answer
+from booking.adapters.db import OUTBOX, BookingRow
+from booking.api import BookingIn
+from booking.handlers.http import MAX_IDEMPOTENCY_KEY, booking_out
+from booking.service import _lock_id, booking_data, fingerprint
+from booking.settings import Settings as BookingSettings
+from common import web as common_web
+from common.auth import Identity, Role, current_identity, require_identity
+from common.contracts import BookingStatus, EventData
+from common.db import create_engine
+from common.envelope import BOOKINGS_EXCHANGE
+from common.errors import Problem, not_found
+from common.outbox import Outbox
+from common.problems import parse_body, parse_query
+from common.schedule import Schedule, Slot, zone_named
+
+metadata = MetaData()
+events = Table("baseline_events", metadata, Column("id", Uuid, primary_key=True), Column("definition", JSONB, nullable=False))
+professionals = Table(
+    "baseline_professionals",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("email", String(320)),
+    Column("timezone", String(64), nullable=False),
+)
+capacity = Table(  # one row per slot and professional: the counters, as rows
+    "baseline_capacity",
+    metadata,
+    Column("event_id", Uuid, nullable=False),
+    Column("slot_start", DateTime(timezone=True), nullable=False),
+    Column("professional_id", Uuid, nullable=False),
+    Column("capacity", Integer, nullable=False),
+    Column("booked", Integer, nullable=False, server_default="0"),
+    PrimaryKeyConstraint("event_id", "slot_start", "professional_id"),
+)
+day_load = Table(  # bookings per professional and event day: what the fair pick reads
+    "baseline_day_load",
+    metadata,
+    Column("event_id", Uuid, nullable=False),
+    Column("day", Date, nullable=False),
+    Column("professional_id", Uuid, nullable=False),
+    Column("bookings", Integer, nullable=False),
+    PrimaryKeyConstraint("event_id", "day", "professional_id"),
+)
+
+LOCK_SLOT = text(
+    """SELECT c.professional_id, c.capacity - c.booked AS free, coalesce(l.bookings, 0) AS load
+       FROM baseline_capacity c
+       LEFT JOIN baseline_day_load l ON l.event_id = c.event_id AND l.day = :day AND l.professional_id = c.professional_id
+       WHERE c.event_id = :event_id AND c.slot_start = :slot_start
+       ORDER BY c.professional_id
+       FOR UPDATE OF c"""
+)
+TAKE_UNIT = text(
+    """UPDATE baseline_capacity SET booked = booked + 1
+       WHERE event_id = :event_id AND slot_start = :slot_start AND professional_id = :professional_id
+       RETURNING booked"""
+)
+DAY_COUNTS = text(
+    """SELECT slot_start, sum(capacity), sum(capacity - booked) FROM baseline_capacity
+       WHERE event_id = :event_id AND slot_start >= :first AND slot_start <= :last GROUP BY slot_start"""
+)
+
+
+class Settings(BookingSettings):
+    service_name: str = "baseline"
+    http_port: int = 8090
+
+
+class Catalogue:
+    """Event definitions and professionals: read once per process, as the booking service caches them."""
+
+    def __init__(self, sessions: async_sessionmaker) -> None:
+        self._sessions = sessions
+        self._events: dict[UUID, tuple[EventData, Schedule]] = {}
+        self._professionals: dict[UUID, dict] = {}
+
+    async def event(self, event_id: UUID) -> tuple[EventData, Schedule] | None:
+        if event_id not in self._events:
+            async with self._sessions() as session:
+                definition = await session.scalar(select(events.c.definition).where(events.c.id == event_id))
+            if definition is None:
+                return None
+            data = EventData.model_validate(definition)
+            self._events[event_id] = (data, data.schedule())
+        return self._events[event_id]
+
+    async def professional(self, session: AsyncSession, professional_id: UUID) -> dict:
+        if professional_id not in self._professionals:
+            row = (await session.execute(select(professionals).where(professionals.c.id == professional_id))).one()
+            self._professionals[professional_id] = row._asdict()
+        return self._professionals[professional_id]
+
+
+class BaselineBooking:
+    def __init__(self, sessions: async_sessionmaker, catalogue: Catalogue, outbox: Outbox, after_commit) -> None:
+        self._sessions, self._catalogue, self._outbox, self._after_commit = sessions, catalogue, outbox, after_commit
+
+    async def book(self, client: Identity, request: BookingIn, key: str | None):
+        booking_id, chance = uuid4(), random.random()
+        async with self._sessions.begin() as session:
+            if key:  # the booking service's idempotency, unchanged
+                await session.execute(select(func.pg_advisory_xact_lock(_lock_id(client.id, key))))
+                row = await session.scalar(
+                    select(BookingRow).where(BookingRow.client_id == client.id, BookingRow.idempotency_key == key)
+                )
+                if row is not None:
+                    return booking_data(row), False
+            event, schedule, slot = await self._bookable_slot(request)
+            day = schedule.event_day_of(slot.start)
+            # The capacity step: lock the slot's rows, pick the least-loaded professional with room.
+            where = {"event_id": event.id, "slot_start": slot.start}
+            rows = (await session.execute(LOCK_SLOT, where | {"day": day})).all()
+            open_rows = [r for r in rows if r.free > 0]
+            if not open_rows:
+                raise await self._unavailable(session, schedule, event.id, slot)
+            fewest = min(r.load for r in open_rows)
+            least_loaded = [r for r in open_rows if r.load == fewest]
+            chosen = least_loaded[min(int(chance * len(least_loaded)), len(least_loaded) - 1)]
+            unit = await session.scalar(TAKE_UNIT, where | {"professional_id": chosen.professional_id})
+            await session.execute(
+                insert(day_load)
+                .values(event_id=event.id, day=day, professional_id=chosen.professional_id, bookings=1)
+                .on_conflict_do_update(
+                    index_elements=["event_id", "day", "professional_id"], set_={"bookings": day_load.c.bookings + 1}
+                )
+            )
+            pro = await self._catalogue.professional(session, chosen.professional_id)
+            row = BookingRow(
+                id=booking_id,
+                event_id=event.id,
+                event_name=event.name,
+                slot_start=slot.start,
+                slot_end=slot.end,
+                status=BookingStatus.CONFIRMED.value,
+                client_id=client.id,
+                client_name=client.name,
+                client_email=request.email,
+                client_timezone=client.timezone,
+                professional_id=pro["id"],
+                professional_name=pro["name"],
+                professional_email=pro["email"],
+                professional_timezone=pro["timezone"],
+                unit=unit,
+                assignment={"eligible": len(open_rows), "random": chance},
+                idempotency_key=key,
+                request_fingerprint=fingerprint(request),
+                sequence=1,
+            )
+            session.add(row)
+            await session.flush()
+            data = booking_data(row)
+            await self._outbox.add(session, "booking.confirmed", row.id, row.sequence, data.model_dump(mode="json"))
+        self._after_commit()
+        return data, True
+
+    async def _bookable_slot(self, request: BookingIn) -> tuple[EventData, Schedule, Slot]:
+        known = await self._catalogue.event(request.event_id)
+        if known is None:
+            raise Problem(422, "unknown_event", "Unknown event", "No event has that event_id.")
+        event, schedule = known
+        slot = schedule.slot_starting_at(request.start)
+        if slot is None:
+            raise Problem(422, "not_slot_start", "Not a slot start", "start must be the start of one of the event's slots.")
+        if slot.start <= datetime.now(UTC):
+            raise Problem(422, "slot_in_past", "Slot in the past", "That slot has already begun.")
+        if schedule.is_blocked(slot):
+            raise Problem(409, "slot_blocked", "Slot blocked", "That slot is blacked out.")
+        return event, schedule, slot
+
+    async def _unavailable(self, session: AsyncSession, schedule: Schedule, event_id: UUID, slot: Slot) -> Problem:
+        """The same 409 as the booking service, with the nearest open slots of the day."""
+        day = schedule.event_day_of(slot.start)
+        slots = schedule.slots_on_local_day(day, schedule.zone)
+        counts = await day_counts(session, event_id, slots)
+        now = datetime.now(UTC)
+        open_slots = [
+            s for s, (_, left) in zip(slots, counts, strict=True) if left > 0 and s.start > now and not schedule.is_blocked(s)
+        ]
+        nearest = sorted(open_slots, key=lambda s: abs((s.start - slot.start).total_seconds()))[:3]
+        return Problem(
+            409,
+            "slot_unavailable",
+            "Slot unavailable",
+            "That slot is fully booked; pick another.",
+            nearest_available=[{"start": s.start.isoformat(), "end": s.end.isoformat()} for s in sorted(nearest)],
+        )
+
+
+async def day_counts(session: AsyncSession, event_id: UUID, slots) -> list[tuple[int, int]]:
+    if not slots:
+        return []
+    found = {
+        start: (int(total), int(left))
+        for start, total, left in (
+            await session.execute(DAY_COUNTS, {"event_id": event_id, "first": slots[0].start, "last": slots[-1].start})
+        )
+    }
+    return [found.get(s.start, (0, 0)) for s in slots]
+
+
+SERVICE = web.AppKey("baseline", BaselineBooking)
+CATALOGUE = web.AppKey("catalogue", Catalogue)
+routes = web.RouteTableDef()
+
+
+@routes.post("/bookings")
+async def book(request: web.Request) -> web.Response:
+    client = require_identity(request, Role.CLIENT)
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY:
+        raise Problem(400, "invalid_idempotency_key", "Invalid Idempotency-Key", f"Use 1 to {MAX_IDEMPOTENCY_KEY} characters.")
+    spec = await parse_body(request, BookingIn)
+    data, created = await request.app[SERVICE].book(client, spec, key)
+    return common_web.json_response(booking_out(data, client), status=201 if created else 200)
+
+
+@routes.get("/availability")
+async def availability(request: web.Request) -> web.Response:
+    query = parse_query(request, AvailabilityQuery)
+    identity = current_identity(request)
+    known = await request.app[CATALOGUE].event(query.event_id)
+    if known is None:
+        raise not_found("event")
+    _, schedule = known
+    zone_name = query.tz or (identity.timezone if identity else None)
+    zone = zone_named(zone_name) if zone_name else schedule.zone
+    slots = schedule.slots_on_local_day(query.date, zone)
+    async with request.app[common_web.SESSIONS]() as session:
+        counts = await day_counts(session, query.event_id, slots)
+    answer = day_answer(query.event_id, schedule, query.date, zone, [c for c, _ in counts], [r for _, r in counts])
+    return common_web.json_response(answer)
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = common_web.service_app(settings)
+
+    async def wire(app: web.Application):
+        app[CATALOGUE] = Catalogue(app[common_web.SESSIONS])
+        app[SERVICE] = BaselineBooking(
+            app[common_web.SESSIONS], app[CATALOGUE], app[common_web.OUTBOX], app[common_web.RELAY].wake
+        )
+        yield
+
+    app.cleanup_ctx.extend(
+        [
+            common_web.database(settings.database_url),
+            common_web.broker(settings.rabbitmq_url, settings.service_name),
+            common_web.outbox(OUTBOX, BOOKINGS_EXCHANGE, settings.service_name, settings.outbox_poll_seconds),
+            wire,
+        ]
+    )
+    app.add_routes(routes)
+    return app
+
+
+async def prepare(url: str) -> None:
+    """The booking service's schema (its own migrations), plus the capacity rows."""
+    from common.migrations import migrate
+
+    await migrate(Path(booking.__file__).parent, url)
+    engine = create_engine(url)
+    async with engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    await engine.dispose()
+
+
+async def load(url: str, event: dict, shifts: list[dict], people: list[dict]) -> int:
+    """The same data the booking service holds: the event, its professionals, and a row per
+    (slot, professional) with the shift's capacity. Returns the units in all."""
+    data = EventData.model_validate(event)
+    schedule = data.schedule()
+    days = (date.fromordinal(n) for n in range(data.start_date.toordinal(), data.end_date.toordinal() + 1))
+    every_slot = [slot for day in days for slot in schedule.slots_on_local_day(day, schedule.zone)]
+    rows = []
+    for shift in shifts:
+        start, end = datetime.fromisoformat(shift["start"]), datetime.fromisoformat(shift["end"])
+        rows += [
+            {
+                "event_id": data.id,
+                "slot_start": s.start,
+                "professional_id": UUID(shift["professional_id"]),
+                "capacity": shift["capacity"],
+            }
+            for s in every_slot
+            if start <= s.start and s.end <= end
+        ]
+    engine = create_engine(url)
+    async with engine.begin() as conn:
+        await conn.execute(insert(events).values(id=data.id, definition=data.model_dump(mode="json")))
+        await conn.execute(insert(professionals).on_conflict_do_nothing(), people)
+        await conn.execute(insert(capacity).on_conflict_do_nothing(), rows)
+    await engine.dispose()
+    return sum(r["capacity"] for r in rows)
+
+
+if __name__ == "__main__":
+    settings = Settings()
+    if sys.argv[1:] == ["prepare"]:
+        asyncio.run(prepare(settings.database_url))
+    else:
+        common_web.serve(create_app(settings), settings)
