@@ -1,8 +1,11 @@
 """Availability and the rules behind it, through the gateway on the running system."""
 
+import asyncio
 import uuid
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
+
+import aiohttp
 
 from common.auth import Role
 from tests.integration.helpers import (
@@ -196,3 +199,23 @@ async def test_a_dst_day_seen_from_a_half_hour_zone_spans_two_event_days(api, sy
     assert await client.call("GET", "/availability", params=day_query) == in_kolkata
     status, problem = await client.request("PATCH", "/me", json={"timezone": "Europe/Atlantis"})
     assert (status, problem["code"]) == (422, "validation_failed")
+
+
+async def test_a_burst_beyond_the_redis_pool_waits_instead_of_failing(api, system):
+    """More requests at once than the service keeps Redis connections: each waits for one (it was a 500)."""
+    from common.web import REDIS_CONNECTIONS
+
+    admin = await sign_in_admin(api, system)
+    day = date.today() + timedelta(days=3)
+    event = await create_event(admin, timezone="UTC", start_date=day, end_date=day)
+    url = f"{system.settings.url_of('availability')}/availability"
+    params = {"event_id": event["id"], "date": day.isoformat()}
+    await wait_for_availability(api, event["id"], day, lambda a: len(a["slots"]) == 16)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+
+        async def get() -> int:
+            async with http.get(url, params=params) as response:
+                return response.status
+
+        answers = await asyncio.gather(*(get() for _ in range(2 * REDIS_CONNECTIONS + 50)))
+    assert set(answers) == {200}

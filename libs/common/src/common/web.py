@@ -11,7 +11,7 @@ import asyncpg
 import orjson
 import uvloop
 from aiohttp import ClientSession, TCPConnector, web
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from sqlalchemy import Table, text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
@@ -39,6 +39,7 @@ OUTBOX = web.AppKey("outbox", Outbox)
 RELAY = web.AppKey("outbox_relay", OutboxRelay)
 
 MAX_BODY_BYTES = 64 * 1024
+REDIS_CONNECTIONS = 64
 CORRELATION_HEADER = "X-Correlation-ID"
 
 
@@ -135,7 +136,12 @@ def pg_pool(url: str):
 
 def redis_client(url: str):
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        client = Redis.from_url(url, decode_responses=True, health_check_interval=10)
+        # A bounded pool that makes a burst wait for a connection: redis-py's default pool refuses
+        # the request past its size ("Too many connections", a 500 seen under 100 clients).
+        pool = BlockingConnectionPool.from_url(
+            url, max_connections=REDIS_CONNECTIONS, timeout=5, decode_responses=True, health_check_interval=10
+        )
+        client = Redis.from_pool(pool)  # owns the pool: aclose() closes it
         app[REDIS] = client
         app[READINESS].append(client.ping)
         yield
