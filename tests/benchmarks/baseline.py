@@ -19,22 +19,23 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from uuid import UUID, uuid4
 
+import asyncpg
 from aiohttp import web
-from sqlalchemy import Column, Date, DateTime, Integer, MetaData, PrimaryKeyConstraint, String, Table, Uuid, func, select, text
+from sqlalchemy import Column, Date, DateTime, Integer, MetaData, PrimaryKeyConstraint, String, Table, Uuid, select
 from sqlalchemy.dialects.postgresql import JSONB, insert
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
 import booking
 from availability.api import AvailabilityQuery
 from availability.handlers.http import day_answer
-from booking.adapters.db import OUTBOX, BookingRow
+from booking.adapters.db import OUTBOX
 from booking.api import BookingIn
 from booking.handlers.http import MAX_IDEMPOTENCY_KEY, booking_out
-from booking.service import _lock_id, booking_data, fingerprint
+from booking.service import earlier_attempt, fingerprint, insert_booking
 from booking.settings import Settings as BookingSettings
 from common import web as common_web
 from common.auth import Identity, Role, current_identity, require_identity
-from common.contracts import BookingStatus, EventData
+from common.contracts import BookingData, BookingStatus, EventData
 from common.db import create_engine
 from common.envelope import BOOKINGS_EXCHANGE
 from common.errors import Problem, not_found
@@ -72,23 +73,19 @@ day_load = Table(  # bookings per professional and event day: what the fair pick
     PrimaryKeyConstraint("event_id", "day", "professional_id"),
 )
 
-LOCK_SLOT = text(
-    """SELECT c.professional_id, c.capacity - c.booked AS free, coalesce(l.bookings, 0) AS load
+LOCK_SLOT = """SELECT c.professional_id, c.capacity - c.booked AS free, coalesce(l.bookings, 0) AS load
        FROM baseline_capacity c
-       LEFT JOIN baseline_day_load l ON l.event_id = c.event_id AND l.day = :day AND l.professional_id = c.professional_id
-       WHERE c.event_id = :event_id AND c.slot_start = :slot_start
+       LEFT JOIN baseline_day_load l ON l.event_id = c.event_id AND l.day = $3 AND l.professional_id = c.professional_id
+       WHERE c.event_id = $1 AND c.slot_start = $2
        ORDER BY c.professional_id
        FOR UPDATE OF c"""
-)
-TAKE_UNIT = text(
-    """UPDATE baseline_capacity SET booked = booked + 1
-       WHERE event_id = :event_id AND slot_start = :slot_start AND professional_id = :professional_id
+TAKE_UNIT = """UPDATE baseline_capacity SET booked = booked + 1
+       WHERE event_id = $1 AND slot_start = $2 AND professional_id = $3
        RETURNING booked"""
-)
-DAY_COUNTS = text(
-    """SELECT slot_start, sum(capacity), sum(capacity - booked) FROM baseline_capacity
-       WHERE event_id = :event_id AND slot_start >= :first AND slot_start <= :last GROUP BY slot_start"""
-)
+COUNT_DAY_LOAD = """INSERT INTO baseline_day_load (event_id, day, professional_id, bookings) VALUES ($1, $2, $3, 1)
+    ON CONFLICT (event_id, day, professional_id) DO UPDATE SET bookings = baseline_day_load.bookings + 1"""
+DAY_COUNTS = """SELECT slot_start, sum(capacity), sum(capacity - booked) FROM baseline_capacity
+       WHERE event_id = $1 AND slot_start >= $2 AND slot_start <= $3 GROUP BY slot_start"""
 
 
 class Settings(BookingSettings):
@@ -114,72 +111,60 @@ class Catalogue:
             self._events[event_id] = (data, data.schedule())
         return self._events[event_id]
 
-    async def professional(self, session: AsyncSession, professional_id: UUID) -> dict:
+    async def professional(self, conn: asyncpg.Connection, professional_id: UUID) -> dict:
         if professional_id not in self._professionals:
-            row = (await session.execute(select(professionals).where(professionals.c.id == professional_id))).one()
-            self._professionals[professional_id] = row._asdict()
+            row = await conn.fetchrow("SELECT * FROM baseline_professionals WHERE id = $1", professional_id)
+            self._professionals[professional_id] = dict(row)
         return self._professionals[professional_id]
 
 
 class BaselineBooking:
-    def __init__(self, sessions: async_sessionmaker, catalogue: Catalogue, outbox: Outbox, after_commit) -> None:
-        self._sessions, self._catalogue, self._outbox, self._after_commit = sessions, catalogue, outbox, after_commit
+    def __init__(self, pool: asyncpg.Pool, catalogue: Catalogue, outbox: Outbox, after_commit) -> None:
+        self._pool, self._catalogue, self._outbox, self._after_commit = pool, catalogue, outbox, after_commit
 
-    async def book(self, client: Identity, request: BookingIn, key: str | None):
+    async def book(self, client: Identity, request: BookingIn, key: str | None) -> tuple[BookingData, bool]:
         booking_id, chance = uuid4(), random.random()
-        async with self._sessions.begin() as session:
-            if key:  # the booking service's idempotency, unchanged
-                await session.execute(select(func.pg_advisory_xact_lock(_lock_id(client.id, key))))
-                row = await session.scalar(
-                    select(BookingRow).where(BookingRow.client_id == client.id, BookingRow.idempotency_key == key)
-                )
-                if row is not None:
-                    return booking_data(row), False
+        async with self._pool.acquire() as conn, conn.transaction():
+            if key and (earlier := await earlier_attempt(conn, client.id, key, request)):  # the booking service's own
+                return earlier, False
             event, schedule, slot = await self._bookable_slot(request)
             day = schedule.event_day_of(slot.start)
             # The capacity step: lock the slot's rows, pick the least-loaded professional with room.
-            where = {"event_id": event.id, "slot_start": slot.start}
-            rows = (await session.execute(LOCK_SLOT, where | {"day": day})).all()
-            open_rows = [r for r in rows if r.free > 0]
+            rows = await conn.fetch(LOCK_SLOT, event.id, slot.start, day)
+            open_rows = [r for r in rows if r["free"] > 0]
             if not open_rows:
-                raise await self._unavailable(session, schedule, event.id, slot)
-            fewest = min(r.load for r in open_rows)
-            least_loaded = [r for r in open_rows if r.load == fewest]
-            chosen = least_loaded[min(int(chance * len(least_loaded)), len(least_loaded) - 1)]
-            unit = await session.scalar(TAKE_UNIT, where | {"professional_id": chosen.professional_id})
-            await session.execute(
-                insert(day_load)
-                .values(event_id=event.id, day=day, professional_id=chosen.professional_id, bookings=1)
-                .on_conflict_do_update(
-                    index_elements=["event_id", "day", "professional_id"], set_={"bookings": day_load.c.bookings + 1}
-                )
+                raise await self._unavailable(conn, schedule, event.id, slot)
+            fewest = min(r["load"] for r in open_rows)
+            least_loaded = [r for r in open_rows if r["load"] == fewest]
+            chosen = least_loaded[min(int(chance * len(least_loaded)), len(least_loaded) - 1)]["professional_id"]
+            unit = await conn.fetchval(TAKE_UNIT, event.id, slot.start, chosen)
+            await conn.execute(COUNT_DAY_LOAD, event.id, day, chosen)
+            pro = await self._catalogue.professional(conn, chosen)
+            data = await insert_booking(  # the booking service's own row and statement
+                conn,
+                {
+                    "id": booking_id,
+                    "event_id": event.id,
+                    "event_name": event.name,
+                    "slot_start": slot.start,
+                    "slot_end": slot.end,
+                    "status": BookingStatus.CONFIRMED.value,
+                    "client_id": client.id,
+                    "client_name": client.name,
+                    "client_email": request.email,
+                    "client_timezone": client.timezone,
+                    "professional_id": pro["id"],
+                    "professional_name": pro["name"],
+                    "professional_email": pro["email"],
+                    "professional_timezone": pro["timezone"],
+                    "unit": unit,
+                    "assignment": {"eligible": len(open_rows), "random": chance},
+                    "idempotency_key": key,
+                    "request_fingerprint": fingerprint(request),
+                    "sequence": 1,
+                },
             )
-            pro = await self._catalogue.professional(session, chosen.professional_id)
-            row = BookingRow(
-                id=booking_id,
-                event_id=event.id,
-                event_name=event.name,
-                slot_start=slot.start,
-                slot_end=slot.end,
-                status=BookingStatus.CONFIRMED.value,
-                client_id=client.id,
-                client_name=client.name,
-                client_email=request.email,
-                client_timezone=client.timezone,
-                professional_id=pro["id"],
-                professional_name=pro["name"],
-                professional_email=pro["email"],
-                professional_timezone=pro["timezone"],
-                unit=unit,
-                assignment={"eligible": len(open_rows), "random": chance},
-                idempotency_key=key,
-                request_fingerprint=fingerprint(request),
-                sequence=1,
-            )
-            session.add(row)
-            await session.flush()
-            data = booking_data(row)
-            await self._outbox.add(session, "booking.confirmed", row.id, row.sequence, data.model_dump(mode="json"))
+            await self._outbox.add_on(conn, "booking.confirmed", booking_id, 1, data.model_dump(mode="json"))
         self._after_commit()
         return data, True
 
@@ -197,11 +182,11 @@ class BaselineBooking:
             raise Problem(409, "slot_blocked", "Slot blocked", "That slot is blacked out.")
         return event, schedule, slot
 
-    async def _unavailable(self, session: AsyncSession, schedule: Schedule, event_id: UUID, slot: Slot) -> Problem:
+    async def _unavailable(self, conn: asyncpg.Connection, schedule: Schedule, event_id: UUID, slot: Slot) -> Problem:
         """The same 409 as the booking service, with the nearest open slots of the day."""
         day = schedule.event_day_of(slot.start)
         slots = schedule.slots_on_local_day(day, schedule.zone)
-        counts = await day_counts(session, event_id, slots)
+        counts = await day_counts(conn, event_id, slots)
         now = datetime.now(UTC)
         open_slots = [
             s for s, (_, left) in zip(slots, counts, strict=True) if left > 0 and s.start > now and not schedule.is_blocked(s)
@@ -216,14 +201,12 @@ class BaselineBooking:
         )
 
 
-async def day_counts(session: AsyncSession, event_id: UUID, slots) -> list[tuple[int, int]]:
+async def day_counts(conn: asyncpg.Connection, event_id: UUID, slots) -> list[tuple[int, int]]:
     if not slots:
         return []
     found = {
         start: (int(total), int(left))
-        for start, total, left in (
-            await session.execute(DAY_COUNTS, {"event_id": event_id, "first": slots[0].start, "last": slots[-1].start})
-        )
+        for start, total, left in await conn.fetch(DAY_COUNTS, event_id, slots[0].start, slots[-1].start)
     }
     return [found.get(s.start, (0, 0)) for s in slots]
 
@@ -255,8 +238,8 @@ async def availability(request: web.Request) -> web.Response:
     zone_name = query.tz or (identity.timezone if identity else None)
     zone = zone_named(zone_name) if zone_name else schedule.zone
     slots = schedule.slots_on_local_day(query.date, zone)
-    async with request.app[common_web.SESSIONS]() as session:
-        counts = await day_counts(session, query.event_id, slots)
+    async with request.app[common_web.PG_POOL].acquire() as conn:
+        counts = await day_counts(conn, query.event_id, slots)
     answer = day_answer(query.event_id, schedule, query.date, zone, [c for c, _ in counts], [r for _, r in counts])
     return common_web.json_response(answer)
 
@@ -267,13 +250,14 @@ def create_app(settings: Settings) -> web.Application:
     async def wire(app: web.Application):
         app[CATALOGUE] = Catalogue(app[common_web.SESSIONS])
         app[SERVICE] = BaselineBooking(
-            app[common_web.SESSIONS], app[CATALOGUE], app[common_web.OUTBOX], app[common_web.RELAY].wake
+            app[common_web.PG_POOL], app[CATALOGUE], app[common_web.OUTBOX], app[common_web.RELAY].wake
         )
         yield
 
     app.cleanup_ctx.extend(
         [
             common_web.database(settings.database_url),
+            common_web.pg_pool(settings.database_url),
             common_web.broker(settings.rabbitmq_url, settings.service_name),
             common_web.outbox(OUTBOX, BOOKINGS_EXCHANGE, settings.service_name, settings.outbox_poll_seconds),
             wire,

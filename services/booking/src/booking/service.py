@@ -71,6 +71,25 @@ def fingerprint(request: BookingIn) -> str:
     return hashlib.sha256(request.model_dump_json().encode()).hexdigest()
 
 
+async def earlier_attempt(conn: asyncpg.Connection, client_id: UUID, key: str, request: BookingIn) -> BookingData | None:
+    """Take the (client, key) lock for this transaction, then look for the booking an earlier
+    attempt made: a retry racing the first attempt waits for its commit. (Two statements: one
+    would read with a snapshot taken before the lock was granted, and miss that commit.)"""
+    await conn.execute("SELECT pg_advisory_xact_lock($1)", _lock_id(client_id, key))
+    found = await conn.fetchrow("SELECT * FROM bookings WHERE client_id = $1 AND idempotency_key = $2", client_id, key)
+    if found is None:
+        return None
+    if found["request_fingerprint"] != fingerprint(request):
+        raise Problem(422, "idempotency_key_reused", "Idempotency-Key reused", "This key was used for a different request.")
+    return booking_data(SimpleNamespace(**found))
+
+
+async def insert_booking(conn: asyncpg.Connection, values: dict) -> BookingData:
+    row = values | {"assignment": orjson.dumps(values["assignment"]).decode()}
+    await conn.execute(NEW_BOOKING, *(row[column] for column in NEW_BOOKING_COLUMNS))
+    return booking_data(SimpleNamespace(**values))
+
+
 class BookingService:
     def __init__(
         self,
@@ -98,7 +117,7 @@ class BookingService:
         booking_id, chance = uuid4(), random.random()
         try:
             async with self._pool.acquire() as conn, conn.transaction():
-                if idempotency_key and (earlier := await self._earlier_attempt(conn, client.id, idempotency_key, request)):
+                if idempotency_key and (earlier := await earlier_attempt(conn, client.id, idempotency_key, request)):
                     return earlier, False
                 known, slot = await self._bookable_slot(request)
                 for attempt in range(REBUILD_WAITS):
@@ -114,9 +133,7 @@ class BookingService:
                 if taken is None:
                     raise await self._unavailable(known, slot)
                 values = self._new_booking(booking_id, client, request, idempotency_key, known, slot, taken, chance)
-                row = values | {"assignment": orjson.dumps(values["assignment"]).decode()}
-                await conn.execute(NEW_BOOKING, *(row[column] for column in NEW_BOOKING_COLUMNS))
-                data = booking_data(SimpleNamespace(**values))
+                data = await insert_booking(conn, values)
                 await self._outbox.add_on(conn, "booking.confirmed", booking_id, 1, data.model_dump(mode="json"))
         except BaseException as exc:
             if taken is not None:
@@ -163,20 +180,6 @@ class BookingService:
             request_fingerprint=fingerprint(request),
             sequence=1,
         )
-
-    async def _earlier_attempt(
-        self, conn: asyncpg.Connection, client_id: UUID, key: str, request: BookingIn
-    ) -> BookingData | None:
-        """Take the (client, key) lock for this transaction, then look for the booking an earlier
-        attempt made: a retry racing the first attempt waits for its commit. (Two statements: one
-        would read with a snapshot taken before the lock was granted, and miss that commit.)"""
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", _lock_id(client_id, key))
-        found = await conn.fetchrow("SELECT * FROM bookings WHERE client_id = $1 AND idempotency_key = $2", client_id, key)
-        if found is None:
-            return None
-        if found["request_fingerprint"] != fingerprint(request):
-            raise Problem(422, "idempotency_key_reused", "Idempotency-Key reused", "This key was used for a different request.")
-        return booking_data(SimpleNamespace(**found))
 
     async def _bookable_slot(self, request: BookingIn) -> tuple[KnownEvent, Slot]:
         known = await self._store.current_event(request.event_id)
