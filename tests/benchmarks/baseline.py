@@ -30,17 +30,18 @@ from availability.api import AvailabilityQuery
 from availability.handlers.http import day_answer
 from booking.adapters.db import OUTBOX
 from booking.api import BookingIn
-from booking.handlers.http import MAX_IDEMPOTENCY_KEY, booking_out
-from booking.service import earlier_attempt, fingerprint, insert_booking
+from booking.app_keys import SERVICE as BOOKING_SERVICE
+from booking.handlers import http as booking_handlers
+from booking.service import earlier_attempt, fingerprint, insert_booking, slot_unavailable
 from booking.settings import Settings as BookingSettings
 from common import web as common_web
-from common.auth import Identity, Role, current_identity, require_identity
+from common.auth import Identity, current_identity
 from common.contracts import BookingData, BookingStatus, EventData
 from common.db import create_engine
 from common.envelope import BOOKINGS_EXCHANGE
 from common.errors import Problem, not_found
 from common.outbox import Outbox
-from common.problems import parse_body, parse_query
+from common.problems import parse_query
 from common.schedule import Schedule, Slot, zone_named
 
 metadata = MetaData()
@@ -187,18 +188,8 @@ class BaselineBooking:
         day = schedule.event_day_of(slot.start)
         slots = schedule.slots_on_local_day(day, schedule.zone)
         counts = await day_counts(conn, event_id, slots)
-        now = datetime.now(UTC)
-        open_slots = [
-            s for s, (_, left) in zip(slots, counts, strict=True) if left > 0 and s.start > now and not schedule.is_blocked(s)
-        ]
-        nearest = sorted(open_slots, key=lambda s: abs((s.start - slot.start).total_seconds()))[:3]
-        return Problem(
-            409,
-            "slot_unavailable",
-            "Slot unavailable",
-            "That slot is fully booked; pick another.",
-            nearest_available=[{"start": s.start.isoformat(), "end": s.end.isoformat()} for s in sorted(nearest)],
-        )
+        open_slots = [s for s, (_, left) in zip(slots, counts, strict=True) if left > 0 and not schedule.is_blocked(s)]
+        return slot_unavailable(slot, open_slots)
 
 
 async def day_counts(conn: asyncpg.Connection, event_id: UUID, slots) -> list[tuple[int, int]]:
@@ -211,20 +202,11 @@ async def day_counts(conn: asyncpg.Connection, event_id: UUID, slots) -> list[tu
     return [found.get(s.start, (0, 0)) for s in slots]
 
 
-SERVICE = web.AppKey("baseline", BaselineBooking)
 CATALOGUE = web.AppKey("catalogue", Catalogue)
 routes = web.RouteTableDef()
-
-
-@routes.post("/bookings")
-async def book(request: web.Request) -> web.Response:
-    client = require_identity(request, Role.CLIENT)
-    key = request.headers.get("Idempotency-Key")
-    if key is not None and not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY:
-        raise Problem(400, "invalid_idempotency_key", "Invalid Idempotency-Key", f"Use 1 to {MAX_IDEMPOTENCY_KEY} characters.")
-    spec = await parse_body(request, BookingIn)
-    data, created = await request.app[SERVICE].book(client, spec, key)
-    return common_web.json_response(booking_out(data, client), status=201 if created else 200)
+# POST /bookings is the booking service's own handler; it finds the baseline where it looks for
+# the booking service (the same book() signature).
+routes.post("/bookings")(booking_handlers.book)
 
 
 @routes.get("/availability")
@@ -249,7 +231,7 @@ def create_app(settings: Settings) -> web.Application:
 
     async def wire(app: web.Application):
         app[CATALOGUE] = Catalogue(app[common_web.SESSIONS])
-        app[SERVICE] = BaselineBooking(
+        app[BOOKING_SERVICE] = BaselineBooking(
             app[common_web.PG_POOL], app[CATALOGUE], app[common_web.OUTBOX], app[common_web.RELAY].wake
         )
         yield

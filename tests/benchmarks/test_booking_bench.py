@@ -27,7 +27,7 @@ from tests.benchmarks import baseline as baseline_service
 from tests.benchmarks.cpu import CpuMeter
 from tests.benchmarks.loadgen import Plan, Report, http_request, run
 from tests.benchmarks.results import Results
-from tests.integration.helpers import create_event, local, sign_in_admin, wait_for_availability
+from tests.integration.helpers import add_shift, create_event, local, sign_in_admin, wait_for_availability
 
 pytestmark = pytest.mark.bench
 
@@ -65,12 +65,7 @@ async def make_event(api: ApiClient, admin: ApiClient, professionals: list[ApiCl
     async def add(pro: ApiClient, day: date) -> dict:
         start, end, capacity = shifts(day)
         async with limit:
-            return await pro.call(
-                "POST",
-                "/shifts",
-                expect=201,
-                json={"event_id": event["id"], "start": start.isoformat(), "end": end.isoformat(), "capacity": capacity},
-            )
+            return await add_shift(pro, event, start, end, capacity)
 
     days_list = [first + timedelta(days=n) for n in range(days)]
     event["shifts"] = await asyncio.gather(*(add(pro, day) for pro in professionals for day in days_list))

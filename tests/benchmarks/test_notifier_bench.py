@@ -14,7 +14,7 @@ from common.envelope import BOOKINGS_EXCHANGE
 from common.messaging import Broker
 from tests.benchmarks.loadgen import percentile
 from tests.benchmarks.results import Results
-from tests.integration.helpers import create_event, create_professional, local, sign_in_admin, wait_for_availability
+from tests.integration.helpers import add_shift, create_event, create_professional, local, sign_in_admin, wait_for_availability
 from tests.integration.test_notifier import booking, event_of
 
 pytestmark = pytest.mark.bench
@@ -80,17 +80,7 @@ async def test_booking_to_mail(api, system, results: Results):
     day = datetime.now(zone).date() + timedelta(days=4)
     event = await create_event(admin, timezone=zone.key, start_date=day, end_date=day)
     _, pro = await create_professional(api, admin)
-    await pro.call(
-        "POST",
-        "/shifts",
-        expect=201,
-        json={
-            "event_id": event["id"],
-            "start": local(day, 9, 0, zone).isoformat(),
-            "end": local(day, 17, 0, zone).isoformat(),
-            "capacity": 10,
-        },
-    )
+    await add_shift(pro, event, local(day, 9, 0, zone), local(day, 17, 0, zone), capacity=10)
     await wait_for_availability(api, event["id"], day, lambda a: any(s["remaining"] for s in a["slots"]))
     confirmed_at: dict[str, float] = {}
     started = time.time()

@@ -65,16 +65,11 @@ async def booking_rows(servers, query: str, *args) -> list:
         await conn.close()
 
 
-async def add_shift(admin: ApiClient, event: dict, professional: dict, start: datetime, end: datetime, capacity: int = 1) -> dict:
-    return await admin.call(
-        "POST",
-        "/shifts",
-        expect=201,
-        json={
-            "event_id": event["id"],
-            "professional_id": professional["id"],
-            "capacity": capacity,
-            "start": start.isoformat(),
-            "end": end.isoformat(),
-        },
-    )
+async def add_shift(
+    caller: ApiClient, event: dict, start: datetime, end: datetime, capacity: int = 1, professional: dict | None = None
+) -> dict:
+    """A shift, added by the professional themself, or by an admin for ``professional``."""
+    body = {"event_id": event["id"], "capacity": capacity, "start": start.isoformat(), "end": end.isoformat()}
+    if professional is not None:
+        body["professional_id"] = professional["id"]
+    return await caller.call("POST", "/shifts", expect=201, json=body)

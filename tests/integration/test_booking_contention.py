@@ -32,7 +32,7 @@ async def test_fifty_concurrent_bookings_of_five_units_confirm_exactly_five(api,
     pros = []
     for name, capacity in (("Dr. Three", 3), ("Dr. Two", 2)):
         pro, _ = await create_professional(api, admin, name=name)
-        await add_shift(admin, event, pro, nine, nine + timedelta(hours=1), capacity)
+        await add_shift(admin, event, nine, nine + timedelta(hours=1), capacity, professional=pro)
         pros.append(pro)
     await wait_for_availability(api, event["id"], day, lambda body: slot_at(body, nine)["remaining"] == 5)
 

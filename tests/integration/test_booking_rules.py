@@ -33,7 +33,7 @@ async def event_with_professionals(api, system, capacities: list[int], days_ahea
         pro, _ = await create_professional(api, admin, name=f"Dr. {chr(65 + i)} {uuid.uuid4().hex[:4]}")
         h, m = map(int, opens.split(":"))
         ch, cm = map(int, closes.split(":"))
-        await add_shift(admin, event, pro, local(day, h, m, ZONE), local(day, ch, cm, ZONE), capacity)
+        await add_shift(admin, event, local(day, h, m, ZONE), local(day, ch, cm, ZONE), capacity, professional=pro)
         pros.append(pro)
     total = sum(capacities)
     await wait_for_availability(api, event["id"], day, lambda b: all(s["remaining"] == total for s in b["slots"]))

@@ -42,7 +42,7 @@ async def test_no_one_sees_or_changes_anothers_bookings_or_shifts(api, system):
     event = await create_event(admin, timezone="UTC", start_date=day, end_date=day, opens_at="10:00", closes_at="11:00")
     pro, as_pro = await create_professional(api, admin)
     _, other_pro = await create_professional(api, admin, name="Dr. Other")
-    shift = await add_shift(admin, event, pro, local(day, 10, 0, zone), local(day, 11, 0, zone), 2)
+    shift = await add_shift(admin, event, local(day, 10, 0, zone), local(day, 11, 0, zone), 2, professional=pro)
     await wait_for_availability(api, event["id"], day, lambda b: b["reason"] is None)
     owner, other_client = api.as_user(system.token_for(Role.CLIENT)), api.as_user(system.token_for(Role.CLIENT))
     booking = await owner.call(

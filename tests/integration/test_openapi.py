@@ -53,7 +53,7 @@ async def test_the_document_lists_every_public_route_and_real_answers_conform(ap
     event = await create_event(admin, timezone=zone.key, start_date=day, end_date=day, opens_at="10:00", closes_at="11:00")
     conforms(document, "/api/v1/events/{event_id}", "get", 200, await api.call("GET", f"/events/{event['id']}"))
     pro, _ = await create_professional(api, admin)
-    shift = await add_shift(admin, event, pro, local(day, 10, 0, zone), local(day, 11, 0, zone), 1)
+    shift = await add_shift(admin, event, local(day, 10, 0, zone), local(day, 11, 0, zone), 1, professional=pro)
     conforms(document, "/api/v1/shifts", "post", 201, shift)
     availability = await wait_for_availability(api, event["id"], day, lambda b: b["reason"] is None)
     conforms(document, "/api/v1/availability", "get", 200, availability)

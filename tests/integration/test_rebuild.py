@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from common.auth import Role
 from common.capacity import CapacityStore
-from tests.integration.helpers import create_event, create_professional, local, sign_in_admin, wait_for_availability
+from tests.integration.helpers import add_shift, create_event, create_professional, local, sign_in_admin, wait_for_availability
 
 ZONE = ZoneInfo("Europe/Madrid")
 
@@ -159,17 +159,7 @@ async def test_reconcile_repairs_lasting_drift_and_not_bookings_in_flight(api, s
     event = await create_event(admin, timezone=ZONE.key, start_date=day, end_date=day, opens_at="09:00", closes_at="12:00")
     for name in ("Dr. One", "Dr. Two"):
         _, pro = await create_professional(api, admin, name=name)
-        await pro.call(
-            "POST",
-            "/shifts",
-            expect=201,
-            json={
-                "event_id": event["id"],
-                "start": local(day, 9, 0, ZONE).isoformat(),
-                "end": local(day, 12, 0, ZONE).isoformat(),
-                "capacity": 50,
-            },
-        )
+        await add_shift(pro, event, local(day, 9, 0, ZONE), local(day, 12, 0, ZONE), capacity=50)
     await wait_for_availability(api, event["id"], day, lambda a: all(s["remaining"] == 100 for s in a["slots"]))
     slots = [local(day, 9, 0, ZONE) + timedelta(minutes=30 * i) for i in range(6)]
 

@@ -15,7 +15,7 @@ import pytest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
 from devstack.client import ApiClient
-from tests.integration.helpers import create_event, create_professional, local, sign_in_admin, wait_for_availability
+from tests.integration.helpers import add_shift, create_event, create_professional, local, sign_in_admin, wait_for_availability
 
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's, installed by `make test`; Playwright downloads no browser
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-output" / "web"
@@ -104,17 +104,7 @@ async def event_with_shift(api: ApiClient, system, *, hours: tuple[int, int], ca
     event = await create_event(admin, timezone=EVENT_ZONE.key, start_date=tomorrow, end_date=tomorrow + timedelta(days=5))
     pro, professional = await create_professional(api, admin, name=name)
     day = tomorrow + timedelta(days=1)
-    await professional.call(
-        "POST",
-        "/shifts",
-        expect=201,
-        json={
-            "event_id": event["id"],
-            "start": local(day, hours[0], 0, EVENT_ZONE).isoformat(),
-            "end": local(day, hours[1], 0, EVENT_ZONE).isoformat(),
-            "capacity": capacity,
-        },
-    )
+    await add_shift(professional, event, local(day, hours[0], 0, EVENT_ZONE), local(day, hours[1], 0, EVENT_ZONE), capacity)
     await wait_for_availability(api, event["id"], day, lambda a: any(s["remaining"] for s in a["slots"]))
     return event, pro, day
 

@@ -71,6 +71,19 @@ def fingerprint(request: BookingIn) -> str:
     return hashlib.sha256(request.model_dump_json().encode()).hexdigest()
 
 
+def slot_unavailable(slot: Slot, open_slots: list[Slot]) -> Problem:
+    """409 ``slot_unavailable``, offering the three open slots nearest to the one asked for."""
+    later = [s for s in open_slots if s.start > datetime.now(UTC)]
+    nearest = sorted(later, key=lambda s: abs((s.start - slot.start).total_seconds()))[:3]
+    return Problem(
+        409,
+        "slot_unavailable",
+        "Slot unavailable",
+        "That slot is fully booked; pick another.",
+        nearest_available=[{"start": s.start.isoformat(), "end": s.end.isoformat()} for s in sorted(nearest)],
+    )
+
+
 async def earlier_attempt(conn: asyncpg.Connection, client_id: UUID, key: str, request: BookingIn) -> BookingData | None:
     """Take the (client, key) lock for this transaction, then look for the booking an earlier
     attempt made: a retry racing the first attempt waits for its commit. (Two statements: one
@@ -360,15 +373,7 @@ class BookingService:
             if counts
             else []
         )
-        open_slots = [s for s in open_slots if s.start > datetime.now(UTC)]
-        nearest = sorted(open_slots, key=lambda s: abs((s.start - slot.start).total_seconds()))[:3]
-        return Problem(
-            409,
-            "slot_unavailable",
-            "Slot unavailable",
-            "That slot is fully booked; pick another.",
-            nearest_available=[{"start": s.start.isoformat(), "end": s.end.isoformat()} for s in sorted(nearest)],
-        )
+        return slot_unavailable(slot, open_slots)
 
     def _visible(self, query, who: Identity):
         if who.role is Role.CLIENT:
