@@ -48,20 +48,28 @@ class Results:
     def row(self, table: str, **cells: object) -> None:
         self.tables.setdefault(table, []).append({name.replace("_", " "): str(value) for name, value in cells.items()})
 
-    def markdown(self, about: dict[str, str], when: str) -> str:
-        lines = [BEGIN, f"Measured {when} on: " + "; ".join(f"{k} {v}" for k, v in about.items()) + ".", ""]
-        for title, rows in self.tables.items():
+    def markdown(self, about: dict[str, str], tables: dict[str, dict]) -> str:
+        lines = [BEGIN, "Machine: " + "; ".join(f"{k} {v}" for k, v in about.items()) + ".", ""]
+        for title, table in tables.items():
+            rows = table["rows"]
             columns = list(dict.fromkeys(c for row in rows for c in row))
-            lines += [f"**{title}**", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+            lines += [f"**{title}** (measured {table['measured']})", ""]
+            lines += ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
             lines += ["| " + " | ".join(row.get(c, "") for c in columns) + " |" for row in rows]
             lines.append("")
         return "\n".join([*lines, END])
 
     def write(self, json_path: Path, markdown_path: Path) -> None:
+        """This run's tables replace the ones of the same title; tables this run did not measure
+        (a single benchmark was run) are kept with the date they were measured."""
         about, when = machine(), datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-        json_path.write_text(json.dumps({"measured": when, "machine": about, "tables": self.tables}, indent=2) + "\n")
+        earlier = json.loads(json_path.read_text()).get("tables", {}) if json_path.exists() else {}
+        tables = {title: table for title, table in earlier.items() if isinstance(table, dict) and title not in self.tables} | {
+            title: {"measured": when, "rows": rows} for title, rows in self.tables.items()
+        }
+        json_path.write_text(json.dumps({"machine": about, "tables": tables}, indent=2, ensure_ascii=False) + "\n")
         text = markdown_path.read_text()
-        generated = self.markdown(about, when)
+        generated = self.markdown(about, tables)
         if BEGIN in text and END in text:
             text = text[: text.index(BEGIN)] + generated + text[text.index(END) + len(END) :]
         else:
