@@ -12,7 +12,7 @@ import pytest
 
 from tests.benchmarks.loadgen import Plan, http_request, percentile, run
 from tests.benchmarks.results import Results
-from tests.integration.helpers import create_event, create_professional, local, sign_in_admin, wait_for_availability
+from tests.integration.helpers import add_shift, create_event, create_professional, local, sign_in_admin, wait_for_availability
 
 pytestmark = pytest.mark.bench
 
@@ -31,18 +31,7 @@ async def test_availability_latency_throughput_and_propagation(api, system, resu
     shifts = []
     for i in range(PROFESSIONALS):
         _, as_pro = await create_professional(api, admin, name=f"Dr. Bench {i}")
-        shifts.append(
-            await as_pro.call(
-                "POST",
-                "/shifts",
-                expect=201,
-                json={
-                    "event_id": event["id"],
-                    "start": local(day, 8, 0, ZONE).isoformat(),
-                    "end": local(day, 20, 0, ZONE).isoformat(),
-                },
-            )
-        )
+        shifts.append(await add_shift(as_pro, event, local(day, 8, 0, ZONE), local(day, 20, 0, ZONE)))
     ready = await wait_for_availability(api, event["id"], day, lambda b: all(s["remaining"] == PROFESSIONALS for s in b["slots"]))
     assert len(ready["slots"]) == 48
 

@@ -9,6 +9,7 @@ import aiohttp
 
 from common.auth import Role
 from tests.integration.helpers import (
+    add_shift,
     create_event,
     create_professional,
     local,
@@ -73,17 +74,7 @@ async def test_event_changes_blackouts_and_shift_changes_take_effect(api, system
     day = datetime.now(zone).date() + timedelta(days=4)
     event = await create_event(admin, timezone=zone.key, start_date=day, end_date=day, opens_at="09:00", closes_at="12:00")
     _, pro = await create_professional(api, admin)
-    shift = await pro.call(
-        "POST",
-        "/shifts",
-        expect=201,
-        json={
-            "event_id": event["id"],
-            "start": local(day, 9, 0, zone).isoformat(),
-            "end": local(day, 11, 0, zone).isoformat(),
-            "capacity": 2,
-        },
-    )
+    shift = await add_shift(pro, event, local(day, 9, 0, zone), local(day, 11, 0, zone), capacity=2)
     seen = await wait_for_availability(api, event["id"], day, lambda b: statuses(b).get("10:30") == ("available", 2))
     assert statuses(seen) == {
         "09:00": ("available", 2),
@@ -162,16 +153,7 @@ async def test_a_dst_day_seen_from_a_half_hour_zone_spans_two_event_days(api, sy
     )
     _, pro = await create_professional(api, admin)
     for day in (spring_forward - timedelta(days=1), spring_forward):
-        await pro.call(
-            "POST",
-            "/shifts",
-            expect=201,
-            json={
-                "event_id": event["id"],
-                "start": local(day, 0, 0, new_york).isoformat(),
-                "end": local(day, 23, 30, new_york).isoformat(),
-            },
-        )
+        await add_shift(pro, event, local(day, 0, 0, new_york), local(day, 23, 30, new_york))
     in_new_york = await wait_for_availability(api, event["id"], spring_forward, lambda b: b["reason"] is None)
     assert len(in_new_york["slots"]) == 45  # 23:30 of opening on a 23-hour day, in 30-minute slots
     assert in_new_york["slots"][0]["start"] == "2027-03-14T00:00:00-05:00"

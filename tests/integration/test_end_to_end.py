@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 from common.auth import Role
 from devstack.client import ApiClient
-from tests.integration.helpers import slot_at, wait_for_availability
+from tests.integration.helpers import add_shift, slot_at, wait_for_availability
 
 EVENT_ZONE = ZoneInfo("America/New_York")
 
@@ -46,17 +46,7 @@ async def test_admin_professional_and_clients_book_through_the_gateway(api: ApiC
     )
     professional = await api.sign_in(pro_email, "pro-password-1")
     ten = datetime.combine(day, datetime.min.time().replace(hour=10), EVENT_ZONE)
-    shift = await professional.call(
-        "POST",
-        "/shifts",
-        expect=201,
-        json={
-            "event_id": event["id"],
-            "start": ten.isoformat(),
-            "end": (ten + timedelta(hours=1)).isoformat(),
-            "capacity": 1,
-        },
-    )
+    shift = await add_shift(professional, event, ten, ten + timedelta(hours=1), capacity=1)
     assert shift["professional_id"] == pro["id"] and shift["status"] == "active"
 
     # Within a moment the slots that the shift covers are available; the others are not.
