@@ -32,11 +32,11 @@ from booking.adapters.db import OUTBOX
 from booking.api import BookingIn
 from booking.app_keys import SERVICE as BOOKING_SERVICE
 from booking.handlers import http as booking_handlers
-from booking.service import earlier_attempt, fingerprint, insert_booking, slot_unavailable
+from booking.service import earlier_attempt, insert_confirmed_booking, slot_unavailable
 from booking.settings import Settings as BookingSettings
 from common import web as common_web
 from common.auth import Identity, current_identity
-from common.contracts import BookingData, BookingStatus, EventData
+from common.contracts import BookingData, EventData, Person
 from common.db import create_engine
 from common.envelope import BOOKINGS_EXCHANGE
 from common.errors import Problem, not_found
@@ -140,30 +140,10 @@ class BaselineBooking:
             chosen = least_loaded[min(int(chance * len(least_loaded)), len(least_loaded) - 1)]["professional_id"]
             unit = await conn.fetchval(TAKE_UNIT, event.id, slot.start, chosen)
             await conn.execute(COUNT_DAY_LOAD, event.id, day, chosen)
-            pro = await self._catalogue.professional(conn, chosen)
-            data = await insert_booking(  # the booking service's own row and statement
-                conn,
-                {
-                    "id": booking_id,
-                    "event_id": event.id,
-                    "event_name": event.name,
-                    "slot_start": slot.start,
-                    "slot_end": slot.end,
-                    "status": BookingStatus.CONFIRMED.value,
-                    "client_id": client.id,
-                    "client_name": client.name,
-                    "client_email": request.email,
-                    "client_timezone": client.timezone,
-                    "professional_id": pro["id"],
-                    "professional_name": pro["name"],
-                    "professional_email": pro["email"],
-                    "professional_timezone": pro["timezone"],
-                    "unit": unit,
-                    "assignment": {"eligible": len(open_rows), "random": chance},
-                    "idempotency_key": key,
-                    "request_fingerprint": fingerprint(request),
-                    "sequence": 1,
-                },
+            professional = Person.model_validate(await self._catalogue.professional(conn, chosen))
+            assignment = {"eligible": len(open_rows), "random": chance}
+            data = await insert_confirmed_booking(  # the booking service's own row and statement
+                conn, booking_id, client, request, key, event, slot, professional, unit, assignment
             )
             await self._outbox.add_on(conn, "booking.confirmed", booking_id, 1, data.model_dump(mode="json"))
         self._after_commit()

@@ -22,7 +22,7 @@ from booking.domain import Coverage, bookings_beyond_coverage
 from common.auth import Identity, Role
 from common.capacity import CapacityStore, Rebuilding, StaleEvent
 from common.capacity.store import KnownEvent
-from common.contracts import BookingData, BookingStatus, Person, ShiftData
+from common.contracts import BookingData, BookingStatus, EventData, Person, ShiftData
 from common.errors import Problem, not_found, try_again
 from common.outbox import Outbox
 from common.schedule import Slot
@@ -97,9 +97,41 @@ async def earlier_attempt(conn: asyncpg.Connection, client_id: UUID, key: str, r
     return booking_data(SimpleNamespace(**found))
 
 
-async def insert_booking(conn: asyncpg.Connection, values: dict) -> BookingData:
-    row = values | {"assignment": orjson.dumps(values["assignment"]).decode()}
-    await conn.execute(NEW_BOOKING, *(row[column] for column in NEW_BOOKING_COLUMNS))
+async def insert_confirmed_booking(
+    conn: asyncpg.Connection,
+    booking_id: UUID,
+    client: Identity,
+    request: BookingIn,
+    key: str | None,
+    event: EventData,
+    slot: Slot,
+    professional: Person,
+    unit: int,
+    assignment: dict,
+) -> BookingData:
+    """The booking row, written in the caller's transaction, holding ``unit`` of ``professional``."""
+    values = dict(
+        id=booking_id,
+        event_id=event.id,
+        event_name=event.name,
+        slot_start=slot.start,
+        slot_end=slot.end,
+        status=BookingStatus.CONFIRMED.value,
+        client_id=client.id,
+        client_name=client.name,
+        client_email=request.email,
+        client_timezone=client.timezone,
+        professional_id=professional.id,
+        professional_name=professional.name,
+        professional_email=professional.email,
+        professional_timezone=professional.timezone,
+        unit=unit,
+        assignment=orjson.dumps(assignment).decode(),
+        idempotency_key=key,
+        request_fingerprint=fingerprint(request),
+        sequence=1,
+    )
+    await conn.execute(NEW_BOOKING, *(values[column] for column in NEW_BOOKING_COLUMNS))
     return booking_data(SimpleNamespace(**values))
 
 
@@ -145,8 +177,19 @@ class BookingService:
                     raise try_again("Availability is being rebuilt; try again in a moment.")
                 if taken is None:
                     raise await self._unavailable(known, slot)
-                values = self._new_booking(booking_id, client, request, idempotency_key, known, slot, taken, chance)
-                data = await insert_booking(conn, values)
+                assignment = {"eligible": taken.eligible, "random": chance}
+                data = await insert_confirmed_booking(
+                    conn,
+                    booking_id,
+                    client,
+                    request,
+                    idempotency_key,
+                    known.data,
+                    slot,
+                    taken.professional,
+                    taken.unit,
+                    assignment,
+                )
                 await self._outbox.add_on(conn, "booking.confirmed", booking_id, 1, data.model_dump(mode="json"))
         except BaseException as exc:
             if taken is not None:
@@ -159,40 +202,6 @@ class BookingService:
         await self._store.confirm(known.data.id, booking_id)
         self._after_commit()
         return data, True
-
-    def _new_booking(
-        self,
-        booking_id: UUID,
-        client: Identity,
-        request: BookingIn,
-        key: str | None,
-        known: KnownEvent,
-        slot: Slot,
-        taken,
-        chance: float,
-    ) -> dict:
-        pro = taken.professional
-        return dict(
-            id=booking_id,
-            event_id=known.data.id,
-            event_name=known.data.name,
-            slot_start=slot.start,
-            slot_end=slot.end,
-            status=BookingStatus.CONFIRMED.value,
-            client_id=client.id,
-            client_name=client.name,
-            client_email=request.email,
-            client_timezone=client.timezone,
-            professional_id=pro.id,
-            professional_name=pro.name,
-            professional_email=pro.email,
-            professional_timezone=pro.timezone,
-            unit=taken.unit,
-            assignment={"eligible": taken.eligible, "random": chance},
-            idempotency_key=key,
-            request_fingerprint=fingerprint(request),
-            sequence=1,
-        )
 
     async def _bookable_slot(self, request: BookingIn) -> tuple[KnownEvent, Slot]:
         known = await self._store.current_event(request.event_id)
