@@ -66,6 +66,7 @@ class Report:
     rate: float
     kinds: dict[str, KindReport] = field(default_factory=dict)
     cpu_seconds: float = 0.0  # the load generator's own
+    cpu_by_process: dict[str, float] = field(default_factory=dict)  # filled in by whoever meters the servers
 
     def status(self, kind: str, code: int) -> int:
         return self.kinds[kind].statuses.get(str(code), 0) if kind in self.kinds else 0

@@ -98,7 +98,7 @@ def week_slots(event: dict) -> list[datetime]:
     ]
 
 
-def booking(path: Path, url: str, event: dict, start: datetime, client: dict) -> str:
+def booking(url: str, event: dict, start: datetime, client: dict) -> str:
     body = {"event_id": event["id"], "start": start.isoformat()}
     return http_request("POST", url, body=body, token=client["token"], key=str(uuid.uuid4()))
 
@@ -107,7 +107,7 @@ async def spread(path: Path) -> Report:
     url = f"{path.gateway_url}/api/v1/bookings"
     slots = week_slots(path.week)
     units = len(slots) * PROFESSIONALS * CAPACITY
-    requests = [("book", booking(path, url, path.week, slots[i % len(slots)], path.clients[i % CLIENTS])) for i in range(units)]
+    requests = [("book", booking(url, path.week, slots[i % len(slots)], path.clients[i % CLIENTS])) for i in range(units)]
     return await measured(path, Plan(path.gateway_url, requests, SPREAD_CONNECTIONS))
 
 
@@ -115,7 +115,7 @@ async def flash_crowd(path: Path) -> Report:
     """Round after round: FLASH_CLIENTS different clients at one slot, then the next slot."""
     url = f"{path.gateway_url}/api/v1/bookings"
     requests = [
-        ("book", booking(path, url, path.flash, start, client))
+        ("book", booking(url, path.flash, start, client))
         for start in path.flash_slots
         for client in random.sample(path.clients, FLASH_CLIENTS)
     ]
@@ -131,7 +131,7 @@ async def mixed(path: Path) -> Report:
         client = path.clients[i % CLIENTS]
         if i % 11 == 10:
             start = slots[(i // 11) % len(slots)]
-            requests.append(("book", booking(path, f"{path.gateway_url}/api/v1/bookings", event, start, client)))
+            requests.append(("book", booking(f"{path.gateway_url}/api/v1/bookings", event, start, client)))
         else:
             day = first + timedelta(days=i % DAYS)
             query = f"event_id={event['id']}&date={day.isoformat()}"
@@ -141,14 +141,11 @@ async def mixed(path: Path) -> Report:
     return await measured(path, Plan(path.gateway_url, requests, MIXED_CONNECTIONS, seconds=MIXED_SECONDS))
 
 
-CPU: dict[tuple[str, int], dict[str, float]] = {}  # (path, id of the report) -> CPU seconds per process group
-
-
 async def measured(path: Path, plan: Plan) -> Report:
     meter = CpuMeter(path.pids)
     meter.start()
     report = await run(plan)
-    CPU[path.name, id(report)] = meter.stop() | {"load generator": report.cpu_seconds}
+    report.cpu_by_process = meter.stop() | {"load generator": report.cpu_seconds}
     return report
 
 
@@ -336,7 +333,7 @@ async def purge_queue(rabbitmq_url: str, name: str) -> None:
 
 def cpu_rows(results: Results, path: Path, label: str, report: Report) -> None:
     """CPU milliseconds per request of the workload, per process: where the time goes."""
-    used = CPU[path.name, id(report)]
+    used = report.cpu_by_process
     per_request = {group: seconds * 1000 / report.requests for group, seconds in sorted(used.items())}
     results.row(
         "CPU per request (ms), by process: where the time goes",
