@@ -123,14 +123,13 @@ def lasting_differences(first: Look, second: Look) -> dict[str, list[str]]:
     the looks. A booking in flight between reading the record and reading Redis shows up as a
     difference once; under steady load a different one each time. A real drift stays put."""
     (live_1, built_1), (live_2, built_2) = first, second
-    earlier = differences(live_1, built_1)
     found = {}
     for name, fields in differences(live_2, built_2).items():
+        # Unchanged on both sides between the looks, so the first look disagreed the same way.
         lasting = [
             f
             for f in fields
-            if f in earlier.get(name, ())
-            and live_1.get(name, {}).get(f) == live_2.get(name, {}).get(f)
+            if live_1.get(name, {}).get(f) == live_2.get(name, {}).get(f)
             and built_1.get(name, {}).get(f) == built_2.get(name, {}).get(f)
         ]
         if lasting:
