@@ -5,6 +5,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from common.contracts import EventData, Person, ShiftData, ShiftStatus
+from common.envelope import IntegrationEvent
 
 
 def event_data(
@@ -53,4 +54,11 @@ def shift_data(
         capacity=capacity,
         status=status,
         slot_minutes=event.slot_minutes,
+    )
+
+
+def message(type_: str, aggregate, sequence: int, data) -> IntegrationEvent:
+    """A ``shifts.events`` message as the shifts service's outbox would publish it."""
+    return IntegrationEvent(
+        type=type_, producer="test", aggregate_id=str(aggregate), sequence=sequence, data=data.model_dump(mode="json")
     )

@@ -5,7 +5,7 @@ professional with capacity and the fewest bookings that day, count the unit take
 booking and its outbox row. Availability is a ``GROUP BY`` over the same rows.
 
 Everything else is the booking service's own: the aiohttp skeleton and middlewares, token checks,
-the request model and validation, the idempotency lock, the booking table (its migrations, with the
+the request model and validation, the booking table (its migrations, with the
 one-booking-per-unit guard), the answer's shape, the outbox and its relay to RabbitMQ. Only the
 capacity step differs. It lives with the benchmarks, never in the product.
 
@@ -13,10 +13,12 @@ capacity step differs. It lives with the benchmarks, never in the product.
 """
 
 import asyncio
+import hashlib
 import random
 import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from uuid import UUID, uuid4
 
 import asyncpg
@@ -32,10 +34,11 @@ from booking.adapters.db import OUTBOX
 from booking.api import BookingIn
 from booking.app_keys import SERVICE as BOOKING_SERVICE
 from booking.handlers import http as booking_handlers
-from booking.service import earlier_attempt, insert_confirmed_booking, slot_unavailable
+from booking.service import NEW_BOOKING_COLUMNS, booking_data, fingerprint, key_reused, new_booking_values, slot_unavailable
 from booking.settings import Settings as BookingSettings
 from common import web as common_web
 from common.auth import Identity, current_identity
+from common.capacity import KnownEvent, Taken
 from common.contracts import BookingData, EventData, Person
 from common.db import create_engine
 from common.envelope import BOOKINGS_EXCHANGE
@@ -119,6 +122,27 @@ class Catalogue:
         return self._professionals[professional_id]
 
 
+# The booking service's own row; PostgreSQL alone has no other record to check it against.
+INSERT_BOOKING = (
+    f"INSERT INTO bookings ({', '.join(NEW_BOOKING_COLUMNS)}) VALUES "
+    f"({', '.join(f'${n}::{t}' for n, t in enumerate(NEW_BOOKING_COLUMNS.values(), 1))})"
+)
+
+
+async def earlier_attempt(conn: asyncpg.Connection, client_id: UUID, key: str, request: BookingIn) -> BookingData | None:
+    """What a PostgreSQL-only system does with an Idempotency-Key: take a (client, key) lock for the
+    transaction, then look for the booking an earlier attempt made (two statements: one would read
+    with a snapshot taken before the lock was granted)."""
+    lock = int.from_bytes(hashlib.blake2b(f"{client_id}:{key}".encode(), digest_size=8).digest(), "big", signed=True)
+    await conn.execute("SELECT pg_advisory_xact_lock($1)", lock)
+    found = await conn.fetchrow("SELECT * FROM bookings WHERE client_id = $1 AND idempotency_key = $2", client_id, key)
+    if found is None:
+        return None
+    if found["request_fingerprint"] != fingerprint(request):
+        raise key_reused()
+    return booking_data(SimpleNamespace(**found))
+
+
 class BaselineBooking:
     def __init__(self, pool: asyncpg.Pool, catalogue: Catalogue, outbox: Outbox, after_commit) -> None:
         self._pool, self._catalogue, self._outbox, self._after_commit = pool, catalogue, outbox, after_commit
@@ -126,7 +150,7 @@ class BaselineBooking:
     async def book(self, client: Identity, request: BookingIn, key: str | None) -> tuple[BookingData, bool]:
         booking_id, chance = uuid4(), random.random()
         async with self._pool.acquire() as conn, conn.transaction():
-            if key and (earlier := await earlier_attempt(conn, client.id, key, request)):  # the booking service's own
+            if key and (earlier := await earlier_attempt(conn, client.id, key, request)):
                 return earlier, False
             event, schedule, slot = await self._bookable_slot(request)
             day = schedule.event_day_of(slot.start)
@@ -142,9 +166,11 @@ class BaselineBooking:
             await conn.execute(COUNT_DAY_LOAD, event.id, day, chosen)
             professional = Person.model_validate(await self._catalogue.professional(conn, chosen))
             assignment = {"eligible": len(open_rows), "random": chance}
-            data = await insert_confirmed_booking(  # the booking service's own row and statement
-                conn, booking_id, client, request, key, event, slot, professional, unit, assignment
+            values = new_booking_values(
+                booking_id, client, request, key, KnownEvent(0, event, schedule), slot, Taken(professional, unit, {}), assignment
             )
+            await conn.execute(INSERT_BOOKING, *(values[c] for c in NEW_BOOKING_COLUMNS))
+            data = booking_data(SimpleNamespace(**values))
             await self._outbox.add_on(conn, "booking.confirmed", booking_id, 1, data.model_dump(mode="json"))
         self._after_commit()
         return data, True

@@ -7,37 +7,27 @@ from datetime import UTC, datetime, time
 
 import pytest
 
-from booking.adapters.db import OUTBOX
 from booking.api import BookingIn
-from booking.service import BookingService
 from common.auth import Identity, Role
-from common.capacity import CapacityStore
-from common.db import create_engine, create_pool, session_factory
-from common.envelope import BOOKINGS_EXCHANGE
-from common.outbox import Outbox
-from tests.factories import event_data, professional, shift_data
+from tests.factories import event_data, message, professional, shift_data
+from tests.integration.booking_parts import booking_parts
 
 
-async def test_racing_retries_with_one_key_wait_for_the_first_and_get_its_booking(system, servers, redis, key_prefix):
+async def test_racing_retries_with_one_key_wait_for_the_first_and_get_its_booking(servers, redis, key_prefix):
     """Twenty concurrent calls with one key, on a slot with five units: without serialising them,
     most would pass the "already booked?" check together and meet a full slot."""
-    store = CapacityStore(redis, key_prefix)
     event = event_data()
     start = datetime.combine(event.start_date, time(9), event.schedule().zone)
     pro = professional("Ada")
-    await store.apply_event(1, event)
-    await store.apply_shift(1, shift_data(event, pro, start, start.replace(hour=10), capacity=5))
-    engine = create_engine(servers.database_url("booking"))  # the running system's, migrated
-    pool = await create_pool(servers.database_url("booking"))
-    service = BookingService(session_factory(engine), pool, store, Outbox(OUTBOX, BOOKINGS_EXCHANGE, "test"), lambda: None, 30)
     client = Identity(id=uuid.uuid4(), role=Role.CLIENT, name="Retrier")
-    try:
+    async with booking_parts(servers, redis, key_prefix) as parts:
+        store = parts.store
+        shift = shift_data(event, pro, start, start.replace(hour=10), capacity=5)
+        await parts.owner.apply(message("event.created", event.id, 1, event))
+        await parts.owner.apply(message("shift.created", shift.id, 1, shift))
         results = await asyncio.gather(
-            *(service.book(client, BookingIn(event_id=event.id, start=start), "same-key") for _ in range(20))
+            *(parts.service.book(client, BookingIn(event_id=event.id, start=start), "same-key") for _ in range(20))
         )
-    finally:
-        await pool.close()
-        await engine.dispose()
     assert len({booking.id for booking, _ in results}) == 1
     assert [created for _, created in results].count(True) == 1
     known = await store.event(event.id)

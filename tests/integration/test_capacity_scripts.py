@@ -8,7 +8,7 @@ from datetime import datetime
 
 import pytest
 
-from common.capacity import CapacityStore, Rebuilding, StaleEvent, UnitInUse, event_counters
+from common.capacity import CapacityStore, Earlier, Rebuilding, StaleEvent, Taken, UnitInUse, event_counters
 from common.contracts import ShiftStatus
 from tests.factories import event_data, professional, shift_data
 
@@ -83,12 +83,10 @@ async def test_release_returns_exactly_the_bookings_own_unit_and_only_once(store
     await store.apply_shift(1, shift_data(event.data, bob, at(event, 9), at(event, 10)))
     nine = slot(event, 9)
     booking = uuid.uuid4()
-    taken = await store.take(event, nine, 0.0, booking, hold_seconds=30)
-    other = bob.id if taken.professional.id == ada.id else ada.id
-    assert await store.release(event, nine, other, taken.unit, booking) is False  # not that professional's
-    assert await store.release(event, nine, taken.professional.id, taken.unit, uuid.uuid4()) is False  # not that booking's
-    assert await store.release(event, nine, taken.professional.id, taken.unit, booking) is True
-    assert await store.release(event, nine, taken.professional.id, taken.unit, booking) is False  # twice: nothing more
+    await store.take(event, nine, 0.0, booking, hold_seconds=30)
+    assert await store.release(event, nine, uuid.uuid4()) is False  # not that booking's
+    assert await store.release(event, nine, booking) is True
+    assert await store.release(event, nine, booking) is False  # twice: nothing more
     counts = await store.day_counts(event.data.id, event.data.start_date)
     assert counts.remaining[counts.slots.index(nine)] == 2
 
@@ -104,28 +102,70 @@ async def test_a_hold_that_is_never_confirmed_can_expire_and_a_confirmed_one_can
     assert await store.confirm(event.data.id, confirmed) is True
     assert [h.taken.booking_id for h in await store.holds(event.data.id)] == [abandoned]
     # Expiring releases only what is still a hold: the confirmed unit stays taken.
-    assert await store.release(event, nine, ada.id, 1, confirmed, held_only=True) is False
-    assert await store.release(event, nine, ada.id, 2, abandoned, held_only=True) is True
+    assert await store.release(event, nine, confirmed, held_only=True) is False
+    assert await store.release(event, nine, abandoned, held_only=True) is True
     assert await store.professional_usage(event.data.id, nine) == {str(ada.id): 1}
     assert await store.holds(event.data.id) == []
 
 
-async def test_move_gives_a_booking_to_another_professional_with_room_or_to_nobody(store, event):
+async def test_an_idempotency_key_is_checked_and_taken_in_the_same_step_as_the_unit(store, event):
+    ada = professional("Ada")
+    await store.apply_shift(1, shift_data(event.data, ada, at(event, 9), at(event, 10), capacity=5))
+    nine, client = slot(event, 9), uuid.uuid4()
+    key = store.idempotency_key(event.data.id, client, "k-1")
+    attempts = [uuid.uuid4() for _ in range(20)]
+    results = await asyncio.gather(
+        *(store.take(event, nine, 0.5, b, hold_seconds=30, idempotency_key=key, fingerprint="fp") for b in attempts)
+    )
+    taken = [r for r in results if isinstance(r, Taken)]
+    earlier = [r for r in results if isinstance(r, Earlier)]
+    assert (len(taken), len(earlier)) == (1, 19)  # racing retries: one unit, the others see it in flight
+    first = attempts[results.index(taken[0])]
+    assert {(e.state, e.booking_id) for e in earlier} == {("held", first)}
+    # Committed: retries get the booking; a failed attempt instead lets the next one start afresh.
+    await store.confirm(event.data.id, first, key, Earlier("done", first, "fp", '{"id": 1}'), keep_seconds=60)
+    again = await store.take(event, nine, 0.5, uuid.uuid4(), hold_seconds=30, idempotency_key=key, fingerprint="fp")
+    assert (again.state, again.booking) == ("done", '{"id": 1}')
+    other = store.idempotency_key(event.data.id, client, "k-2")
+    failed = uuid.uuid4()
+    await store.take(event, nine, 0.5, failed, hold_seconds=30, idempotency_key=other, fingerprint="fp")
+    assert await store.release(event, nine, failed, idempotency_key=other) is True
+    assert await store.earlier(other) is None
+    assert await store.professional_usage(event.data.id, nine) == {str(ada.id): 1}
+
+
+async def test_relocate_keeps_a_booking_with_its_professional_when_they_have_room_else_moves_it(store, event):
     ada, bob, cai = professional("Ada"), professional("Bob"), professional("Cai")
-    for pro in (ada, bob):
-        await store.apply_shift(1, shift_data(event.data, pro, at(event, 9), at(event, 10)))
+    ada_shift = shift_data(event.data, ada, at(event, 9), at(event, 10), capacity=3)
+    await store.apply_shift(1, ada_shift)
     nine = slot(event, 9)
-    first, second = uuid.uuid4(), uuid.uuid4()
-    a = await store.take(event, nine, 0.0, first, hold_seconds=30)
-    b = await store.take(event, nine, 0.0, second, hold_seconds=30)
-    assert {a.professional.id, b.professional.id} == {ada.id, bob.id}
-    assert await store.move(event, nine, first, a.professional.id, a.unit, 0.5) is None  # everyone else is full
-    await store.apply_shift(1, shift_data(event.data, cai, at(event, 9), at(event, 10)))
-    moved = await store.move(event, nine, first, a.professional.id, a.unit, 0.5)
-    assert (moved.professional.id, moved.unit) == (cai.id, 1)
-    assert await store.professional_usage(event.data.id, nine) == {str(b.professional.id): 1, str(cai.id): 1}
+    bookings = [uuid.uuid4() for _ in range(3)]
+    for b in bookings:
+        assert (await store.take(event, nine, 0.5, b, hold_seconds=30)).professional.id == ada.id
+    await store.release(event, nine, bookings[1])  # units 1 and 3 held now
+    await store.apply_shift(2, ada_shift.model_copy(update={"capacity": 2}))
+    # Unit 3 is beyond Ada's capacity of 2, but her unit 2 is free: she keeps the booking.
+    kept = await store.relocate(event, nine, bookings[2], ada.id, 0.5)
+    assert (kept.professional.id, kept.unit) == (ada.id, 2)
+    assert await store.relocate(event, nine, bookings[2], ada.id, 0.5) == kept  # idempotent
+
+    await store.apply_shift(3, ada_shift.model_copy(update={"capacity": 1}))
+    assert await store.relocate(event, nine, bookings[2], ada.id, 0.5) is None  # nobody else works: it holds nothing
     counts = await store.day_counts(event.data.id, event.data.start_date)
-    assert counts.remaining[counts.slots.index(nine)] == 1  # a move neither takes nor frees a unit
+    assert (counts.capacity[0], counts.remaining[0]) == (1, 0)
+
+    for pro in (bob, cai):
+        await store.apply_shift(1, shift_data(event.data, pro, at(event, 9), at(event, 10)))
+    await store.apply_shift(4, ada_shift.model_copy(update={"status": ShiftStatus.CANCELLED}))
+    moved = await store.relocate(event, nine, bookings[0], ada.id, 0.0)
+    assert (moved.professional.id, moved.unit) == (min(bob.id, cai.id, key=str), 1)
+    assert set(moved.eligible) == {str(bob.id), str(cai.id)}
+    assert await store.professional_usage(event.data.id, nine) == {str(moved.professional.id): 1}
+    counts = await store.day_counts(event.data.id, event.data.start_date)
+    assert (counts.capacity[0], counts.remaining[0]) == (2, 1)
+    # A slot nobody may hold any more (blacked out): the booking gives its unit back.
+    assert await store.relocate(event, nine, bookings[0], moved.professional.id, 0.0, blocked=True) is None
+    assert await store.professional_usage(event.data.id, nine) == {}
 
 
 async def test_shift_changes_apply_once_and_an_older_sequence_never_overwrites_a_newer(store, event):

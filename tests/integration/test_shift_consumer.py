@@ -1,4 +1,4 @@
-"""The availability consumer on real RabbitMQ and Redis: duplicates and disorder change nothing."""
+"""The capacity owner's consumer on real RabbitMQ, PostgreSQL and Redis: duplicates and disorder change nothing."""
 
 import asyncio
 import json
@@ -9,12 +9,12 @@ from datetime import datetime, time
 
 import aio_pika
 
-from availability.handlers.messages import apply_shift_change
 from common.capacity import CapacityStore
-from common.contracts import DailyBlackoutData, ShiftStatus
+from common.contracts import DailyBlackoutData, EventData, ShiftStatus
 from common.envelope import SHIFTS_EXCHANGE, IntegrationEvent
 from common.messaging import Broker
-from tests.factories import event_data, professional, shift_data
+from tests.factories import event_data, message, professional, shift_data
+from tests.integration.booking_parts import booking_parts
 
 
 def history() -> list[IntegrationEvent]:
@@ -35,11 +35,6 @@ def history() -> list[IntegrationEvent]:
     a3 = a2.model_copy(update={"start": at(10), "end": at(14)})
     b1 = shift_data(event, bob, at(9), at(17), capacity=3)
     b2 = b1.model_copy(update={"status": ShiftStatus.CANCELLED})
-
-    def message(type_: str, aggregate, sequence: int, data) -> IntegrationEvent:
-        return IntegrationEvent(
-            type=type_, producer="test", aggregate_id=str(aggregate), sequence=sequence, data=data.model_dump(mode="json")
-        )
 
     return [
         message("event.created", event.id, 1, event),
@@ -65,37 +60,40 @@ async def counters(store: CapacityStore, redis, event_id) -> dict:
 async def test_shuffled_and_duplicated_deliveries_leave_the_same_counters_as_one_in_order(servers, redis, key_prefix):
     messages = history()
     event_id = uuid.UUID(messages[0].aggregate_id)
-    reference = CapacityStore(redis, key_prefix + ":reference")
-    for message in messages:
-        await apply_shift_change(reference, message)
-    expected = await counters(reference, redis, event_id)
+    async with booking_parts(servers, redis, key_prefix + ":reference") as reference:
+        for each in messages:
+            await reference.owner.apply(each)
+        expected = await counters(reference.store, redis, event_id)
     # Ada ends at 10:00-14:00 with 2 units; Bob's 09:00-17:00 is cancelled and leaves no field behind.
     assert Counter(expected["remaining"].values()) == {"2": 8}
 
-    store = CapacityStore(redis, key_prefix + ":consumed")
     handled: list[IntegrationEvent] = []
     done = asyncio.Event()
     deliveries = messages * 3
     random.Random(7).shuffle(deliveries)
     deliveries += [m for m in messages if m.sequence == 1]  # and the oldest of each aggregate last of all
 
-    async def handler(event: IntegrationEvent) -> None:
-        await apply_shift_change(store, event)
-        handled.append(event)
-        if len(handled) == len(deliveries):
-            done.set()
+    async with booking_parts(servers, redis, key_prefix + ":consumed") as consumed:
 
-    broker = Broker(servers.rabbitmq_url, "test-consumer")
-    await broker.connect()
-    queue = f"test.shift-changes.{uuid.uuid4().hex[:8]}"
-    try:
-        await broker.subscribe(queue, SHIFTS_EXCHANGE, ["event.*", "blackout.*", "shift.*"], handler, prefetch=8)
-        for message in deliveries:
-            await broker.publish(SHIFTS_EXCHANGE, message)
-        await asyncio.wait_for(done.wait(), 20)
-    finally:
-        await broker.close()
-    assert await counters(store, redis, event_id) == expected
+        async def handler(event: IntegrationEvent) -> None:
+            await consumed.owner.apply(event)
+            handled.append(event)
+            if len(handled) == len(deliveries):
+                done.set()
+
+        broker = Broker(servers.rabbitmq_url, "test-consumer")
+        await broker.connect()
+        queue = f"test.shift-changes.{uuid.uuid4().hex[:8]}"
+        try:
+            await broker.subscribe(queue, SHIFTS_EXCHANGE, ["event.*", "blackout.*", "shift.*"], handler, prefetch=8)
+            for each in deliveries:
+                await broker.publish(SHIFTS_EXCHANGE, each)
+            await asyncio.wait_for(done.wait(), 20)
+        finally:
+            await broker.close()
+        assert await counters(consumed.store, redis, event_id) == expected
+        audit = await consumed.owner.audit(event_id)
+        assert (audit.clean, audit.events) == (True, 1)
 
 
 async def test_an_unreadable_message_is_dead_lettered_and_the_next_one_is_still_handled(servers, redis, key_prefix):
@@ -104,7 +102,7 @@ async def test_an_unreadable_message_is_dead_lettered_and_the_next_one_is_still_
     handled = asyncio.Event()
 
     async def handler(event: IntegrationEvent) -> None:
-        await apply_shift_change(store, event)
+        await store.apply_event(event.sequence, EventData.model_validate(event.data))
         handled.set()
 
     broker = Broker(servers.rabbitmq_url, "test-poison")

@@ -45,7 +45,7 @@ class Outbox:
         self.exchange = exchange
         self.producer = producer
 
-    def _event(self, type: str, aggregate_id: Any, sequence: int, data: dict) -> IntegrationEvent:
+    def event(self, type: str, aggregate_id: Any, sequence: int, data: dict) -> IntegrationEvent:
         return IntegrationEvent(
             type=type,
             producer=self.producer,
@@ -58,7 +58,7 @@ class Outbox:
     async def add(
         self, session: AsyncSession | AsyncConnection, type: str, aggregate_id: Any, sequence: int, data: dict
     ) -> IntegrationEvent:
-        event = self._event(type, aggregate_id, sequence, data)
+        event = self.event(type, aggregate_id, sequence, data)
         # Values as parameters, not in the statement: the compiled INSERT is cached once.
         await session.execute(
             self.table.insert(),
@@ -68,7 +68,7 @@ class Outbox:
 
     async def add_on(self, conn: asyncpg.Connection, type: str, aggregate_id: Any, sequence: int, data: dict) -> IntegrationEvent:
         """The same row, written on a plain asyncpg connection (a hot path that does without SQLAlchemy)."""
-        event = self._event(type, aggregate_id, sequence, data)
+        event = self.event(type, aggregate_id, sequence, data)
         await conn.execute(
             f"INSERT INTO {self.table.name} (event_id, exchange, envelope) VALUES ($1, $2, $3::jsonb)",
             event.event_id,

@@ -3,7 +3,7 @@ from functools import partial
 
 from availability.app import create_app, rebuild_command, reconcile_command
 from availability.settings import Settings
-from common.web import dead_letter_commands, run_service
+from common.web import run_service
 
 settings = Settings()
 run_service(
@@ -13,6 +13,5 @@ run_service(
     commands={
         "rebuild": partial(rebuild_command, settings),
         "reconcile": partial(reconcile_command, settings),
-        **dead_letter_commands(settings, settings.queue_name),
     },
 )

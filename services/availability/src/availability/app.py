@@ -1,7 +1,6 @@
 import json
 from collections.abc import AsyncIterator
 from dataclasses import asdict
-from functools import partial
 from uuid import UUID
 
 from aiohttp import ClientSession, web
@@ -10,13 +9,11 @@ from redis.asyncio import Redis
 from availability.adapters.record import SystemOfRecord
 from availability.app_keys import REBUILDER, STORE
 from availability.handlers.http import OPERATIONS, routes
-from availability.handlers.messages import apply_shift_change
 from availability.rebuild import Rebuilder
 from availability.settings import Settings
 from common import web as common_web
 from common.auth import TokenCodec
 from common.capacity import CapacityStore
-from common.envelope import SHIFTS_EXCHANGE
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -26,23 +23,11 @@ def create_app(settings: Settings) -> web.Application:
         app[STORE], app[REBUILDER] = build_rebuilder(settings, app[common_web.REDIS], app[common_web.HTTP])
         yield
 
-    async def consume_shift_changes(app: web.Application) -> AsyncIterator[None]:
-        await app[common_web.BROKER].subscribe(
-            settings.queue_name,
-            SHIFTS_EXCHANGE,
-            ["event.*", "blackout.*", "shift.*"],
-            partial(apply_shift_change, app[STORE]),
-            settings.consumer_prefetch,
-        )
-        yield
-
     app.cleanup_ctx.extend(
         [
             common_web.redis_client(settings.redis_url),
             common_web.http_client,
             capacity,
-            common_web.broker(settings.rabbitmq_url, settings.service_name),
-            consume_shift_changes,
             common_web.background(
                 "rebuild-watch", lambda app: app[REBUILDER].watch(settings.rebuild_check_seconds, settings.reconcile_seconds)
             ),

@@ -31,6 +31,8 @@ class RebuildReport:
 class ReconcileReport:
     events_checked: int = 0
     holds_expired: int = 0
+    holds_of_committed: int = 0  # holds whose booking the record has (its confirm step failed): dropped, unit kept
+    record_audit: dict = field(default_factory=dict)  # the booking service's audit of the record (and its repair)
     repaired: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # event -> key -> fields that differed
     seconds: float = 0.0
 
@@ -120,7 +122,9 @@ class Rebuilder:
         confirmed = await self._record.confirmed(event_id)
         for record in records:
             report.events_checked += 1
-            report.holds_expired += await self._expire_holds(record)
+            expired, kept = await self._expire_holds(record, confirmed.get(record.event.id, []))
+            report.holds_expired += expired
+            report.holds_of_committed += kept
             first = await self._look(record, confirmed.get(record.event.id, []))
             drift = differences(*first)
             if drift:
@@ -135,6 +139,10 @@ class Rebuilder:
             await self.rebuild(record.event.id)
             report.repaired[str(record.event.id)] = drift
             log.warning("reconcile repaired event %s: %s", record.event.id, drift)
+        report.record_audit = await self._record.audit(event_id)
+        if not report.record_audit.get("clean", True):
+            log.error("the record holds bookings beyond capacity: %s", report.record_audit["beyond"])
+            report.record_audit["repair"] = await self._record.settle(event_id)
         report.seconds = round(time.monotonic() - started, 3)
         return report
 
@@ -143,18 +151,23 @@ class Rebuilder:
         holds = live_holds(await self._store.holds(record.event.id), units, now_ms())
         return await self._store.raw(record.event.id), self._counters(record, units, holds)
 
-    async def _expire_holds(self, record: EventRecord) -> int:
+    async def _expire_holds(self, record: EventRecord, units: list[UnitInUse]) -> tuple[int, int]:
+        """Give back the units of expired holds whose booking never committed; a hold whose booking
+        the record has (its confirm step failed) is only dropped: the booking keeps its unit.
+        Returns (given back, dropped)."""
         known = await self._store.event(record.event.id)
         if known is None:
-            return 0
-        expired = 0
+            return 0, 0
+        committed = {u.booking_id for u in units}
+        expired = kept = 0
         for hold in await self._store.holds(record.event.id):
-            if hold.expires_ms <= now_ms():
+            if hold.taken.booking_id in committed:
+                kept += await self._store.confirm(record.event.id, hold.taken.booking_id)
+            elif hold.expires_ms <= now_ms():
                 start = datetime.fromtimestamp(int(hold.taken.slot), UTC)
                 slot = Slot(start, start + known.schedule.slot_length)
-                t = hold.taken
-                expired += await self._store.release(known, slot, t.professional_id, t.unit, t.booking_id, held_only=True)
-        return expired
+                expired += await self._store.release(known, slot, hold.taken.booking_id, held_only=True)
+        return expired, kept
 
     async def watch(self, every_seconds: float, reconcile_seconds: float) -> None:
         """Rebuild by ourselves when Redis has no counters (first start, or Redis lost its data);

@@ -1,7 +1,8 @@
 import sys
+from functools import partial
 from pathlib import Path
 
-from booking.app import create_app
+from booking.app import audit_command, create_app
 from booking.settings import Settings
 from common.web import dead_letter_commands, run_service
 
@@ -12,5 +13,5 @@ run_service(
     sys.argv,
     Path(__file__).parent,
     settings.database_url,
-    dead_letter_commands(settings, settings.queue_name),
+    {"audit": partial(audit_command, settings), **dead_letter_commands(settings, settings.queue_name)},
 )

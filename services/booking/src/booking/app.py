@@ -1,12 +1,14 @@
 from collections.abc import AsyncIterator
 from functools import partial
+from uuid import UUID
 
 from aiohttp import web
 
 from booking.adapters.db import OUTBOX
-from booking.app_keys import SERVICE
+from booking.app_keys import OWNER, SERVICE
 from booking.handlers.http import OPERATIONS, routes
-from booking.handlers.messages import on_shift_change
+from booking.handlers.messages import on_capacity_change
+from booking.owner import CapacityOwner
 from booking.service import BookingService
 from booking.settings import Settings
 from common import web as common_web
@@ -18,19 +20,27 @@ def create_app(settings: Settings) -> web.Application:
     app = common_web.service_app(settings)
 
     async def wire(app: web.Application) -> AsyncIterator[None]:
+        store = CapacityStore(app[common_web.REDIS], settings.redis_key_prefix)
+        wake = app[common_web.RELAY].wake
         app[SERVICE] = BookingService(
             app[common_web.SESSIONS],
             app[common_web.PG_POOL],
-            CapacityStore(app[common_web.REDIS], settings.redis_key_prefix),
+            store,
             app[common_web.OUTBOX],
-            app[common_web.RELAY].wake,
+            wake,
             settings.hold_seconds,
+            settings.deadline_seconds,
         )
+        app[OWNER] = CapacityOwner(app[common_web.SESSIONS], store, app[common_web.OUTBOX], wake)
         yield
 
     async def consume_shift_changes(app: web.Application) -> AsyncIterator[None]:
         await app[common_web.BROKER].subscribe(
-            settings.queue_name, SHIFTS_EXCHANGE, ["shift.*"], partial(on_shift_change, app[SERVICE]), settings.consumer_prefetch
+            settings.queue_name,
+            SHIFTS_EXCHANGE,
+            ["event.*", "blackout.*", "shift.*"],
+            partial(on_capacity_change, app[OWNER]),
+            settings.consumer_prefetch,
         )
         yield
 
@@ -48,3 +58,33 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(routes)
     common_web.openapi(app, "booking", OPERATIONS)
     return app
+
+
+async def audit_command(settings: Settings, args: list[str]) -> None:
+    """``python -m booking audit [--repair] [EVENT_ID]``: from PostgreSQL alone, every confirmed
+    booking within its professional's active capacity; ``--repair`` moves or flags what is not
+    (it needs Redis too). Exits 1 when the record was not clean."""
+    import orjson
+    from redis.asyncio import Redis
+
+    from common.db import create_engine, session_factory
+    from common.outbox import Outbox
+
+    repair = "--repair" in args
+    event_ids = [UUID(a) for a in args if a != "--repair"]
+    engine = create_engine(settings.database_url, pool_size=2)
+    try:
+        async with Redis.from_url(settings.redis_url, decode_responses=True) as redis:
+            owner = CapacityOwner(
+                session_factory(engine),
+                CapacityStore(redis, settings.redis_key_prefix),
+                Outbox(OUTBOX, BOOKINGS_EXCHANGE, settings.service_name),
+                lambda: None,  # the running service's relay publishes what a repair wrote
+            )
+            event_id = event_ids[0] if event_ids else None
+            report = await (owner.settle(event_id) if repair else owner.audit(event_id))
+    finally:
+        await engine.dispose()
+    print(orjson.dumps(report.as_dict(), option=orjson.OPT_INDENT_2).decode())
+    if not report.clean:
+        raise SystemExit(1)

@@ -1,39 +1,58 @@
 """Booking rules free of I/O."""
 
-from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
 
-class BookedSlot(Protocol):
+class HeldUnit(Protocol):
+    """A confirmed booking as the record holds it: one unit of one professional's capacity in a slot."""
+
     id: UUID
     slot_start: datetime
     slot_end: datetime
-    created_at: datetime
+    professional_id: UUID
+    unit: int
 
 
 @dataclass(frozen=True)
 class Coverage:
-    """One active shift of a professional: where and how many clients at once."""
+    """One active shift: whose, where, and how many clients at once."""
 
+    professional_id: UUID
     start: datetime
     end: datetime
     capacity: int
 
 
-def bookings_beyond_coverage(bookings: Sequence[BookedSlot], shifts: Sequence[Coverage]) -> list[BookedSlot]:
-    """A professional's confirmed bookings that their active shifts no longer give room for: per
-    slot, those beyond the capacity of the shift covering it (all, where none does). The oldest
-    bookings keep their place."""
-    by_slot: dict[datetime, list[BookedSlot]] = defaultdict(list)
-    for booking in bookings:
-        by_slot[booking.slot_start].append(booking)
-    beyond = []
-    for slot_start, in_slot in by_slot.items():
-        slot_end = in_slot[0].slot_end
-        room = sum(s.capacity for s in shifts if s.start <= slot_start and slot_end <= s.end)
-        beyond.extend(sorted(in_slot, key=lambda b: (b.created_at, b.id))[room:])
-    return sorted(beyond, key=lambda b: (b.slot_start, b.created_at, b.id))
+def capacity_of(professional_id: UUID, slot_start: datetime, slot_end: datetime, shifts: Sequence[Coverage]) -> int:
+    return sum(s.capacity for s in shifts if s.professional_id == professional_id and s.start <= slot_start and slot_end <= s.end)
+
+
+@dataclass(frozen=True)
+class Beyond:
+    """A confirmed booking the record no longer gives a unit for."""
+
+    booking: HeldUnit
+    blocked: bool  # its slot is no longer bookable at all (hours changed, blacked out)
+    capacity: int  # its professional's capacity in the slot now
+
+
+def beyond_capacity(
+    bookings: Sequence[HeldUnit], shifts: Sequence[Coverage], bookable: Callable[[datetime, datetime], bool]
+) -> list[Beyond]:
+    """The confirmed bookings that hold a unit the record does not give: in a slot nobody may hold,
+    or numbered above their professional's capacity there. Units are distinct per slot and
+    professional (PostgreSQL's unique index), so with none beyond, no slot and no professional
+    holds more bookings than its capacity: this is the record's audit, and the list of bookings a
+    capacity change must move or flag."""
+    found = []
+    for b in bookings:
+        capacity = capacity_of(b.professional_id, b.slot_start, b.slot_end, shifts)
+        if not bookable(b.slot_start, b.slot_end):
+            found.append(Beyond(b, True, capacity))
+        elif b.unit > capacity:
+            found.append(Beyond(b, False, capacity))
+    return sorted(found, key=lambda f: (f.booking.slot_start, str(f.booking.professional_id), f.booking.unit))

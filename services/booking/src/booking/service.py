@@ -1,10 +1,16 @@
-"""Booking use cases. Capacity is taken in Redis first (one atomic script), then the booking and
-its event are committed in PostgreSQL; a failed commit gives the capacity back."""
+"""Booking use cases.
+
+A booking takes its unit of capacity in Redis first (one script, which also checks the client's
+Idempotency-Key), so a refusal never reaches PostgreSQL; then one PostgreSQL transaction writes
+the booking and its event, checked against the capacity record under the event's shared lock
+(``booking.owner`` holds it exclusively while it applies a change that takes capacity away).
+"""
 
 import asyncio
 import hashlib
 import logging
 import random
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from types import SimpleNamespace
@@ -12,38 +18,73 @@ from uuid import UUID, uuid4
 
 import asyncpg
 import orjson
-from sqlalchemy import select, tuple_
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from booking.adapters.db import BookingRow, ShiftRow
+from booking.adapters.db import BookingRow
 from booking.api import BookingIn
-from booking.domain import Coverage, bookings_beyond_coverage
 from common.auth import Identity, Role
-from common.capacity import CapacityStore, Rebuilding, StaleEvent
-from common.capacity.store import KnownEvent
-from common.contracts import BookingData, BookingStatus, EventData, Person, ShiftData
+from common.capacity import CapacityStore, Earlier, KnownEvent, Rebuilding, StaleEvent, Taken
+from common.contracts import BookingData, BookingStatus, Person
 from common.errors import Problem, not_found, try_again
 from common.outbox import Outbox
 from common.schedule import Slot
 
 log = logging.getLogger(__name__)
 
+REBUILD_WAITS = 8  # takes tried while the event's counters are rebuilt: about 2.5 s in all
+IN_FLIGHT_WAIT_SECONDS = 3.0  # how long a retry waits for the attempt it races to finish
+IDEMPOTENCY_KEEP_SECONDS = 7 * 24 * 3600  # a committed booking answers retries of its key this long from Redis
+LOCK_TIMEOUT = "2s"  # a booking waits at most this long for a capacity change of its event
+
 # The booking transaction runs on plain asyncpg: it is the hot path, and SQLAlchemy's work per
 # statement cost more CPU than the round trips (profiled; docs/benchmarks.md).
-NEW_BOOKING_COLUMNS = (
-    "id", "event_id", "event_name", "slot_start", "slot_end", "status", "client_id", "client_name", "client_email",
-    "client_timezone", "professional_id", "professional_name", "professional_email", "professional_timezone", "unit",
-    "assignment", "idempotency_key", "request_fingerprint", "sequence",
-)  # fmt: skip
-NEW_BOOKING = (
-    f"INSERT INTO bookings ({', '.join(NEW_BOOKING_COLUMNS)}) VALUES "
-    f"({', '.join(f'${n}::jsonb' if c == 'assignment' else f'${n}' for n, c in enumerate(NEW_BOOKING_COLUMNS, 1))})"
+NEW_BOOKING_COLUMNS = {
+    "id": "uuid", "event_id": "uuid", "event_name": "text", "slot_start": "timestamptz", "slot_end": "timestamptz",
+    "status": "text", "client_id": "uuid", "client_name": "text", "client_email": "text", "client_timezone": "text",
+    "professional_id": "uuid", "professional_name": "text", "professional_email": "text",
+    "professional_timezone": "text", "unit": "int", "assignment": "jsonb", "idempotency_key": "text",
+    "request_fingerprint": "text", "sequence": "int",
+}  # fmt: skip
+_N = len(NEW_BOOKING_COLUMNS)
+_P = {column: f"${n}" for n, column in enumerate(NEW_BOOKING_COLUMNS, 1)}
+# One statement, so one round trip: the booking row only where the record gives its unit (the
+# event definition it was checked against is current, and the unit is within its professional's
+# active capacity in the slot), and its outbox row only where the booking was written.
+NEW_BOOKING = f"""
+WITH room AS (
+    SELECT 1 FROM event_definitions e
+    WHERE e.id = {_P["event_id"]}::uuid AND e.sequence <= ${_N + 1}::int
+      AND {_P["unit"]}::int <= (
+          SELECT COALESCE(SUM(s.capacity), 0) FROM shifts s
+          WHERE s.event_id = {_P["event_id"]}::uuid AND s.professional_id = {_P["professional_id"]}::uuid
+            AND s.status = 'active' AND s.start <= {_P["slot_start"]}::timestamptz
+            AND s."end" >= {_P["slot_end"]}::timestamptz)
+), booked AS (
+    INSERT INTO bookings ({", ".join(NEW_BOOKING_COLUMNS)})
+    SELECT {", ".join(f"{_P[c]}::{t}" for c, t in NEW_BOOKING_COLUMNS.items())} FROM room
+    RETURNING id
 )
-REBUILD_WAITS = 8  # takes tried while the event's counters are rebuilt: about 2.5 s in all
+INSERT INTO outbox (event_id, exchange, envelope)
+SELECT ${_N + 2}::uuid, ${_N + 3}::text, ${_N + 4}::jsonb FROM booked
+RETURNING event_id
+"""
+# Errors that leave a COMMIT's outcome unknown: the request may or may not have reached PostgreSQL.
+CONNECTION_LOST = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, ConnectionError, OSError, TimeoutError)
 
 
-def booking_data(row: BookingRow, reason: str | None = None) -> BookingData:
+def event_lock(event_id: UUID) -> int:
+    """The advisory lock that orders an event's bookings (shared) after or before the changes that
+    take its capacity away (exclusive)."""
+    return int.from_bytes(hashlib.blake2b(f"capacity:{event_id}".encode(), digest_size=8).digest(), "big", signed=True)
+
+
+def begin_shared(event_id: UUID) -> str:
+    """BEGIN and the event's shared lock in one round trip (a simple query: a literal, no parameters)."""
+    return f"BEGIN; SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'; SELECT pg_advisory_xact_lock_shared({event_lock(event_id)})"
+
+
+def booking_data(row, reason: str | None = None) -> BookingData:
     return BookingData(
         id=row.id,
         event_id=row.event_id,
@@ -62,13 +103,12 @@ def booking_data(row: BookingRow, reason: str | None = None) -> BookingData:
     )
 
 
-def _lock_id(client_id: UUID, key: str) -> int:
-    """A signed 64-bit number for pg_advisory_xact_lock, the same for the same client and key."""
-    return int.from_bytes(hashlib.blake2b(f"{client_id}:{key}".encode(), digest_size=8).digest(), "big", signed=True)
-
-
 def fingerprint(request: BookingIn) -> str:
     return hashlib.sha256(request.model_dump_json().encode()).hexdigest()
+
+
+def key_reused() -> Problem:
+    return Problem(422, "idempotency_key_reused", "Idempotency-Key reused", "This key was used for a different request.")
 
 
 def slot_unavailable(slot: Slot, open_slots: list[Slot]) -> Problem:
@@ -84,36 +124,22 @@ def slot_unavailable(slot: Slot, open_slots: list[Slot]) -> Problem:
     )
 
 
-async def earlier_attempt(conn: asyncpg.Connection, client_id: UUID, key: str, request: BookingIn) -> BookingData | None:
-    """Take the (client, key) lock for this transaction, then look for the booking an earlier
-    attempt made: a retry racing the first attempt waits for its commit. (Two statements: one
-    would read with a snapshot taken before the lock was granted, and miss that commit.)"""
-    await conn.execute("SELECT pg_advisory_xact_lock($1)", _lock_id(client_id, key))
-    found = await conn.fetchrow("SELECT * FROM bookings WHERE client_id = $1 AND idempotency_key = $2", client_id, key)
-    if found is None:
-        return None
-    if found["request_fingerprint"] != fingerprint(request):
-        raise Problem(422, "idempotency_key_reused", "Idempotency-Key reused", "This key was used for a different request.")
-    return booking_data(SimpleNamespace(**found))
-
-
-async def insert_confirmed_booking(
-    conn: asyncpg.Connection,
+def new_booking_values(
     booking_id: UUID,
     client: Identity,
     request: BookingIn,
     key: str | None,
-    event: EventData,
+    known: KnownEvent,
     slot: Slot,
-    professional: Person,
-    unit: int,
+    taken: Taken,
     assignment: dict,
-) -> BookingData:
-    """The booking row, written in the caller's transaction, holding ``unit`` of ``professional``."""
-    values = dict(
+) -> dict:
+    """The row of a new confirmed booking holding ``taken``."""
+    pro = taken.professional
+    return dict(
         id=booking_id,
-        event_id=event.id,
-        event_name=event.name,
+        event_id=known.data.id,
+        event_name=known.data.name,
         slot_start=slot.start,
         slot_end=slot.end,
         status=BookingStatus.CONFIRMED.value,
@@ -121,18 +147,23 @@ async def insert_confirmed_booking(
         client_name=client.name,
         client_email=request.email,
         client_timezone=client.timezone,
-        professional_id=professional.id,
-        professional_name=professional.name,
-        professional_email=professional.email,
-        professional_timezone=professional.timezone,
-        unit=unit,
+        professional_id=pro.id,
+        professional_name=pro.name,
+        professional_email=pro.email,
+        professional_timezone=pro.timezone,
+        unit=taken.unit,
         assignment=orjson.dumps(assignment).decode(),
         idempotency_key=key,
         request_fingerprint=fingerprint(request),
         sequence=1,
     )
-    await conn.execute(NEW_BOOKING, *(values[column] for column in NEW_BOOKING_COLUMNS))
-    return booking_data(SimpleNamespace(**values))
+
+
+async def insert_booking(conn: asyncpg.Connection, values: dict, known_sequence: int, outbox: tuple) -> bool:
+    """The booking and its outbox row, in the caller's transaction, where the record gives the
+    unit; False (nothing written) where it does not."""
+    written = await conn.fetchval(NEW_BOOKING, *(values[c] for c in NEW_BOOKING_COLUMNS), known_sequence, *outbox)
+    return written is not None
 
 
 class BookingService:
@@ -144,6 +175,7 @@ class BookingService:
         outbox: Outbox,
         after_commit: Callable[[], None],
         hold_seconds: float,
+        deadline_seconds: float,
     ) -> None:
         self._sessions = sessions
         self._pool = pool
@@ -151,57 +183,170 @@ class BookingService:
         self._outbox = outbox
         self._after_commit = after_commit
         self._hold_seconds = hold_seconds
+        self._deadline_seconds = deadline_seconds
 
     async def book(self, client: Identity, request: BookingIn, idempotency_key: str | None) -> tuple[BookingData, bool]:
         """Book a slot; returns the booking and whether it was created now (False: a retry).
 
-        One transaction on one connection: with an ``Idempotency-Key`` it first takes an advisory
-        lock on (client, key), so a retry racing the first attempt waits for its commit and then
-        answers with its booking, instead of taking a second unit (or meeting a full slot)."""
-        taken = known = slot = None
-        booking_id, chance = uuid4(), random.random()
+        Everything up to a unit taken is Redis and memory: a full slot, a blocked slot or a replayed
+        key is answered without PostgreSQL. Then one transaction; once COMMIT succeeded the booking
+        is answered as made, whatever fails after."""
+        deadline = time.monotonic() + self._deadline_seconds
+        fp = fingerprint(request)
+        record_key = self._store.idempotency_key(request.event_id, client.id, idempotency_key) if idempotency_key else None
+        known, slot = await self._bookable_slot(request)
+        waited_until = time.monotonic() + IN_FLIGHT_WAIT_SECONDS
+        while True:
+            booking_id, chance = uuid4(), random.random()
+            known, slot, taken = await self._take(request, known, slot, chance, booking_id, record_key, fp)
+            if not isinstance(taken, Earlier):
+                break
+            earlier = await self._earlier(taken, fp, client, idempotency_key, record_key, waited_until)
+            if earlier is not None:
+                return earlier, False
+        if taken is None:
+            raise await self._unavailable(known, slot)
+        values = new_booking_values(
+            booking_id, client, request, idempotency_key, known, slot, taken, {"eligible": taken.eligible, "random": chance}
+        )
+        data = booking_data(SimpleNamespace(**values))
+        event = self._outbox.event("booking.confirmed", booking_id, 1, data.model_dump(mode="json"))
         try:
-            async with self._pool.acquire() as conn, conn.transaction():
-                if idempotency_key and (earlier := await earlier_attempt(conn, client.id, idempotency_key, request)):
-                    return earlier, False
-                known, slot = await self._bookable_slot(request)
-                for attempt in range(REBUILD_WAITS):
-                    try:
-                        taken = await self._store.take(known, slot, chance, booking_id, self._hold_seconds)
-                        break
-                    except StaleEvent:  # the event changed under us: check the slot against the new definition
-                        known, slot = await self._bookable_slot(request)
-                    except Rebuilding:  # a rebuild takes about a second: wait it out rather than fail the client
-                        await asyncio.sleep(0.1 * min(attempt + 1, 5))
-                else:
-                    raise try_again("Availability is being rebuilt; try again in a moment.")
-                if taken is None:
-                    raise await self._unavailable(known, slot)
-                assignment = {"eligible": taken.eligible, "random": chance}
-                data = await insert_confirmed_booking(
-                    conn,
-                    booking_id,
-                    client,
-                    request,
-                    idempotency_key,
-                    known.data,
-                    slot,
-                    taken.professional,
-                    taken.unit,
-                    assignment,
-                )
-                await self._outbox.add_on(conn, "booking.confirmed", booking_id, 1, data.model_dump(mode="json"))
-        except BaseException as exc:
-            if taken is not None:
-                # Not committed: give the unit back now (were this process to die here, the hold expires).
-                await self._store.release(known, slot, taken.professional.id, taken.unit, booking_id)
-            if isinstance(exc, asyncpg.UniqueViolationError) and exc.constraint_name == "bookings_one_per_unit":
-                log.error("Redis handed out a unit PostgreSQL already holds: %s %s unit %s", known.data.id, slot.key, taken.unit)
-                raise try_again("Availability is being corrected; try again in a moment.") from exc
-            raise
-        await self._store.confirm(known.data.id, booking_id)
+            await self._commit(
+                values, known, slot, (event.event_id, self._outbox.exchange, event.model_dump_json()), deadline, record_key
+            )
+        except _KeyTaken:
+            earlier = await self._recorded_attempt(client.id, idempotency_key, fp)
+            if earlier is None:
+                raise try_again("Try again in a moment.") from None
+            return earlier, False
+        answer = Earlier("done", booking_id, fp, data.model_dump_json())
+        await self._after_confirmed(known.data.id, booking_id, record_key, answer)
         self._after_commit()
         return data, True
+
+    async def _take(self, request, known, slot, chance, booking_id, record_key, fp):
+        for attempt in range(REBUILD_WAITS):
+            try:
+                taken = await self._store.take(known, slot, chance, booking_id, self._hold_seconds, record_key, fp)
+                return known, slot, taken
+            except StaleEvent:  # the event changed under us: check the slot against the new definition
+                known, slot = await self._bookable_slot(request)
+            except Rebuilding:  # a rebuild takes about a second: wait it out rather than fail the client
+                await asyncio.sleep(0.1 * min(attempt + 1, 5))
+        raise try_again("Availability is being rebuilt; try again in a moment.")
+
+    async def _earlier(
+        self, earlier: Earlier, fp: str, client: Identity, key: str | None, record_key: str, waited_until: float
+    ) -> BookingData | None:
+        """The booking an earlier attempt with this key made; None when that attempt gave up (take afresh).
+        An attempt still in flight is waited for; one that never finished is looked up in the record."""
+        while True:
+            if earlier.fingerprint != fp:
+                raise key_reused()
+            if earlier.state == "done" and earlier.booking:
+                return BookingData.model_validate_json(earlier.booking)
+            if time.monotonic() >= waited_until:
+                # Its process may have died after its COMMIT: the record knows.
+                found = await self._recorded_attempt(client.id, key, fp)
+                if found is None:
+                    raise try_again("An earlier attempt with this Idempotency-Key is still in progress.")
+                return found
+            await asyncio.sleep(0.05)
+            latest = await self._store.earlier(record_key)
+            if latest is None:
+                return None
+            earlier = latest
+
+    async def _recorded_attempt(self, client_id: UUID, key: str | None, fp: str) -> BookingData | None:
+        """The slow path, for what Redis no longer knows: the booking the record holds for this key."""
+        if key is None:
+            return None
+        found = await self._pool.fetchrow("SELECT * FROM bookings WHERE client_id = $1 AND idempotency_key = $2", client_id, key)
+        if found is None:
+            return None
+        if found["request_fingerprint"] != fp:
+            raise key_reused()
+        return booking_data(SimpleNamespace(**found))
+
+    async def _commit(
+        self, values: dict, known: KnownEvent, slot: Slot, outbox_row: tuple, deadline: float, record_key: str | None
+    ) -> None:
+        """One transaction: BEGIN with the event's shared lock, the booking with its outbox row,
+        COMMIT (three round trips). Before COMMIT is sent, any failure gives the unit back; after, a
+        lost connection is resolved by asking the record, and the unit is never given back blindly."""
+        booking_id = values["id"]
+        async with self._pool.acquire() as conn:
+            try:
+                await conn.execute(begin_shared(known.data.id))
+                written = await insert_booking(conn, values, known.sequence, outbox_row)
+                if not written or time.monotonic() >= deadline:
+                    await conn.execute("ROLLBACK")
+            except BaseException as exc:
+                await self._give_back(known, slot, booking_id, record_key)
+                if isinstance(exc, asyncpg.UniqueViolationError) and exc.constraint_name == "bookings_idempotency":
+                    raise _KeyTaken from exc
+                if isinstance(exc, asyncpg.UniqueViolationError) and exc.constraint_name == "bookings_one_per_unit":
+                    log.error("Redis handed out a unit the record holds: %s %s", known.data.id, slot.key)
+                    raise try_again("Availability is being corrected; try again in a moment.") from exc
+                if isinstance(exc, asyncpg.LockNotAvailableError):
+                    raise try_again("The event's availability is changing; try again in a moment.") from exc
+                raise
+            if not written:
+                await self._give_back(known, slot, booking_id, record_key)
+                raise try_again("The event's availability is changing; try again in a moment.")
+            if time.monotonic() >= deadline:
+                await self._give_back(known, slot, booking_id, record_key)
+                raise try_again("Booking took too long; try again.")
+            try:
+                await conn.execute("COMMIT")
+            except asyncpg.PostgresError as exc:
+                if isinstance(exc, asyncpg.PostgresConnectionError):
+                    await self._resolve_lost_commit(known, slot, booking_id, record_key, exc)
+                    return
+                await self._give_back(known, slot, booking_id, record_key)  # PostgreSQL refused the commit: nothing was written
+                raise
+            except CONNECTION_LOST as exc:
+                await self._resolve_lost_commit(known, slot, booking_id, record_key, exc)
+
+    async def _resolve_lost_commit(
+        self, known: KnownEvent, slot: Slot, booking_id: UUID, record_key: str | None, exc: BaseException
+    ) -> None:
+        """COMMIT was sent and its answer lost: the record says whether it happened."""
+        committed = await self._committed(booking_id)
+        if committed:
+            log.warning("COMMIT's answer was lost but booking %s is committed (%r)", booking_id, exc)
+            return
+        if committed is False:
+            await self._give_back(known, slot, booking_id, record_key)
+            raise try_again("The booking was not made; try again.") from exc
+        # Unknown: the hold stays and expires unless the record has the booking (reconcile checks).
+        raise try_again("Could not confirm the booking; retry with the same Idempotency-Key.") from exc
+
+    async def _committed(self, booking_id: UUID) -> bool | None:
+        """Whether the record holds the booking; None when PostgreSQL cannot be asked for a few seconds."""
+        for attempt in range(20):
+            try:
+                return await self._pool.fetchval("SELECT count(*) FROM bookings WHERE id = $1", booking_id) == 1
+            except CONNECTION_LOST + (asyncpg.PostgresError,):
+                await asyncio.sleep(min(0.05 * (attempt + 1), 0.5))
+        return None
+
+    async def _give_back(self, known: KnownEvent, slot: Slot, booking_id: UUID, record_key: str | None) -> None:
+        """The booking was not committed: its unit goes back now, and a retry with its key starts
+        afresh (were Redis unreachable, the hold expires)."""
+        try:
+            await self._store.release(known, slot, booking_id, idempotency_key=record_key)
+        except Exception:
+            log.exception("could not give back the unit of uncommitted booking %s; its hold expires", booking_id)
+
+    async def _after_confirmed(self, event_id: UUID, booking_id: UUID, record_key: str | None, answer: Earlier) -> None:
+        """The booking is committed: drop its hold, remember it for retries. A failure here changes
+        nothing for the client (reconcile drops the hold of a booking the record has)."""
+        try:
+            await self._store.confirm(event_id, booking_id, record_key, answer, IDEMPOTENCY_KEEP_SECONDS)
+        except Exception:
+            log.exception("booking %s is committed; could not confirm its hold in Redis", booking_id)
 
     async def _bookable_slot(self, request: BookingIn) -> tuple[KnownEvent, Slot]:
         known = await self._store.current_event(request.event_id)
@@ -237,23 +382,32 @@ class BookingService:
             return booking_data(row), row.assignment
 
     async def cancel(self, who: Identity, booking_id: UUID) -> BookingData:
+        if who.role is Role.PROFESSIONAL:
+            async with self._sessions() as session:
+                await self._visible_booking(session, who, booking_id)
+            raise not_found("booking")  # professionals see their appointments but do not cancel them
         async with self._sessions.begin() as session:
+            event_id = (await self._visible_booking(session, who, booking_id)).event_id
+            # In the event's order (after or before a capacity change), then the row itself.
+            await session.execute(text("SELECT pg_advisory_xact_lock_shared(:lock)"), {"lock": event_lock(event_id)})
             row = await self._visible_booking(session, who, booking_id, for_update=True)
-            if who.role is Role.PROFESSIONAL:
-                raise not_found("booking")  # professionals see their appointments but do not cancel them
             if row.status == BookingStatus.CANCELLED.value:
                 return booking_data(row)  # cancelling twice is harmless
+            held_unit = row.status == BookingStatus.CONFIRMED.value
             row.status = BookingStatus.CANCELLED.value
             row.sequence += 1
             row.updated_at = datetime.now(UTC)
             reason = "cancelled by the client" if who.role is Role.CLIENT else "cancelled by an admin"
             data = booking_data(row, reason)
             await self._outbox.add(session, "booking.cancelled", row.id, row.sequence, data.model_dump(mode="json"))
-        # Committed: now give the unit back to the professional who had it.
-        known = await self._store.event(row.event_id)
-        if known is not None:
-            await self._store.release(known, Slot(row.slot_start, row.slot_end), row.professional_id, row.unit, row.id)
         self._after_commit()
+        if held_unit:  # committed: now give the unit back, wherever the owner has put it meanwhile
+            try:
+                known = await self._store.event(row.event_id)
+                if known is not None:
+                    await self._store.release(known, Slot(row.slot_start, row.slot_end), row.id)
+            except Exception:
+                log.exception("booking %s is cancelled; its unit goes back at the next reconcile", row.id)
         return data
 
     async def usage(self, event_id: UUID | None) -> list[dict]:
@@ -300,79 +454,6 @@ class BookingService:
             "largest_deviation_from_mean": max((abs(c - mean) for c in counts), default=0),
         }
 
-    # -- shift changes ------------------------------------------------------------------------
-
-    async def on_shift_changed(self, sequence: int, shift: ShiftData) -> None:
-        """Keep the newest state of the shift; then move each booking it no longer covers to another
-        professional with room, or keep it flagged ``needs_reschedule`` when nobody has room."""
-        values = {
-            "event_id": shift.event_id,
-            "professional_id": shift.professional_id,
-            "start": shift.start,
-            "end": shift.end,
-            "capacity": shift.capacity,
-            "status": shift.status.value,
-            "sequence": sequence,
-        }
-        upsert = insert(ShiftRow).values(id=shift.id, **values)
-        upsert = upsert.on_conflict_do_update(
-            index_elements=[ShiftRow.id], set_=values, where=ShiftRow.sequence < upsert.excluded.sequence
-        )
-        async with self._sessions.begin() as session:
-            await session.execute(upsert)
-        async with self._sessions() as session:
-            bookings = (
-                await session.scalars(
-                    select(BookingRow).where(
-                        BookingRow.event_id == shift.event_id,
-                        BookingRow.professional_id == shift.professional_id,
-                        BookingRow.status == BookingStatus.CONFIRMED.value,
-                        BookingRow.slot_start > datetime.now(UTC),
-                    )
-                )
-            ).all()
-            active = (
-                await session.scalars(
-                    select(ShiftRow).where(
-                        ShiftRow.event_id == shift.event_id,
-                        ShiftRow.professional_id == shift.professional_id,
-                        ShiftRow.status == "active",
-                    )
-                )
-            ).all()
-        coverage = [Coverage(s.start, s.end, s.capacity) for s in active]
-        for booking in bookings_beyond_coverage(bookings, coverage):
-            await self._reassign(booking)
-
-    async def _reassign(self, booking: BookingRow) -> None:
-        known = await self._store.event(booking.event_id)
-        if known is None:
-            return
-        slot = Slot(booking.slot_start, booking.slot_end)
-        chance = random.random()
-        moved = await self._store.move(known, slot, booking.id, booking.professional_id, booking.unit, chance)
-        async with self._sessions.begin() as session:
-            row = await session.get(BookingRow, booking.id, with_for_update=True)
-            if row is None or row.status != BookingStatus.CONFIRMED.value or row.professional_id != booking.professional_id:
-                return  # someone else dealt with it meanwhile
-            row.sequence += 1
-            row.updated_at = datetime.now(UTC)
-            if moved is not None:
-                pro = moved.professional
-                row.professional_id, row.professional_name = pro.id, pro.name
-                row.professional_email, row.professional_timezone = pro.email, pro.timezone
-                row.unit, row.assignment = moved.unit, {"eligible": moved.eligible, "random": chance, "reassigned": True}
-                kind, reason = "booking.reassigned", "the professional's shift changed; another professional takes it"
-            else:
-                row.status = BookingStatus.NEEDS_RESCHEDULE.value
-                kind, reason = "booking.needs_reschedule", "the professional's shift changed and nobody else is free then"
-            data = booking_data(row, reason)
-            await self._outbox.add(session, kind, row.id, row.sequence, data.model_dump(mode="json"))
-        if moved is None:
-            await self._store.release(known, slot, booking.professional_id, booking.unit, booking.id)
-        self._after_commit()
-        log.info("%s %s (%s)", kind, booking.id, reason)
-
     async def _unavailable(self, known: KnownEvent, slot: Slot) -> Problem:
         """409 ``slot_unavailable``, offering the nearest slots of the same day that still have room."""
         day = known.schedule.event_day_of(slot.start)
@@ -399,3 +480,7 @@ class BookingService:
         if row is None:
             raise not_found("booking")  # someone else's booking is as good as absent
         return row
+
+
+class _KeyTaken(Exception):
+    """The record already holds a booking for this client's Idempotency-Key (Redis had forgotten it)."""

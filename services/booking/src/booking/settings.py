@@ -6,4 +6,7 @@ class Settings(ServiceSettings):
     http_port: int = 8083
     database_url: str = database_url_field("booking", "appointments_booking")
     queue_name: str = "booking.shift-changes"
+    # A booking not committed by then is abandoned before its COMMIT (503, unit given back), so no
+    # committed booking meets the gateway's upstream timeout (5 s).
+    deadline_seconds: float = 3.5
     hold_seconds: float = 30.0  # a unit taken for a booking whose commit never came back is free again after this

@@ -1,15 +1,18 @@
-"""Per-slot capacity counters in Redis: the derived state availability reads and booking takes from.
+"""Per-slot capacity counters in Redis: the derived state availability reads, and booking (the owner
+of capacity) changes.
 
 Every key of one event shares the hash tag ``{evt:<id>}`` so each script's keys live on one
 Redis Cluster node; slots are hash fields, so scripts never build key names.
 """
 
 from common.capacity.counters import Hold, UnitInUse, differences, event_counters, lasting_differences
-from common.capacity.store import CapacityStore, DayCounts, EventKeys, Rebuilding, StaleEvent, Taken
+from common.capacity.store import CapacityStore, DayCounts, Earlier, EventKeys, KnownEvent, Rebuilding, StaleEvent, Taken
 
 __all__ = [
     "CapacityStore",
     "DayCounts",
+    "Earlier",
+    "KnownEvent",
     "EventKeys",
     "Rebuilding",
     "StaleEvent",

@@ -63,6 +63,27 @@ class Taken:
     eligible: dict[str, int]  # the professionals who had room, with their bookings that day: the audit trail
 
 
+@dataclass(frozen=True)
+class Earlier:
+    """What a client's Idempotency-Key already stands for: an attempt in flight (``held``) or a
+    committed booking (``done``, with the booking as JSON)."""
+
+    state: str
+    booking_id: UUID
+    fingerprint: str
+    booking: str | None = None  # BookingData as JSON, once done
+
+    @classmethod
+    def parse(cls, raw: str) -> "Earlier":
+        record = json.loads(raw)
+        return cls(record["state"], UUID(record["booking"]), record["fingerprint"], record.get("data"))
+
+    def dump(self) -> str:
+        return json.dumps(
+            {"state": self.state, "booking": str(self.booking_id), "fingerprint": self.fingerprint, "data": self.booking}
+        )
+
+
 class StaleEvent(Exception):
     """The event changed between reading it and taking capacity."""
 
@@ -77,7 +98,8 @@ class CapacityStore:
         self._prefix = prefix
         self._apply_event = redis.register_script(_script("apply_event.lua"))
         self._apply_shift = redis.register_script(_script("apply_shift.lua"))
-        self._assign = redis.register_script(_script("assign.lua"))
+        self._take = redis.register_script(_script("take.lua"))
+        self._relocate = redis.register_script(_script("relocate.lua"))
         self._release = redis.register_script(_script("release.lua"))
         self._commit_rebuild = redis.register_script(_script("commit_rebuild.lua"))
         self._read_day = redis.register_script(_script("read_day.lua"))
@@ -145,56 +167,27 @@ class CapacityStore:
 
     # -- booking -----------------------------------------------------------------------------
 
-    async def take(self, known: KnownEvent, slot: Slot, random: float, booking_id: UUID, hold_seconds: float) -> Taken | None:
-        """Hold a unit in ``slot`` for ``booking_id`` from the professional the script picks; None when full.
-        The hold expires by itself unless ``confirm`` is called after the booking's commit."""
-        expires_ms = int((time.time() + hold_seconds) * 1000)
-        return await self._assigned(known, slot, "take", random, booking_id, sequence=known.sequence, expires_ms=expires_ms)
+    def idempotency_key(self, event_id: UUID, client_id: UUID, key: str | None) -> str:
+        """The record of a client's attempts with one Idempotency-Key (beside the event's counters,
+        so the take script can check and set it in the same step)."""
+        return f"{self.keys(event_id).event}:idem:{client_id}:{key or ''}"
 
-    async def confirm(self, event_id: UUID, booking_id: UUID) -> bool:
-        keys = self.keys(event_id)
-        return bool(await self._confirm(keys=[keys.holds, keys.hold_expiry], args=[str(booking_id)]))
-
-    async def release(
-        self, known: KnownEvent, slot: Slot, professional_id: UUID, unit: int, booking_id: UUID, held_only: bool = False
-    ) -> bool:
-        """Give back the unit, if it is still ``booking_id``'s (``held_only``: and still only a hold)."""
-        keys = self.keys(known.data.id)
-        released = await self._release(
-            keys=[keys.alloc, keys.remaining, keys.load, keys.capacity, keys.holds, keys.hold_expiry],
-            args=[
-                slot.key,
-                known.schedule.event_day_of(slot.start).isoformat(),
-                str(professional_id),
-                unit,
-                str(booking_id),
-                "held" if held_only else "",
-            ],
-        )
-        return bool(released)
-
-    async def move(
-        self, known: KnownEvent, slot: Slot, booking_id: UUID, professional_id: UUID, unit: int, random: float
-    ) -> Taken | None:
-        """Move the booking's unit to another professional with room in the slot; None when nobody has."""
-        return await self._assigned(known, slot, "move", random, booking_id, from_professional=professional_id, from_unit=unit)
-
-    async def _assigned(
+    async def take(
         self,
         known: KnownEvent,
         slot: Slot,
-        mode: str,
         random: float,
         booking_id: UUID,
-        sequence: int | str = "",
-        expires_ms: int | str = "",
-        from_professional: UUID | str = "",
-        from_unit: int | str = "",
-    ) -> Taken | None:
-        """The assign script in ``mode`` take or move (arguments of the other mode stay empty)."""
+        hold_seconds: float,
+        idempotency_key: str | None = None,
+        fingerprint: str = "",
+    ) -> Taken | Earlier | None:
+        """Hold a unit in ``slot`` for ``booking_id`` from the professional the script picks; None when
+        full; ``Earlier`` when ``idempotency_key`` was used before (with ``fingerprint`` given).
+        The hold expires by itself unless ``confirm`` is called after the booking's commit."""
         keys = self.keys(known.data.id)
-        day = known.schedule.event_day_of(slot.start).isoformat()
-        result = await self._assign(
+        expires_ms = int((time.time() + hold_seconds) * 1000)
+        result = await self._take(
             keys=[
                 keys.event,
                 keys.alloc,
@@ -204,9 +197,80 @@ class CapacityStore:
                 keys.rebuilding,
                 keys.holds,
                 keys.hold_expiry,
+                idempotency_key or _no_record(keys),
             ],
-            args=[mode, sequence, slot.key, day, repr(random), str(booking_id), expires_ms, str(from_professional), from_unit],
+            args=[
+                known.sequence,
+                slot.key,
+                known.schedule.event_day_of(slot.start).isoformat(),
+                repr(random),
+                str(booking_id),
+                expires_ms,
+                max(1, int(hold_seconds * 1000)),
+                fingerprint if idempotency_key else "",
+            ],
         )
+        if result[0] == -3:
+            return Earlier.parse(result[1])
+        return self._placed(known, result)
+
+    async def earlier(self, idempotency_key: str) -> "Earlier | None":
+        raw = await self._redis.get(idempotency_key)
+        return Earlier.parse(raw) if raw else None
+
+    async def confirm(
+        self,
+        event_id: UUID,
+        booking_id: UUID,
+        idempotency_key: str | None = None,
+        answer: Earlier | None = None,
+        keep_seconds: int = 0,
+    ) -> bool:
+        """The booking is committed: drop its hold; with ``answer``, retries with its key get it."""
+        keys = self.keys(event_id)
+        record = answer.dump() if answer and idempotency_key else ""
+        return bool(
+            await self._confirm(
+                keys=[keys.holds, keys.hold_expiry, idempotency_key or _no_record(keys)],
+                args=[str(booking_id), record, keep_seconds],
+            )
+        )
+
+    async def release(
+        self, known: KnownEvent, slot: Slot, booking_id: UUID, held_only: bool = False, idempotency_key: str | None = None
+    ) -> bool:
+        """Give back the unit ``booking_id`` holds in ``slot``, wherever it is (``held_only``: only
+        while it is still an unconfirmed hold)."""
+        keys = self.keys(known.data.id)
+        released = await self._release(
+            keys=[
+                keys.alloc, keys.remaining, keys.load, keys.capacity, keys.holds, keys.hold_expiry,
+                idempotency_key or _no_record(keys),
+            ],
+            args=[slot.key, known.schedule.event_day_of(slot.start).isoformat(), str(booking_id), "held" if held_only else ""],
+        )  # fmt: skip
+        return bool(released)
+
+    async def relocate(
+        self, known: KnownEvent, slot: Slot, booking_id: UUID, professional_id: UUID, random: float, blocked: bool = False
+    ) -> Taken | None:
+        """Put a confirmed booking on a unit within someone's capacity in its slot (its own
+        professional first); None when nobody has room (it then holds no unit)."""
+        keys = self.keys(known.data.id)
+        result = await self._relocate(
+            keys=[keys.alloc, keys.remaining, keys.load, keys.professionals, keys.rebuilding, keys.capacity],
+            args=[
+                slot.key,
+                known.schedule.event_day_of(slot.start).isoformat(),
+                str(booking_id),
+                repr(random),
+                str(professional_id),
+                "blocked" if blocked else "",
+            ],
+        )
+        return self._placed(known, result)
+
+    def _placed(self, known: KnownEvent, result: list) -> Taken | None:
         if result[0] == -2:
             raise Rebuilding(str(known.data.id))
         if result[0] == -1:
@@ -299,6 +363,11 @@ class CapacityStore:
         state = dict(zip(LIVE_KEYS, values, strict=True))
         state["hold_expiry"] = {member: str(int(score)) for member, score in state["hold_expiry"]}
         return state
+
+
+def _no_record(keys: EventKeys) -> str:
+    """The idempotency-record key scripts get when the client sent no Idempotency-Key (never set)."""
+    return f"{keys.event}:idem:none"
 
 
 def _applied(result: int) -> bool:

@@ -27,10 +27,10 @@ class SystemOfRecord:
         self._identity = Identity(id=uuid4(), role=Role.SERVICE, name="availability")
         self._timeout = ClientTimeout(total=timeout)
 
-    async def _get(self, url: str, event_id: UUID | None) -> dict:
+    async def _get(self, url: str, event_id: UUID | None, method: str = "GET") -> dict:
         params = {"event_id": str(event_id)} if event_id else {}
         headers = {"Authorization": f"Bearer {self._tokens.issue(self._identity)}"}
-        async with self._http.get(url, params=params, headers=headers, timeout=self._timeout) as response:
+        async with self._http.request(method, url, params=params, headers=headers, timeout=self._timeout) as response:
             response.raise_for_status()
             return await response.json()
 
@@ -54,3 +54,11 @@ class SystemOfRecord:
                 UnitInUse(item["slot"], UUID(item["professional_id"]), item["unit"], UUID(item["booking_id"]))
             )
         return by_event
+
+    async def audit(self, event_id: UUID | None = None) -> dict:
+        """The booking service's audit of the record: every confirmed booking within capacity."""
+        return await self._get(f"{self._booking_url}/internal/audit", event_id)
+
+    async def settle(self, event_id: UUID | None = None) -> dict:
+        """Have the capacity owner move or flag the bookings the audit found beyond capacity."""
+        return await self._get(f"{self._booking_url}/internal/settle", event_id, method="POST")

@@ -56,11 +56,23 @@ class BookingRow(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
+class EventDefinitionRow(Base):
+    """An event's hours, slot length and blackouts as the shifts service announced them (newest
+    sequence kept): with the shifts, the capacity record every booking is checked against."""
+
+    __tablename__ = "event_definitions"
+
+    id: Mapped[UUID] = mapped_column(primary_key=True)
+    sequence: Mapped[int] = mapped_column(Integer)
+    doc: Mapped[dict] = mapped_column(JSONB)
+
+
 class ShiftRow(Base):
-    """The shifts as the shifts service announced them (newest sequence kept): which bookings a
-    shift change leaves without a professional."""
+    """The shifts as the shifts service announced them (newest sequence kept): the capacity record
+    every booking is checked against, and which bookings a shift change leaves without a unit."""
 
     __tablename__ = "shifts"
+    __table_args__ = (Index("shifts_of_professional", "event_id", "professional_id", "status"),)
 
     id: Mapped[UUID] = mapped_column(primary_key=True)
     event_id: Mapped[UUID] = mapped_column(index=True)

@@ -1,7 +1,7 @@
 from aiohttp import web
 
 from booking.api import BookingIn, BookingOut, BookingPage, BookingQuery, Distribution, PersonRef, UsageQuery
-from booking.app_keys import SERVICE
+from booking.app_keys import OWNER, SERVICE
 from common.auth import Identity, Role, require_identity
 from common.contracts import BookingData
 from common.errors import Problem
@@ -81,6 +81,22 @@ async def usage(request: web.Request) -> web.Response:
     require_identity(request, Role.SERVICE)
     query = parse_query(request, UsageQuery)
     return json_response({"items": await request.app[SERVICE].usage(query.event_id)})
+
+
+@routes.get("/internal/audit")
+async def audit(request: web.Request) -> web.Response:
+    """The record's audit (PostgreSQL alone), for reconcile's report."""
+    require_identity(request, Role.SERVICE)
+    query = parse_query(request, UsageQuery)
+    return json_response((await request.app[OWNER].audit(query.event_id)).as_dict())
+
+
+@routes.post("/internal/settle")
+async def settle(request: web.Request) -> web.Response:
+    """Move or flag every booking the record gives no unit for: reconcile's repair."""
+    require_identity(request, Role.SERVICE)
+    query = parse_query(request, UsageQuery)
+    return json_response((await request.app[OWNER].settle(query.event_id)).as_dict())
 
 
 CLIENT, PRO, ADMIN = "client", "professional", "admin"

@@ -1,10 +1,9 @@
-"""Shift changes in: bookings a shift no longer covers move to another professional or are flagged."""
+"""Shift and event changes in: the capacity owner applies each to the record, the counters and the
+bookings under it."""
 
-from booking.service import BookingService
-from common.contracts import ShiftData
+from booking.owner import CapacityOwner
 from common.envelope import IntegrationEvent
 
 
-async def on_shift_change(service: BookingService, event: IntegrationEvent) -> None:
-    if event.type.startswith("shift."):
-        await service.on_shift_changed(event.sequence, ShiftData.model_validate(event.data))
+async def on_capacity_change(owner: CapacityOwner, event: IntegrationEvent) -> None:
+    await owner.apply(event)

@@ -1,0 +1,70 @@
+-- Hold a unit of capacity in a slot for a new booking, from the professional picked here, and
+-- remember the booking under the client's Idempotency-Key, all in one step.
+-- KEYS[1] event hash {sequence, doc}
+-- KEYS[2] alloc hash (slot -> {"c": {professional: capacity}, "u": {professional: {unit: booking}}})
+-- KEYS[3] remaining hash (slot -> capacity - units in use)
+-- KEYS[4] load hash ("<event day>|<professional>" -> bookings that day)
+-- KEYS[5] professionals hash (professional id -> JSON)
+-- KEYS[6] the event's rebuilding flag
+-- KEYS[7] holds hash (booking -> {slot, professional, unit, day}), KEYS[8] hold expiry zset
+-- KEYS[9] the attempt's idempotency record (a string; unused when ARGV[8] is "")
+-- ARGV[1] event sequence the caller checked the slot against, ARGV[2] slot, ARGV[3] event day,
+-- ARGV[4] random number in [0, 1) chosen by the caller, ARGV[5] booking id,
+-- ARGV[6] when the hold expires (ms since the epoch), ARGV[7] hold lifetime (ms),
+-- ARGV[8] the request's fingerprint ("" when the client sent no Idempotency-Key)
+-- Returns {1, professional, unit, professional JSON, eligible JSON ({professional: load})};
+-- {0} when nobody has room; {-1} when the event changed since the caller checked the slot;
+-- {-2} while the event's counters are being rebuilt; {-3, record} when the key was used before.
+local slot, day, booking = ARGV[2], ARGV[3], ARGV[5]
+if ARGV[8] ~= '' then
+  local earlier = redis.call('GET', KEYS[9])
+  if earlier then return {-3, earlier} end
+end
+if redis.call('EXISTS', KEYS[6]) == 1 then return {-2} end
+if redis.call('HGET', KEYS[1], 'sequence') ~= ARGV[1] then return {-1} end
+local raw = redis.call('HGET', KEYS[2], slot)
+if not raw then return {0} end
+local alloc = cjson.decode(raw)
+
+local function in_use(pro)
+  local n = 0
+  for _ in pairs(alloc.u[pro] or {}) do n = n + 1 end
+  return n
+end
+
+local eligible = {}
+for pro, capacity in pairs(alloc.c) do
+  if capacity - in_use(pro) > 0 then table.insert(eligible, pro) end
+end
+if #eligible == 0 then return {0} end
+table.sort(eligible) -- pairs() has no order; sorting keeps the pick a function of the inputs
+
+-- Fewest bookings on the event day first; ties broken by the caller's random number.
+local loads, fewest, candidates = {}, nil, {}
+for _, pro in ipairs(eligible) do
+  local load = tonumber(redis.call('HGET', KEYS[4], day .. '|' .. pro) or '0')
+  loads[pro] = load
+  if fewest == nil or load < fewest then
+    fewest, candidates = load, {pro}
+  elseif load == fewest then
+    table.insert(candidates, pro)
+  end
+end
+local pick = candidates[math.min(#candidates, math.floor(tonumber(ARGV[4]) * #candidates) + 1)]
+
+-- The lowest free unit number; with fewer in use than capacity it is within the capacity, which
+-- is what PostgreSQL checks (unit <= capacity, one confirmed booking per unit).
+local units = alloc.u[pick] or {}
+local unit = 1
+while units[tostring(unit)] do unit = unit + 1 end
+units[tostring(unit)] = booking
+alloc.u[pick] = units
+redis.call('HSET', KEYS[2], slot, cjson.encode(alloc))
+redis.call('HINCRBY', KEYS[4], day .. '|' .. pick, 1)
+redis.call('HINCRBY', KEYS[3], slot, -1)
+redis.call('HSET', KEYS[7], booking, cjson.encode({slot = slot, professional = pick, unit = unit, day = day}))
+redis.call('ZADD', KEYS[8], ARGV[6], booking)
+if ARGV[8] ~= '' then
+  redis.call('SET', KEYS[9], cjson.encode({state = 'held', booking = booking, fingerprint = ARGV[8]}), 'PX', ARGV[7])
+end
+return {1, pick, unit, redis.call('HGET', KEYS[5], pick) or '{}', cjson.encode(loads)}
