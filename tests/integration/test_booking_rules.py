@@ -1,7 +1,11 @@
 """Booking through the gateway: never overbooked, fair, idempotent, cancellable, reassigned."""
 
 import asyncio
+import json
+import os
 import random
+import signal
+import sys
 import uuid
 from collections import Counter
 from datetime import datetime, timedelta
@@ -207,3 +211,34 @@ async def test_every_refusal_is_a_problem_document_saying_why(api, system):
         "POST", "/bookings", json={"event_id": started["id"], "start": local(today, 0, 0, ZoneInfo("UTC")).isoformat()}
     )
     assert (answer, problem["code"]) == (422, "slot_in_past")
+
+
+async def test_a_shift_cancelled_while_availability_is_paused_is_never_booked_and_the_record_stays_clean(api, system, servers):
+    """The capacity-owner issue's story: the availability process pauses (SIGSTOP, as a slow
+    consumer or a long pause would), the shift is cancelled (200), and two seconds later a client
+    books 09:00. The booking service owns capacity and applied the cancel itself: 409, never a
+    booking with a professional who is not working. The record's audit is clean at the end."""
+    admin, event, day, pros = await event_with_professionals(api, system, [1], opens="09:00", closes="10:00")
+    nine = local(day, 9, 0, ZONE)
+    shifts = (await admin.call("GET", "/shifts", params={"event_id": event["id"]}))["items"]
+    availability = next(p for p in system.stack.supervisor.processes if p.name == "availability")
+    availability.proc.send_signal(signal.SIGSTOP)
+    try:
+        await admin.call("DELETE", f"/shifts/{shifts[0]['id']}")
+        await asyncio.sleep(2)
+        status, problem = await client(api, system).request(
+            "POST", "/bookings", json={"event_id": event["id"], "start": nine.isoformat()}
+        )
+        assert (status, problem["code"]) == (409, "slot_unavailable")
+    finally:
+        availability.proc.send_signal(signal.SIGCONT)
+    seen = await wait_for_availability(api, event["id"], day, lambda b: b["reason"] is not None)
+    assert seen["reason"] == "no_shifts"
+    assert await booking_rows(servers, "SELECT id FROM bookings WHERE event_id = $1", uuid.UUID(event["id"])) == []
+    audit = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "booking", "audit", event["id"],
+        env={**os.environ, **system.settings.service_env("booking", "127.0.0.1", 25)},
+        stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    report = json.loads((await audit.communicate())[0])
+    assert (audit.returncode, report["clean"], report["events"]) == (0, True, 1)
