@@ -9,7 +9,7 @@ export TEST_POSTGRES_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432
 export TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 export TEST_RABBITMQ_URL ?= amqp://guest:guest@127.0.0.1:5672/
 
-.PHONY: install browser run test test-quick bench
+.PHONY: install browser run test test-quick bench soak
 
 install:  ## everything from the lock file, into .venv
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet "uv==$(UV_VERSION)"
@@ -31,3 +31,7 @@ test-quick: install browser  ## the tests without the fault tests (which kill se
 
 bench: install  ## benchmarks, out of the default test run: figures into docs/benchmarks.md and docs/benchmark-results.json
 	$(UV) run --frozen --no-sync pytest -m bench -p no:cacheprovider -s $(PYTEST_ARGS)
+
+soak: install  ## the capacity state machine for longer (SOAK_EXAMPLES histories of 30 steps; default 2,000)
+	STATE_MACHINE_EXAMPLES=$${SOAK_EXAMPLES:-2000} $(UV) run --frozen --no-sync pytest -p no:cacheprovider \
+		tests/integration/test_capacity_state_machine.py $(PYTEST_ARGS)

@@ -222,7 +222,7 @@ async def test_redis_unreachable_at_confirm_changes_nothing_for_the_client_and_r
         rows = await parts.pool.fetch("SELECT * FROM bookings WHERE status = 'confirmed'")
         units = [UnitInUse(str(int(r["slot_start"].timestamp())), r["professional_id"], r["unit"], r["id"]) for r in rows]
         rebuilder = Rebuilder(parts.store, record=None, settle_seconds=0, flag_seconds=5)
-        expired, kept = await rebuilder._expire_holds(EventRecord(1, event, []), units)
+        expired, kept = await rebuilder.expire_holds(EventRecord(1, event, []), units)
         assert (expired, kept) == (0, 1)
         nine = (await parts.store.event(event.id)).schedule.slot_starting_at(start)
         assert await parts.store.professional_usage(event.id, nine) == {str(ada.id): 1}

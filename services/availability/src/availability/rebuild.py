@@ -122,7 +122,7 @@ class Rebuilder:
         confirmed = await self._record.confirmed(event_id)
         for record in records:
             report.events_checked += 1
-            expired, kept = await self._expire_holds(record, confirmed.get(record.event.id, []))
+            expired, kept = await self.expire_holds(record, confirmed.get(record.event.id, []))
             report.holds_expired += expired
             report.holds_of_committed += kept
             first = await self._look(record, confirmed.get(record.event.id, []))
@@ -151,7 +151,7 @@ class Rebuilder:
         holds = live_holds(await self._store.holds(record.event.id), units, now_ms())
         return await self._store.raw(record.event.id), self._counters(record, units, holds)
 
-    async def _expire_holds(self, record: EventRecord, units: list[UnitInUse]) -> tuple[int, int]:
+    async def expire_holds(self, record: EventRecord, units: list[UnitInUse]) -> tuple[int, int]:
         """Give back the units of expired holds whose booking never committed; a hold whose booking
         the record has (its confirm step failed) is only dropped: the booking keeps its unit.
         Returns (given back, dropped)."""
