@@ -66,6 +66,41 @@ async def baseline(system, servers) -> AsyncIterator[Baseline]:
         await service.stop()
 
 
+@dataclass(frozen=True)
+class Floor:
+    url: str
+    database_url: str
+    key_prefix: str  # its own counters
+    redis_url: str
+    pids: dict[int, str]
+
+
+@pytest.fixture(scope="session")
+async def floor(system, servers) -> AsyncIterator[Floor]:
+    """The least work a correct Redis + Lua booking can do (``floor.py``), in one process."""
+    port = free_port_block(1)
+    database_url = servers.database_url("floor")
+    key_prefix = f"{servers.run_id}:floor"
+    env = {
+        "DATABASE_URL": database_url,
+        "REDIS_URL": servers.redis_url,
+        "REDIS_KEY_PREFIX": key_prefix,
+        "HTTP_PORT": str(port),
+        "LOG_LEVEL": "WARNING",
+        "PYTHONPATH": str(ROOT),
+    }
+    prepare = Process("floor-prepare", ["-m", "tests.benchmarks.floor", "prepare"], env, system.logs / "floor.log")
+    await prepare.start()
+    assert await prepare.wait() == 0, (system.logs / "floor.log").read_text()[-2000:]
+    service = Process("floor", ["-m", "tests.benchmarks.floor"], env, system.logs / "floor.log")
+    try:
+        await service.start()
+        await wait_ready(f"http://127.0.0.1:{port}", service)
+        yield Floor(f"http://127.0.0.1:{port}", database_url, key_prefix, servers.redis_url, {service.proc.pid: "booking"})
+    finally:
+        await service.stop()
+
+
 @pytest.fixture(scope="session")
 def results(system) -> Results:
     collected = Results()

@@ -476,7 +476,9 @@ class BookingService:
         self, session: AsyncSession, who: Identity, booking_id: UUID, for_update: bool = False
     ) -> BookingRow:
         query = self._visible(select(BookingRow).where(BookingRow.id == booking_id), who)
-        row = await session.scalar(query.with_for_update() if for_update else query)
+        # Locked: read afresh, not from the session's identity map (the owner may have moved it meanwhile).
+        query = query.with_for_update().execution_options(populate_existing=True) if for_update else query
+        row = await session.scalar(query)
         if row is None:
             raise not_found("booking")  # someone else's booking is as good as absent
         return row
