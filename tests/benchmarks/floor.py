@@ -18,7 +18,7 @@ from uuid import UUID, uuid4
 import asyncpg
 import orjson
 from aiohttp import web
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 
 import booking
 from common.capacity import CapacityStore
@@ -75,7 +75,9 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application()
 
     async def resources(app: web.Application):
-        redis = Redis.from_url(settings.redis_url, decode_responses=True, max_connections=64)
+        # Bounded and blocking, as the product's: the default pool refuses a burst past its size.
+        pool = BlockingConnectionPool.from_url(settings.redis_url, max_connections=64, timeout=5, decode_responses=True)
+        redis = Redis.from_pool(pool)
         app[STORE] = CapacityStore(redis, settings.redis_key_prefix)
         app[POOL] = await create_pool(settings.database_url)
         yield

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
+from redis.asyncio import Redis
 
 from availability.adapters.record import EventRecord
 from availability.rebuild import Rebuilder
@@ -247,3 +248,49 @@ async def test_the_audit_finds_a_booking_beyond_capacity_and_settling_moves_or_f
         assert (await record_of(parts, booking.id))["unit"] == 1
         assert (await parts.owner.audit(event.id)).clean
         assert booking_data(SimpleNamespace(**await record_of(parts, booking.id))).professional.id == ada.id
+
+
+async def test_redis_back_from_an_old_copy_with_its_marker_still_set_is_repaired_by_reconcile(servers, redis, key_prefix):
+    """Redis restarted from an old snapshot keeps its "built" marker, so nothing rebuilds it by
+    itself; a booking made since is missing from its counters. PostgreSQL's guard refuses the unit
+    handed out twice, and reconcile finds the difference and rebuilds the event from the record."""
+    raw = Redis.from_url(servers.redis_url)  # DUMP and RESTORE speak bytes
+    async with booking_parts(servers, redis, key_prefix) as parts:
+        ada = professional("Ada")
+        event, start, (shift,) = await setup_event(parts.owner, ada)
+        keys = list(parts.store.keys(event.id).live().values())
+        copy = {key: await raw.dump(key) for key in keys}
+        made, _ = await parts.service.book(client(), BookingIn(event_id=event.id, start=start), None)
+        for key, value in copy.items():  # back from the old copy
+            await raw.delete(key)
+            if value is not None:
+                await raw.restore(key, 0, value)
+        nine = (await parts.store.event(event.id)).schedule.slot_starting_at(start)
+        assert await parts.store.professional_usage(event.id, nine) == {}
+        with pytest.raises(Problem) as refused:  # the same unit again: the record refuses it
+            await parts.service.book(client(), BookingIn(event_id=event.id, start=start), None)
+        assert refused.value.status == 503
+
+        class Record:  # the record as the shifts and booking services serve it to availability
+            async def events(self, event_id=None):
+                return [EventRecord(1, event, [(1, shift)])]
+
+            async def confirmed(self, event_id=None):
+                rows = await parts.pool.fetch("SELECT * FROM bookings WHERE status = 'confirmed'")
+                return {
+                    event.id: [
+                        UnitInUse(str(int(r["slot_start"].timestamp())), r["professional_id"], r["unit"], r["id"]) for r in rows
+                    ]
+                }
+
+            async def audit(self, event_id=None):
+                return (await parts.owner.audit(event_id)).as_dict()
+
+            async def settle(self, event_id=None):
+                return (await parts.owner.settle(event_id)).as_dict()
+
+        report = await Rebuilder(parts.store, Record(), settle_seconds=0, flag_seconds=10).reconcile(event.id)
+        assert "alloc" in report.repaired[str(event.id)] and report.record_audit["clean"]
+        assert await parts.store.professional_usage(event.id, nine) == {str(ada.id): 1}
+        assert await parts.store.holds(event.id) == [] and made.professional.id == ada.id
+    await raw.aclose()
