@@ -35,7 +35,12 @@ class BookingParts:
 
 @asynccontextmanager
 async def booking_parts(
-    servers, redis: Redis, key_prefix: str, hold_seconds: float = 30, via_port: int | None = None
+    servers,
+    redis: Redis,
+    key_prefix: str,
+    hold_seconds: float = 30,
+    via_port: int | None = None,
+    deadline_seconds: float = 3.5,
 ) -> AsyncIterator[BookingParts]:
     """``via_port``: reach PostgreSQL through a proxy listening there on 127.0.0.1."""
     url = servers.database_url(f"booking_{uuid.uuid4().hex[:8]}")
@@ -50,7 +55,7 @@ async def booking_parts(
     sessions = session_factory(engine)
     try:
         yield BookingParts(
-            BookingService(sessions, pool, store, outbox, lambda: None, hold_seconds, deadline_seconds=3.5),
+            BookingService(sessions, pool, store, outbox, lambda: None, hold_seconds, deadline_seconds),
             CapacityOwner(sessions, store, outbox, lambda: None),
             store,
             pool,

@@ -1,5 +1,5 @@
-"""A TCP proxy for tests, to sit between a client and PostgreSQL (or any server): it counts the
-PostgreSQL round trips the client starts, and can cut a connection at the moment a given
+"""A TCP proxy for tests, to sit between a client and PostgreSQL: it counts the round trips the
+client starts, can slow every message down, and can cut a connection at the moment a given
 statement goes by (before it reaches the server, or after, with the answer lost)."""
 
 import asyncio
@@ -28,6 +28,7 @@ class PostgresProxy:
         self.round_trips = 0  # Sync and simple Query messages: each waits for the server's answer
         self.statements: list[str] = []  # the simple queries and parsed statements, in order
         self.cut: Cut | None = None
+        self.latency_seconds = 0.0  # added before each message the client sends
 
     async def __aenter__(self) -> "PostgresProxy":
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
@@ -76,6 +77,8 @@ class PostgresProxy:
                         await server_writer.drain()
                         await asyncio.sleep(0.2)  # it runs; its answer is dropped with the connection
                         return
+                    if self.latency_seconds:
+                        await asyncio.sleep(self.latency_seconds)
                     server_writer.write(kind + struct.pack("!i", length) + body)
                     await server_writer.drain()
             except (asyncio.IncompleteReadError, ConnectionError):

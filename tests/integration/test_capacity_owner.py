@@ -204,6 +204,29 @@ async def test_a_connection_lost_at_commit_is_resolved_by_the_record(servers, re
             assert proxy.cut.done.is_set()
 
 
+async def test_a_booking_that_cannot_commit_before_its_deadline_is_abandoned_before_commit(servers, redis, key_prefix):
+    """PostgreSQL slow (150 ms a message): past its deadline a booking is rolled back, never left to
+    commit after the client's gateway gave up on it; its unit goes back and a retry starts afresh."""
+    upstream = urlsplit(servers.postgres_url)
+    async with PostgresProxy(upstream.hostname, upstream.port or 5432) as proxy:
+        async with booking_parts(servers, redis, key_prefix, via_port=proxy.port, deadline_seconds=0.25) as parts:
+            ada = professional("Ada")
+            event, start, _ = await setup_event(parts.owner, ada)
+            nine = (await parts.store.event(event.id)).schedule.slot_starting_at(start)
+            proxy.latency_seconds = 0.15
+            proxy.reset()
+            who = client()
+            with pytest.raises(Problem) as abandoned:
+                await parts.service.book(who, BookingIn(event_id=event.id, start=start), "key")
+            assert abandoned.value.status == 503
+            proxy.latency_seconds = 0
+            assert await parts.pool.fetchval("SELECT count(*) FROM bookings") == 0
+            assert await parts.store.professional_usage(event.id, nine) == {}
+            assert [q for q in proxy.statements if "COMMIT" in q] == [] and "ROLLBACK" in proxy.statements
+            booking, created = await parts.service.book(who, BookingIn(event_id=event.id, start=start), "key")
+            assert created and booking.professional.id == ada.id
+
+
 async def test_redis_unreachable_at_confirm_changes_nothing_for_the_client_and_reconcile_keeps_the_unit(
     servers, redis, key_prefix
 ):
