@@ -21,7 +21,7 @@ from aiohttp import web
 from redis.asyncio import BlockingConnectionPool, Redis
 
 import booking
-from common.capacity import CapacityStore
+from common.capacity import CapacityStore, Taken
 from common.db import create_pool
 from common.settings import ServiceSettings
 from common.web import serve
@@ -55,7 +55,7 @@ async def book(request: web.Request) -> web.Response:
     slot = known.schedule.slot_starting_at(datetime.fromisoformat(body["start"]))
     booking_id = uuid4()
     taken = await store.take(known, slot, random.random(), booking_id, hold_seconds=3600)
-    if taken is None:
+    if not isinstance(taken, Taken):
         return web.Response(status=409, body=b'{"code":"slot_unavailable"}', content_type="application/json")
     envelope = orjson.dumps({"type": "booking.confirmed", "booking": str(booking_id)}).decode()
     await request.app[POOL].execute(

@@ -8,7 +8,7 @@ from datetime import datetime
 
 import pytest
 
-from common.capacity import CapacityStore, Earlier, Rebuilding, StaleEvent, Taken, UnitInUse, event_counters
+from common.capacity import CapacityStore, Earlier, Full, Rebuilding, StaleEvent, Taken, UnitInUse, event_counters
 from common.contracts import ShiftStatus
 from tests.factories import event_data, professional, shift_data
 
@@ -33,7 +33,7 @@ async def take(store: CapacityStore, event, slot_, chance: float):
 
 
 def who(picks) -> list:
-    return [p.professional.name if p else None for p in picks]
+    return [p.professional.name if isinstance(p, Taken) else None for p in picks]
 
 
 async def test_takes_only_while_there_is_capacity_and_only_from_professionals_who_have_it(store, event):
@@ -46,7 +46,11 @@ async def test_takes_only_while_there_is_capacity_and_only_from_professionals_wh
     # 10:30: Ada has 2 units and 2 bookings today, Bob 1 unit and none: Bob first, then only Ada has room.
     assert who([await take(store, event, slot(event, 10, 30), 0.0) for _ in range(4)]) == ["Bob", "Ada", "Ada", None]
     # 11:30: nobody works.
-    assert await take(store, event, slot(event, 11, 30), 0.5) is None
+    # 11:30: nobody works; the refusal carries the day's remaining units, read in the same step.
+    refused = await take(store, event, slot(event, 11, 30), 0.5)
+    assert isinstance(refused, Full) and len(refused.slots) == len(refused.remaining) == 16
+    assert dict(zip((s.key for s in refused.slots), refused.remaining, strict=True))[slot(event, 10).key] == 0
+    assert dict(zip((s.key for s in refused.slots), refused.remaining, strict=True))[slot(event, 11).key] == 1
 
 
 async def test_ties_are_broken_by_the_callers_random_number(store, event):
@@ -67,7 +71,7 @@ async def test_fifty_concurrent_takes_of_five_units_give_exactly_five(store, eve
     await store.apply_shift(1, shift_data(event.data, bob, at(event, 14), at(event, 15), capacity=2))
     two = slot(event, 14)
     results = await asyncio.gather(*(take(store, event, two, i / 50) for i in range(50)))
-    taken = Counter(r.professional.name for r in results if r)
+    taken = Counter(r.professional.name for r in results if isinstance(r, Taken))
     assert taken == {"Ada": 3, "Bob": 2}
     assert await store.professional_usage(event.data.id, two) == {str(ada.id): 3, str(bob.id): 2}
     units = json.loads(await store._redis.hget(store.keys(event.data.id).alloc, two.key))["u"]

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from booking.adapters.db import BookingRow
 from booking.api import BookingIn
 from common.auth import Identity, Role
-from common.capacity import CapacityStore, Earlier, KnownEvent, Rebuilding, StaleEvent, Taken
+from common.capacity import CapacityStore, Earlier, Full, KnownEvent, Rebuilding, StaleEvent, Taken
 from common.contracts import BookingData, BookingStatus, Person
 from common.errors import Problem, not_found, try_again
 from common.outbox import Outbox
@@ -124,6 +124,12 @@ def slot_unavailable(slot: Slot, open_slots: list[Slot]) -> Problem:
     )
 
 
+def unavailable(known: KnownEvent, slot: Slot, full: Full) -> Problem:
+    """409 ``slot_unavailable``, offering the nearest slots of the same day that still have room."""
+    open_slots = [s for s, left in zip(full.slots, full.remaining, strict=True) if left > 0 and not known.schedule.is_blocked(s)]
+    return slot_unavailable(slot, open_slots)
+
+
 def new_booking_values(
     booking_id: UUID,
     client: Identity,
@@ -204,8 +210,8 @@ class BookingService:
             earlier = await self._earlier(taken, fp, client, idempotency_key, record_key, waited_until)
             if earlier is not None:
                 return earlier, False
-        if taken is None:
-            raise await self._unavailable(known, slot)
+        if isinstance(taken, Full):
+            raise unavailable(known, slot, taken)
         values = new_booking_values(
             booking_id, client, request, idempotency_key, known, slot, taken, {"eligible": taken.eligible, "random": chance}
         )
@@ -453,17 +459,6 @@ class BookingService:
             "mean": mean,
             "largest_deviation_from_mean": max((abs(c - mean) for c in counts), default=0),
         }
-
-    async def _unavailable(self, known: KnownEvent, slot: Slot) -> Problem:
-        """409 ``slot_unavailable``, offering the nearest slots of the same day that still have room."""
-        day = known.schedule.event_day_of(slot.start)
-        counts = await self._store.day_counts(known.data.id, day)
-        open_slots = (
-            [s for s, left in zip(counts.slots, counts.remaining, strict=True) if left > 0 and not known.schedule.is_blocked(s)]
-            if counts
-            else []
-        )
-        return slot_unavailable(slot, open_slots)
 
     def _visible(self, query, who: Identity):
         if who.role is Role.CLIENT:

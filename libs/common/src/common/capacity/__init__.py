@@ -6,12 +6,13 @@ Redis Cluster node; slots are hash fields, so scripts never build key names.
 """
 
 from common.capacity.counters import Hold, UnitInUse, differences, event_counters, lasting_differences
-from common.capacity.store import CapacityStore, DayCounts, Earlier, EventKeys, KnownEvent, Rebuilding, StaleEvent, Taken
+from common.capacity.store import CapacityStore, DayCounts, Earlier, EventKeys, Full, KnownEvent, Rebuilding, StaleEvent, Taken
 
 __all__ = [
     "CapacityStore",
     "DayCounts",
     "Earlier",
+    "Full",
     "KnownEvent",
     "EventKeys",
     "Rebuilding",

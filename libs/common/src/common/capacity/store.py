@@ -84,6 +84,15 @@ class Earlier:
         )
 
 
+@dataclass(frozen=True)
+class Full:
+    """Nobody has room in the slot; with the day's slots and their remaining units, read in the
+    same step, so a refusal can offer the nearest open slots without another round trip."""
+
+    slots: tuple[Slot, ...]
+    remaining: tuple[int, ...]
+
+
 class StaleEvent(Exception):
     """The event changed between reading it and taking capacity."""
 
@@ -105,6 +114,7 @@ class CapacityStore:
         self._read_day = redis.register_script(_script("read_day.lua"))
         self._confirm = redis.register_script(_script("confirm.lua"))
         self._events: dict[UUID, KnownEvent] = {}  # parsed definitions, revalidated on every read
+        self._days: dict[tuple[UUID, int, date], tuple[tuple[Slot, ...], str]] = {}  # an event day's slots
 
     def keys(self, event_id: UUID) -> EventKeys:
         return EventKeys.of(self._prefix, event_id)
@@ -181,12 +191,15 @@ class CapacityStore:
         hold_seconds: float,
         idempotency_key: str | None = None,
         fingerprint: str = "",
-    ) -> Taken | Earlier | None:
-        """Hold a unit in ``slot`` for ``booking_id`` from the professional the script picks; None when
-        full; ``Earlier`` when ``idempotency_key`` was used before (with ``fingerprint`` given).
-        The hold expires by itself unless ``confirm`` is called after the booking's commit."""
+    ) -> Taken | Earlier | Full:
+        """Hold a unit in ``slot`` for ``booking_id`` from the professional the script picks; ``Full``
+        when nobody has room; ``Earlier`` when ``idempotency_key`` was used before (with
+        ``fingerprint`` given). The hold expires by itself unless ``confirm`` is called after the
+        booking's commit."""
         keys = self.keys(known.data.id)
         expires_ms = int((time.time() + hold_seconds) * 1000)
+        day = known.schedule.event_day_of(slot.start)
+        day_slots, day_keys = self._event_day(known, day)
         result = await self._take(
             keys=[
                 keys.event,
@@ -202,17 +215,30 @@ class CapacityStore:
             args=[
                 known.sequence,
                 slot.key,
-                known.schedule.event_day_of(slot.start).isoformat(),
+                day.isoformat(),
                 repr(random),
                 str(booking_id),
                 expires_ms,
                 max(1, int(hold_seconds * 1000)),
                 fingerprint if idempotency_key else "",
+                day_keys,
             ],
         )
         if result[0] == -3:
             return Earlier.parse(result[1])
+        if result[0] == 0:
+            return Full(day_slots, tuple(int(n) for n in result[1].split(",")) if result[1] else ())
         return self._placed(known, result)
+
+    def _event_day(self, known: KnownEvent, day: date) -> tuple[tuple[Slot, ...], str]:
+        """The event day's slots, and their keys as the take script wants them (kept per definition)."""
+        index = (known.data.id, known.sequence, day)
+        if index not in self._days:
+            if len(self._days) > 10_000:
+                self._days.clear()
+            slots = tuple(known.schedule.slots_on_local_day(day, known.schedule.zone))
+            self._days[index] = (slots, ",".join(s.key for s in slots))
+        return self._days[index]
 
     async def earlier(self, idempotency_key: str) -> "Earlier | None":
         raw = await self._redis.get(idempotency_key)

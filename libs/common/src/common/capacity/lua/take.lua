@@ -11,9 +11,10 @@
 -- ARGV[1] event sequence the caller checked the slot against, ARGV[2] slot, ARGV[3] event day,
 -- ARGV[4] random number in [0, 1) chosen by the caller, ARGV[5] booking id,
 -- ARGV[6] when the hold expires (ms since the epoch), ARGV[7] hold lifetime (ms),
--- ARGV[8] the request's fingerprint ("" when the client sent no Idempotency-Key)
+-- ARGV[8] the request's fingerprint ("" when the client sent no Idempotency-Key),
+-- ARGV[9] the slots of the event day, comma-separated (for the open slots a refusal offers)
 -- Returns {1, professional, unit, professional JSON, eligible JSON ({professional: load})};
--- {0} when nobody has room; {-1} when the event changed since the caller checked the slot;
+-- {0, "remaining,remaining,..." of the day's slots} when nobody has room; {-1} when the event changed since the caller checked the slot;
 -- {-2} while the event's counters are being rebuilt; {-3, record} when the key was used before.
 local slot, day, booking = ARGV[2], ARGV[3], ARGV[5]
 if ARGV[8] ~= '' then
@@ -22,8 +23,18 @@ if ARGV[8] ~= '' then
 end
 if redis.call('EXISTS', KEYS[6]) == 1 then return {-2} end
 if redis.call('HGET', KEYS[1], 'sequence') ~= ARGV[1] then return {-1} end
+local function full()
+  local fields = {}
+  for each in string.gmatch(ARGV[9], '[^,]+') do fields[#fields + 1] = each end
+  if #fields == 0 then return {0, ''} end
+  local remaining = redis.call('HMGET', KEYS[3], unpack(fields))
+  local out = {}
+  for i = 1, #fields do out[i] = remaining[i] or '0' end
+  return {0, table.concat(out, ',')}
+end
+
 local raw = redis.call('HGET', KEYS[2], slot)
-if not raw then return {0} end
+if not raw then return full() end
 local alloc = cjson.decode(raw)
 
 local function in_use(pro)
@@ -36,7 +47,7 @@ local eligible = {}
 for pro, capacity in pairs(alloc.c) do
   if capacity - in_use(pro) > 0 then table.insert(eligible, pro) end
 end
-if #eligible == 0 then return {0} end
+if #eligible == 0 then return full() end
 table.sort(eligible) -- pairs() has no order; sorting keeps the pick a function of the inputs
 
 -- Fewest bookings on the event day first; ties broken by the caller's random number.
