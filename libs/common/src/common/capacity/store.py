@@ -15,8 +15,10 @@ from common.schedule import Schedule, Slot
 LIVE_KEYS = ("event", "shifts", "alloc", "capacity", "remaining", "load", "professionals", "holds", "hold_expiry")
 
 
-def _script(name: str) -> str:
-    return files("common.capacity").joinpath("lua", name).read_text()
+def _script(name: str, with_slot_rules: bool = False) -> str:
+    """A script's source; ``with_slot_rules``: after the shared rules of ``slots.lua`` it calls."""
+    lua = files("common.capacity").joinpath("lua")
+    return (lua.joinpath("slots.lua").read_text() if with_slot_rules else "") + lua.joinpath(name).read_text()
 
 
 @dataclass(frozen=True)
@@ -106,10 +108,10 @@ class CapacityStore:
         self._redis = redis
         self._prefix = prefix
         self._apply_event = redis.register_script(_script("apply_event.lua"))
-        self._apply_shift = redis.register_script(_script("apply_shift.lua"))
-        self._take = redis.register_script(_script("take.lua"))
-        self._relocate = redis.register_script(_script("relocate.lua"))
-        self._release = redis.register_script(_script("release.lua"))
+        self._apply_shift = redis.register_script(_script("apply_shift.lua", with_slot_rules=True))
+        self._take = redis.register_script(_script("take.lua", with_slot_rules=True))
+        self._relocate = redis.register_script(_script("relocate.lua", with_slot_rules=True))
+        self._release = redis.register_script(_script("release.lua", with_slot_rules=True))
         self._commit_rebuild = redis.register_script(_script("commit_rebuild.lua"))
         self._read_day = redis.register_script(_script("read_day.lua"))
         self._confirm = redis.register_script(_script("confirm.lua"))

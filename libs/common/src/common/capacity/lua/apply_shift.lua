@@ -9,8 +9,7 @@
 -- ARGV[3] state JSON {"professional_id", "capacity", "active": bool, "slots": [slot, ...]},
 -- ARGV[4] professional JSON
 -- Returns 1 when applied, 0 when ignored as older or duplicate, -1 while the event is being rebuilt.
--- A slot left with no capacity and no use loses its fields, so the state is the same whatever the
--- history that led to it (a rebuild from the system of record gives the very same hashes).
+-- A slot left with no capacity and no use loses its fields (save_slot, in slots.lua).
 if redis.call('EXISTS', KEYS[6]) == 1 then return -1 end
 local old = redis.call('HGET', KEYS[1], ARGV[1])
 if old then
@@ -28,20 +27,7 @@ local function contribute(state, sign)
     local alloc = raw and cjson.decode(raw) or {c = {}, u = {}}
     local capacity = (alloc.c[pro] or 0) + sign * state.capacity
     if capacity > 0 then alloc.c[pro] = capacity else alloc.c[pro] = nil end
-    local total, used = 0, 0
-    for _, n in pairs(alloc.c) do total = total + n end
-    for _, units in pairs(alloc.u) do
-      for _ in pairs(units) do used = used + 1 end
-    end
-    if next(alloc.c) == nil and next(alloc.u) == nil then
-      redis.call('HDEL', KEYS[2], slot)
-      redis.call('HDEL', KEYS[3], slot)
-      redis.call('HDEL', KEYS[4], slot)
-    else
-      redis.call('HSET', KEYS[2], slot, cjson.encode(alloc))
-      redis.call('HSET', KEYS[3], slot, total)
-      redis.call('HSET', KEYS[4], slot, total - used)
-    end
+    save_slot(KEYS[2], KEYS[3], KEYS[4], slot, alloc)
   end
 end
 

@@ -37,37 +37,10 @@ local raw = redis.call('HGET', KEYS[2], slot)
 if not raw then return full() end
 local alloc = cjson.decode(raw)
 
-local function in_use(pro)
-  local n = 0
-  for _ in pairs(alloc.u[pro] or {}) do n = n + 1 end
-  return n
-end
-
-local eligible = {}
-for pro, capacity in pairs(alloc.c) do
-  if capacity - in_use(pro) > 0 then table.insert(eligible, pro) end
-end
-if #eligible == 0 then return full() end
-table.sort(eligible) -- pairs() has no order; sorting keeps the pick a function of the inputs
-
--- Fewest bookings on the event day first; ties broken by the caller's random number.
-local loads, fewest, candidates = {}, nil, {}
-for _, pro in ipairs(eligible) do
-  local load = tonumber(redis.call('HGET', KEYS[4], day .. '|' .. pro) or '0')
-  loads[pro] = load
-  if fewest == nil or load < fewest then
-    fewest, candidates = load, {pro}
-  elseif load == fewest then
-    table.insert(candidates, pro)
-  end
-end
-local pick = candidates[math.min(#candidates, math.floor(tonumber(ARGV[4]) * #candidates) + 1)]
-
--- The lowest free unit number; with fewer in use than capacity it is within the capacity, which
--- is what PostgreSQL checks (unit <= capacity, one confirmed booking per unit).
+local pick, loads = least_loaded(alloc, KEYS[4], day, ARGV[4], nil)
+if pick == nil then return full() end
+local unit = lowest_free_unit(alloc, pick)
 local units = alloc.u[pick] or {}
-local unit = 1
-while units[tostring(unit)] do unit = unit + 1 end
 units[tostring(unit)] = booking
 alloc.u[pick] = units
 redis.call('HSET', KEYS[2], slot, cjson.encode(alloc))

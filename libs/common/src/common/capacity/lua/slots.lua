@@ -1,0 +1,80 @@
+-- The rules every script that changes a slot's allocation shares; prepended to each of them when
+-- it is registered (a script loaded by EVALSHA cannot call another). A slot's allocation is
+-- {"c": {professional: capacity}, "u": {professional: {unit: booking}}}.
+
+local function units_in_use(units)
+  local n = 0
+  for _ in pairs(units or {}) do n = n + 1 end
+  return n
+end
+
+-- The professional and unit a booking holds in the slot, or nil.
+local function holder_of(alloc, booking)
+  for pro, units in pairs(alloc.u) do
+    for unit, held_by in pairs(units) do
+      if held_by == booking then return pro, unit end
+    end
+  end
+  return nil, nil
+end
+
+-- The lowest unit number the professional has free. Within their capacity whenever they have
+-- room (fewer units in use than capacity): PostgreSQL checks unit <= capacity.
+local function lowest_free_unit(alloc, pro)
+  local units = alloc.u[pro] or {}
+  local unit = 1
+  while units[tostring(unit)] do unit = unit + 1 end
+  return unit
+end
+
+-- Among the professionals with room (but ``except``), the one with the fewest bookings on the
+-- event day; ties broken by the caller's random number. Returns the pick (nil when nobody has
+-- room) and the loads of those who had room (the assignment's audit trail).
+local function least_loaded(alloc, load_key, day, random, except)
+  local eligible = {}
+  for pro, capacity in pairs(alloc.c) do
+    if pro ~= except and capacity - units_in_use(alloc.u[pro]) > 0 then table.insert(eligible, pro) end
+  end
+  table.sort(eligible) -- pairs() has no order; sorting keeps the pick a function of the inputs
+  local loads, fewest, candidates = {}, nil, {}
+  for _, pro in ipairs(eligible) do
+    local load = tonumber(redis.call('HGET', load_key, day .. '|' .. pro) or '0')
+    loads[pro] = load
+    if fewest == nil or load < fewest then
+      fewest, candidates = load, {pro}
+    elseif load == fewest then
+      table.insert(candidates, pro)
+    end
+  end
+  if #candidates == 0 then return nil, loads end
+  return candidates[math.min(#candidates, math.floor(tonumber(random) * #candidates) + 1)], loads
+end
+
+-- One booking fewer for a professional that day; a zero load has no field.
+local function unload(load_key, day, pro)
+  local field = day .. '|' .. pro
+  if tonumber(redis.call('HGET', load_key, field) or '0') > 1 then
+    redis.call('HINCRBY', load_key, field, -1)
+  else
+    redis.call('HDEL', load_key, field)
+  end
+end
+
+-- Store a slot's allocation with the capacity and remaining that follow from it. A slot with
+-- neither capacity nor use has no fields, so the state depends only on the current shifts and
+-- bookings (a rebuild from the record gives the very same hashes).
+local function save_slot(alloc_key, capacity_key, remaining_key, slot, alloc)
+  if next(alloc.c) == nil and next(alloc.u) == nil then
+    redis.call('HDEL', alloc_key, slot)
+    redis.call('HDEL', capacity_key, slot)
+    redis.call('HDEL', remaining_key, slot)
+    return
+  end
+  local total, used = 0, 0
+  for _, n in pairs(alloc.c) do total = total + n end
+  for _, units in pairs(alloc.u) do used = used + units_in_use(units) end
+  redis.call('HSET', alloc_key, slot, cjson.encode(alloc))
+  redis.call('HSET', capacity_key, slot, total)
+  redis.call('HSET', remaining_key, slot, total - used)
+end
+
