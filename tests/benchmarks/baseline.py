@@ -166,9 +166,8 @@ class BaselineBooking:
             await conn.execute(COUNT_DAY_LOAD, event.id, day, chosen)
             professional = Person.model_validate(await self._catalogue.professional(conn, chosen))
             assignment = {"eligible": len(open_rows), "random": chance}
-            values = new_booking_values(
-                booking_id, client, request, key, KnownEvent(0, event, schedule), slot, Taken(professional, unit, {}), assignment
-            )
+            known, taken = KnownEvent(0, event, schedule), Taken(professional, unit, {})
+            values = new_booking_values(booking_id, client, request, key, known, slot, taken, assignment, fingerprint(request))
             await conn.execute(INSERT_BOOKING, *(values[c] for c in NEW_BOOKING_COLUMNS))
             data = booking_data(SimpleNamespace(**values))
             await self._outbox.add_on(conn, "booking.confirmed", booking_id, 1, data.model_dump(mode="json"))

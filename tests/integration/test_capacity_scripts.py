@@ -129,7 +129,7 @@ async def test_an_idempotency_key_is_checked_and_taken_in_the_same_step_as_the_u
     # Committed: retries get the booking; a failed attempt instead lets the next one start afresh.
     await store.confirm(event.data.id, first, key, Earlier("done", first, "fp", '{"id": 1}'), keep_seconds=60)
     again = await store.take(event, nine, 0.5, uuid.uuid4(), hold_seconds=30, idempotency_key=key, fingerprint="fp")
-    assert (again.state, again.booking) == ("done", '{"id": 1}')
+    assert (again.state, again.data) == ("done", '{"id": 1}')
     other = store.idempotency_key(event.data.id, client, "k-2")
     failed = uuid.uuid4()
     await store.take(event, nine, 0.5, failed, hold_seconds=30, idempotency_key=other, fingerprint="fp")

@@ -7,6 +7,7 @@ the booking and its event, checked against the capacity record under the event's
 """
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import random
@@ -139,6 +140,7 @@ def new_booking_values(
     slot: Slot,
     taken: Taken,
     assignment: dict,
+    request_fingerprint: str,
 ) -> dict:
     """The row of a new confirmed booking holding ``taken``."""
     pro = taken.professional
@@ -160,7 +162,7 @@ def new_booking_values(
         unit=taken.unit,
         assignment=orjson.dumps(assignment).decode(),
         idempotency_key=key,
-        request_fingerprint=fingerprint(request),
+        request_fingerprint=request_fingerprint,
         sequence=1,
     )
 
@@ -212,9 +214,8 @@ class BookingService:
                 return earlier, False
         if isinstance(taken, Full):
             raise unavailable(known, slot, taken)
-        values = new_booking_values(
-            booking_id, client, request, idempotency_key, known, slot, taken, {"eligible": taken.eligible, "random": chance}
-        )
+        assignment = {"eligible": taken.eligible, "random": chance}
+        values = new_booking_values(booking_id, client, request, idempotency_key, known, slot, taken, assignment, fp)
         data = booking_data(SimpleNamespace(**values))
         event = self._outbox.event("booking.confirmed", booking_id, 1, data.model_dump(mode="json"))
         try:
@@ -250,8 +251,8 @@ class BookingService:
         while True:
             if earlier.fingerprint != fp:
                 raise key_reused()
-            if earlier.state == "done" and earlier.booking:
-                return BookingData.model_validate_json(earlier.booking)
+            if earlier.state == "done" and earlier.data:
+                return BookingData.model_validate_json(earlier.data)
             if time.monotonic() >= waited_until:
                 # Its process may have died after its COMMIT: the record knows.
                 found = await self._recorded_attempt(client.id, key, fp)
@@ -285,10 +286,13 @@ class BookingService:
         async with self._pool.acquire() as conn:
             try:
                 await conn.execute(begin_shared(known.data.id))
-                written = await insert_booking(conn, values, known.sequence, outbox_row)
-                if not written or time.monotonic() >= deadline:
+                if not await insert_booking(conn, values, known.sequence, outbox_row):
+                    raise try_again("The event's availability is changing; try again in a moment.")
+                if time.monotonic() >= deadline:
+                    raise try_again("Booking took too long; try again.")
+            except BaseException as exc:  # not committed: nothing was written, and the unit goes back
+                with contextlib.suppress(Exception):
                     await conn.execute("ROLLBACK")
-            except BaseException as exc:
                 await self._give_back(known, slot, booking_id, record_key)
                 if isinstance(exc, asyncpg.UniqueViolationError) and exc.constraint_name == "bookings_idempotency":
                     raise _KeyTaken from exc
@@ -298,12 +302,6 @@ class BookingService:
                 if isinstance(exc, asyncpg.LockNotAvailableError):
                     raise try_again("The event's availability is changing; try again in a moment.") from exc
                 raise
-            if not written:
-                await self._give_back(known, slot, booking_id, record_key)
-                raise try_again("The event's availability is changing; try again in a moment.")
-            if time.monotonic() >= deadline:
-                await self._give_back(known, slot, booking_id, record_key)
-                raise try_again("Booking took too long; try again.")
             try:
                 await conn.execute("COMMIT")
             except asyncpg.PostgresError as exc:

@@ -73,7 +73,7 @@ class Earlier:
     state: str
     booking_id: UUID
     fingerprint: str
-    booking: str | None = None  # BookingData as JSON, once done
+    data: str | None = None  # the booking (BookingData) as JSON, once done
 
     @classmethod
     def parse(cls, raw: str) -> "Earlier":
@@ -82,7 +82,7 @@ class Earlier:
 
     def dump(self) -> str:
         return json.dumps(
-            {"state": self.state, "booking": str(self.booking_id), "fingerprint": self.fingerprint, "data": self.booking}
+            {"state": self.state, "booking": str(self.booking_id), "fingerprint": self.fingerprint, "data": self.data}
         )
 
 
