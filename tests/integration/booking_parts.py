@@ -3,7 +3,7 @@ that call the use cases directly, where HTTP cannot make requests collide reliab
 
 import importlib.util
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,10 +13,11 @@ import asyncpg
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from availability.adapters.record import EventRecord, units_by_event
 from booking.adapters.db import OUTBOX
 from booking.owner import CapacityOwner
 from booking.service import BookingService
-from common.capacity import CapacityStore
+from common.capacity import CapacityStore, UnitInUse
 from common.db import create_engine, create_pool, session_factory
 from common.envelope import BOOKINGS_EXCHANGE
 from common.migrations import migrate
@@ -31,6 +32,31 @@ class BookingParts:
     pool: asyncpg.Pool
     engine: AsyncEngine
     database_url: str
+
+    async def confirmed_units(self, event_id) -> list[UnitInUse]:
+        """The units the record's confirmed bookings hold, as availability's rebuild reads them."""
+        return units_by_event(await self.service.usage(event_id)).get(event_id, [])
+
+
+class RecordOf:
+    """The system of record as availability's rebuild and reconcile read it (``SystemOfRecord``'s
+    calls), served from these parts: the events a test says the shifts service holds, the booking
+    service's confirmed units, its audit and its repair."""
+
+    def __init__(self, parts: BookingParts, events: Callable[[], Awaitable[list[EventRecord]]]) -> None:
+        self._parts, self._events = parts, events
+
+    async def events(self, event_id=None) -> list[EventRecord]:
+        return await self._events()
+
+    async def confirmed(self, event_id=None) -> dict:
+        return units_by_event(await self._parts.service.usage(event_id))
+
+    async def audit(self, event_id=None) -> dict:
+        return (await self._parts.owner.audit(event_id)).as_dict()
+
+    async def settle(self, event_id=None) -> dict:
+        return (await self._parts.owner.settle(event_id)).as_dict()
 
 
 @asynccontextmanager

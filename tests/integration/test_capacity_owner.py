@@ -17,11 +17,10 @@ from availability.rebuild import Rebuilder
 from booking.api import BookingIn
 from booking.service import booking_data
 from common.auth import Identity, Role
-from common.capacity import UnitInUse
 from common.contracts import BookingStatus, DailyBlackoutData, ShiftStatus
 from common.errors import Problem
 from tests.factories import event_data, message, professional, shift_data
-from tests.integration.booking_parts import booking_parts
+from tests.integration.booking_parts import RecordOf, booking_parts
 from tests.integration.tcp_proxy import Cut, PostgresProxy
 
 
@@ -243,8 +242,7 @@ async def test_redis_unreachable_at_confirm_changes_nothing_for_the_client_and_r
         parts.store.confirm = confirm
         await asyncio.sleep(0.3)  # the hold has expired
         # Reconcile's expiry pass, given the record's confirmed units (as the booking service serves them).
-        rows = await parts.pool.fetch("SELECT * FROM bookings WHERE status = 'confirmed'")
-        units = [UnitInUse(str(int(r["slot_start"].timestamp())), r["professional_id"], r["unit"], r["id"]) for r in rows]
+        units = await parts.confirmed_units(event.id)
         rebuilder = Rebuilder(parts.store, record=None, settle_seconds=0, flag_seconds=5)
         expired, kept = await rebuilder.expire_holds(EventRecord(1, event, []), units)
         assert (expired, kept) == (0, 1)
@@ -294,25 +292,12 @@ async def test_redis_back_from_an_old_copy_with_its_marker_still_set_is_repaired
             await parts.service.book(client(), BookingIn(event_id=event.id, start=start), None)
         assert refused.value.status == 503
 
-        class Record:  # the record as the shifts and booking services serve it to availability
-            async def events(self, event_id=None):
-                return [EventRecord(1, event, [(1, shift)])]
+        async def shifts_snapshot():
+            return [EventRecord(1, event, [(1, shift)])]
 
-            async def confirmed(self, event_id=None):
-                rows = await parts.pool.fetch("SELECT * FROM bookings WHERE status = 'confirmed'")
-                return {
-                    event.id: [
-                        UnitInUse(str(int(r["slot_start"].timestamp())), r["professional_id"], r["unit"], r["id"]) for r in rows
-                    ]
-                }
-
-            async def audit(self, event_id=None):
-                return (await parts.owner.audit(event_id)).as_dict()
-
-            async def settle(self, event_id=None):
-                return (await parts.owner.settle(event_id)).as_dict()
-
-        report = await Rebuilder(parts.store, Record(), settle_seconds=0, flag_seconds=10).reconcile(event.id)
+        report = await Rebuilder(parts.store, RecordOf(parts, shifts_snapshot), settle_seconds=0, flag_seconds=10).reconcile(
+            event.id
+        )
         assert "alloc" in report.repaired[str(event.id)] and report.record_audit["clean"]
         assert await parts.store.professional_usage(event.id, nine) == {str(ada.id): 1}
         assert await parts.store.holds(event.id) == [] and made.professional.id == ada.id

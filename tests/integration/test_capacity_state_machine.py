@@ -28,7 +28,7 @@ from common.capacity import UnitInUse, differences, event_counters
 from common.contracts import OneOffBlackoutData, ShiftStatus
 from common.errors import Problem
 from tests.factories import event_data, message, professional, shift_data
-from tests.integration.booking_parts import booking_parts
+from tests.integration.booking_parts import RecordOf, booking_parts
 
 EXAMPLES = int(os.environ.get("STATE_MACHINE_EXAMPLES", "200"))
 SLOTS = 4  # 09:00 to 11:00, half an hour each
@@ -250,20 +250,13 @@ class CapacityHistory(RuleBasedStateMachine):
         return EventRecord(self.event_sequence, self.event, [(seq, shift) for shift, seq in self.shifts.values()])
 
     async def _units(self) -> list[UnitInUse]:
-        rows = await self.parts.pool.fetch("SELECT * FROM bookings WHERE event_id = $1 AND status = 'confirmed'", self.event.id)
-        return [UnitInUse(str(int(r["slot_start"].timestamp())), r["professional_id"], r["unit"], r["id"]) for r in rows]
+        return await self.parts.confirmed_units(self.event.id)
 
     def _rebuilder(self) -> Rebuilder:
-        machine = self
+        async def published():  # what the shifts service holds, delivered to the owner or not
+            return [await self._record()]
 
-        class Record:
-            async def events(self, event_id=None):
-                return [await machine._record()]
-
-            async def confirmed(self, event_id=None):
-                return {machine.event.id: await machine._units()}
-
-        return Rebuilder(self.parts.store, Record(), settle_seconds=0, flag_seconds=10)
+        return Rebuilder(self.parts.store, RecordOf(self.parts, published), settle_seconds=0, flag_seconds=10)
 
     def teardown(self) -> None:
         if hasattr(self, "h"):

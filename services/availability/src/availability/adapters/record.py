@@ -18,6 +18,16 @@ class EventRecord:
     shifts: list[tuple[int, ShiftData]]
 
 
+def units_by_event(items: list[dict]) -> dict[UUID, list[UnitInUse]]:
+    """The booking service's usage items (``/internal/usage``) as the units they hold, by event."""
+    by_event: dict[UUID, list[UnitInUse]] = defaultdict(list)
+    for item in items:
+        by_event[UUID(item["event_id"])].append(
+            UnitInUse(item["slot"], UUID(item["professional_id"]), item["unit"], UUID(item["booking_id"]))
+        )
+    return by_event
+
+
 class SystemOfRecord:
     def __init__(self, http: ClientSession, shifts_url: str, booking_url: str, tokens: TokenCodec, timeout: float) -> None:
         self._http = http
@@ -47,13 +57,7 @@ class SystemOfRecord:
 
     async def confirmed(self, event_id: UUID | None = None) -> dict[UUID, list[UnitInUse]]:
         """The unit each confirmed booking holds, by event."""
-        body = await self._get(f"{self._booking_url}/internal/usage", event_id)
-        by_event: dict[UUID, list[UnitInUse]] = defaultdict(list)
-        for item in body["items"]:
-            by_event[UUID(item["event_id"])].append(
-                UnitInUse(item["slot"], UUID(item["professional_id"]), item["unit"], UUID(item["booking_id"]))
-            )
-        return by_event
+        return units_by_event((await self._get(f"{self._booking_url}/internal/usage", event_id))["items"])
 
     async def audit(self, event_id: UUID | None = None) -> dict:
         """The booking service's audit of the record: every confirmed booking within capacity."""
