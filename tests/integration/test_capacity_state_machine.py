@@ -15,7 +15,6 @@ import uuid
 from collections import Counter
 from datetime import datetime, time, timedelta
 
-import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
@@ -291,5 +290,3 @@ def test_random_histories_never_overbook_lose_or_double_a_booking(servers, key_p
         HARNESS = None
         loop.close()
 
-
-pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")

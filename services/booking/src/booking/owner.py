@@ -165,11 +165,12 @@ class CapacityOwner:
         report = AuditReport(events=1)
         definition, bookings, shifts = await self._record(session, event_id, professional, lock=True, future_only=True)
         report.confirmed = len(bookings)
-        found = _beyond(bookings, shifts, definition.schedule() if definition else None)
+        schedule = definition.schedule() if definition else None
+        found = _beyond(bookings, shifts, schedule)
         if not found:
             return report
         assert definition is not None  # bookings exist only on events the record defines
-        known = KnownEvent(0, definition, definition.schedule())
+        known = KnownEvent(0, definition, schedule)
         for beyond in found:
             row = beyond.booking
             report.beyond.append(_describe(beyond))
