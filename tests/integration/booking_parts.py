@@ -3,7 +3,7 @@ that call the use cases directly, where HTTP cannot make requests collide reliab
 
 import importlib.util
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +13,7 @@ import asyncpg
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from availability.adapters.record import EventRecord, units_by_event
+from availability.adapters.record import EventRecord, event_records, units_by_event
 from booking.adapters.db import OUTBOX
 from booking.owner import CapacityOwner
 from booking.service import BookingService
@@ -40,14 +40,14 @@ class BookingParts:
 
 class RecordOf:
     """The system of record as availability's rebuild and reconcile read it (``SystemOfRecord``'s
-    calls), served from these parts: the events a test says the shifts service holds, the booking
-    service's confirmed units, its audit and its repair."""
+    calls), served from these parts instead of over HTTP: the owner's snapshot, the confirmed units,
+    the audit and its repair."""
 
-    def __init__(self, parts: BookingParts, events: Callable[[], Awaitable[list[EventRecord]]]) -> None:
-        self._parts, self._events = parts, events
+    def __init__(self, parts: BookingParts) -> None:
+        self._parts = parts
 
     async def events(self, event_id=None) -> list[EventRecord]:
-        return await self._events()
+        return event_records(await self._parts.owner.snapshot(event_id))
 
     async def confirmed(self, event_id=None) -> dict:
         return units_by_event(await self._parts.service.usage(event_id))

@@ -292,13 +292,28 @@ async def test_redis_back_from_an_old_copy_with_its_marker_still_set_is_repaired
             await parts.service.book(client(), BookingIn(event_id=event.id, start=start), None)
         assert refused.value.status == 503
 
-        async def shifts_snapshot():
-            return [EventRecord(1, event, [(1, shift)])]
-
-        report = await Rebuilder(parts.store, RecordOf(parts, shifts_snapshot), settle_seconds=0, flag_seconds=10).reconcile(
-            event.id
-        )
+        report = await Rebuilder(parts.store, RecordOf(parts), settle_seconds=0, flag_seconds=10).reconcile(event.id)
         assert "alloc" in report.repaired[str(event.id)] and report.record_audit["clean"]
         assert await parts.store.professional_usage(event.id, nine) == {str(ada.id): 1}
         assert await parts.store.holds(event.id) == [] and made.professional.id == ada.id
     await raw.aclose()
+
+
+async def test_counters_rebuilt_while_the_owner_lags_offer_only_what_the_record_gives(servers, redis, key_prefix):
+    """Bob's shift is published but not applied by the owner yet (its consumer reconnecting, say)
+    when Redis is rebuilt: the counters come from the owner's record, so they do not offer Bob,
+    and the second client hears 409 (full), not a unit the record then refuses (503)."""
+    async with booking_parts(servers, redis, key_prefix) as parts:
+        ada, bob = professional("Ada"), professional("Bob")
+        event, start, _ = await setup_event(parts.owner, ada)
+        bob_shift = shift_data(event, bob, start, start.replace(hour=10))  # published, not applied
+        await Rebuilder(parts.store, RecordOf(parts), settle_seconds=0, flag_seconds=10).rebuild(event.id)
+        first, _ = await parts.service.book(client(), BookingIn(event_id=event.id, start=start), None)
+        assert first.professional.id == ada.id
+        with pytest.raises(Problem) as refused:
+            await parts.service.book(client(), BookingIn(event_id=event.id, start=start), None)
+        assert refused.value.status == 409
+        await parts.owner.apply(message("shift.created", bob_shift.id, 1, bob_shift))  # applied: now offered
+        second, _ = await parts.service.book(client(), BookingIn(event_id=event.id, start=start), None)
+        assert second.professional.id == bob.id
+        assert [e["event"]["id"] for e in await parts.owner.snapshot(event.id)] == [str(event.id)]

@@ -40,9 +40,7 @@ def create_app(settings: Settings) -> web.Application:
 
 def build_rebuilder(settings: Settings, redis: Redis, http: ClientSession) -> tuple[CapacityStore, Rebuilder]:
     store = CapacityStore(redis, settings.redis_key_prefix)
-    record = SystemOfRecord(
-        http, settings.shifts_url, settings.booking_url, TokenCodec(settings), settings.record_timeout_seconds
-    )
+    record = SystemOfRecord(http, settings.booking_url, TokenCodec(settings), settings.record_timeout_seconds)
     return store, Rebuilder(store, record, settings.rebuild_settle_seconds, settings.rebuild_flag_seconds)
 
 

@@ -4,7 +4,6 @@ from common.settings import ServiceSettings
 class Settings(ServiceSettings):
     service_name: str = "availability"
     http_port: int = 8082
-    shifts_url: str = "http://127.0.0.1:8081"
     booking_url: str = "http://127.0.0.1:8083"
     record_timeout_seconds: float = 30.0
     rebuild_check_seconds: float = 2.0  # how often to look whether Redis lost the counters

@@ -93,6 +93,7 @@ class CapacityOwner:
                 end=shift.end,
                 capacity=shift.capacity,
                 status=shift.status.value,
+                doc=shift.model_dump(mode="json"),
             )
         else:
             log.info("ignoring %s", message.type)
@@ -133,6 +134,23 @@ class CapacityOwner:
                 for beyond in _beyond(bookings, shifts, schedule):
                     report.beyond.append(_describe(beyond))
         return report
+
+    async def snapshot(self, event_id: UUID | None = None) -> list[dict]:
+        """Every event of the record (or one) with its sequence and its shifts as applied here: what
+        the counters are rebuilt from, so a rebuild never offers capacity the record does not give."""
+        async with self._sessions() as session:
+            events_query = select(EventDefinitionRow).order_by(EventDefinitionRow.id)
+            shifts_query = select(ShiftRow).where(ShiftRow.doc.is_not(None)).order_by(ShiftRow.id)
+            if event_id is not None:
+                events_query = events_query.where(EventDefinitionRow.id == event_id)
+                shifts_query = shifts_query.where(ShiftRow.event_id == event_id)
+            events = (await session.scalars(events_query)).all()
+            shifts = (await session.scalars(shifts_query)).all()
+        by_event: dict[UUID, list[dict]] = {e.id: [] for e in events}
+        for shift in shifts:
+            if shift.event_id in by_event:
+                by_event[shift.event_id].append({"sequence": shift.sequence, "shift": shift.doc})
+        return [{"sequence": e.sequence, "event": e.doc, "shifts": by_event[e.id]} for e in events]
 
     async def _event_ids(self, event_id: UUID | None) -> list[UUID]:
         if event_id is not None:

@@ -77,10 +77,6 @@ class ShiftQuery(Input):
     limit: int = Field(50, ge=1, le=200)
 
 
-class SnapshotQuery(Input):
-    event_id: UUID | None = None
-
-
 class PageQuery(Input):
     cursor: UUID | None = None
     limit: int = Field(50, ge=1, le=200)

@@ -157,25 +157,6 @@ class ShiftsService:
         data = {**event_data(event).model_dump(mode="json"), "blackout": blackout_data(blackout).model_dump(mode="json")}
         await self._outbox.add(session, type, event.id, event.sequence, data)
 
-    async def snapshot(self, event_id: UUID | None) -> list[dict]:
-        """Every event (or one) with its sequence and all its shifts: what availability rebuilds from."""
-        async with self._sessions() as session:
-            events_query = select(EventRow).order_by(EventRow.id)
-            shifts_query = select(ShiftRow).order_by(ShiftRow.created_at, ShiftRow.id)
-            if event_id:
-                events_query = events_query.where(EventRow.id == event_id)
-                shifts_query = shifts_query.where(ShiftRow.event_id == event_id)
-            events = {row.id: row for row in (await session.scalars(events_query)).all()}
-            shifts_by_event: dict[UUID, list[dict]] = {event_id: [] for event_id in events}
-            for shift in (await session.scalars(shifts_query)).all():
-                if shift.event_id in events:
-                    data = shift_data(shift, events[shift.event_id])
-                    shifts_by_event[shift.event_id].append({"sequence": shift.sequence, "shift": data.model_dump(mode="json")})
-        return [
-            {"sequence": row.sequence, "event": event_data(row).model_dump(mode="json"), "shifts": shifts_by_event[row.id]}
-            for row in events.values()
-        ]
-
     # -- professionals -------------------------------------------------------------------------
 
     async def upsert_professional(self, professional_id: UUID, spec: ProfessionalIn) -> None:

@@ -1,4 +1,4 @@
-"""The system of record, as the shifts and booking services serve it to other services."""
+"""The system of record, as the booking service (the owner of capacity) serves it to other services."""
 
 from collections import defaultdict
 from dataclasses import dataclass
@@ -18,6 +18,18 @@ class EventRecord:
     shifts: list[tuple[int, ShiftData]]
 
 
+def event_records(items: list[dict]) -> list[EventRecord]:
+    """The booking service's snapshot items (``/internal/snapshot``) as events with their shifts."""
+    return [
+        EventRecord(
+            item["sequence"],
+            EventData.model_validate(item["event"]),
+            [(s["sequence"], ShiftData.model_validate(s["shift"])) for s in item["shifts"]],
+        )
+        for item in items
+    ]
+
+
 def units_by_event(items: list[dict]) -> dict[UUID, list[UnitInUse]]:
     """The booking service's usage items (``/internal/usage``) as the units they hold, by event."""
     by_event: dict[UUID, list[UnitInUse]] = defaultdict(list)
@@ -29,9 +41,8 @@ def units_by_event(items: list[dict]) -> dict[UUID, list[UnitInUse]]:
 
 
 class SystemOfRecord:
-    def __init__(self, http: ClientSession, shifts_url: str, booking_url: str, tokens: TokenCodec, timeout: float) -> None:
+    def __init__(self, http: ClientSession, booking_url: str, tokens: TokenCodec, timeout: float) -> None:
         self._http = http
-        self._shifts_url = shifts_url
         self._booking_url = booking_url
         self._tokens = tokens
         self._identity = Identity(id=uuid4(), role=Role.SERVICE, name="availability")
@@ -45,15 +56,7 @@ class SystemOfRecord:
             return await response.json()
 
     async def events(self, event_id: UUID | None = None) -> list[EventRecord]:
-        body = await self._get(f"{self._shifts_url}/internal/snapshot", event_id)
-        return [
-            EventRecord(
-                item["sequence"],
-                EventData.model_validate(item["event"]),
-                [(s["sequence"], ShiftData.model_validate(s["shift"])) for s in item["shifts"]],
-            )
-            for item in body["events"]
-        ]
+        return event_records((await self._get(f"{self._booking_url}/internal/snapshot", event_id))["events"])
 
     async def confirmed(self, event_id: UUID | None = None) -> dict[UUID, list[UnitInUse]]:
         """The unit each confirmed booking holds, by event."""

@@ -82,6 +82,7 @@ class ShiftRow(Base):
     capacity: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(12))
     sequence: Mapped[int] = mapped_column(Integer)
+    doc: Mapped[dict | None] = mapped_column(JSONB)  # the shift as announced (ShiftData): what counters rebuild from
 
 
 OUTBOX = outbox_table(Base.metadata)

@@ -83,6 +83,14 @@ async def usage(request: web.Request) -> web.Response:
     return json_response({"items": await request.app[SERVICE].usage(query.event_id)})
 
 
+@routes.get("/internal/snapshot")
+async def snapshot(request: web.Request) -> web.Response:
+    """The capacity record's events and shifts, for availability's rebuild and reconcile."""
+    require_identity(request, Role.SERVICE)
+    query = parse_query(request, UsageQuery)
+    return json_response({"events": await request.app[OWNER].snapshot(query.event_id)})
+
+
 @routes.get("/internal/audit")
 async def audit(request: web.Request) -> web.Response:
     """The record's audit (PostgreSQL alone), for reconcile's report."""

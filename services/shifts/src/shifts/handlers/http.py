@@ -20,7 +20,6 @@ from shifts.api import (
     ShiftPage,
     ShiftPatch,
     ShiftQuery,
-    SnapshotQuery,
 )
 from shifts.app_keys import SERVICE
 
@@ -118,13 +117,6 @@ async def cancel_shift(request: web.Request) -> web.Response:
     who = require_identity(request, Role.PROFESSIONAL, Role.ADMIN)
     shift = await request.app[SERVICE].cancel_shift(who, parse_path_uuid(request, "shift_id", "shift"))
     return json_response(_shift_out(shift))
-
-
-@routes.get("/internal/snapshot")
-async def snapshot(request: web.Request) -> web.Response:
-    require_identity(request, Role.SERVICE)
-    query = parse_query(request, SnapshotQuery)
-    return json_response({"events": await request.app[SERVICE].snapshot(query.event_id)})
 
 
 @routes.put("/internal/professionals/{professional_id}")
