@@ -67,6 +67,7 @@ async def booking_parts(
     hold_seconds: float = 30,
     via_port: int | None = None,
     deadline_seconds: float = 3.5,
+    attempts_per_minute: int = 0,
 ) -> AsyncIterator[BookingParts]:
     """``via_port``: reach PostgreSQL through a proxy listening there on 127.0.0.1."""
     url = servers.database_url(f"booking_{uuid.uuid4().hex[:8]}")
@@ -81,7 +82,7 @@ async def booking_parts(
     sessions = session_factory(engine)
     try:
         yield BookingParts(
-            BookingService(sessions, pool, store, outbox, lambda: None, hold_seconds, deadline_seconds),
+            BookingService(sessions, pool, store, outbox, lambda: None, hold_seconds, deadline_seconds, attempts_per_minute),
             CapacityOwner(sessions, store, outbox, lambda: None),
             store,
             pool,

@@ -54,7 +54,7 @@ async def outbox_types(parts) -> list[str]:
 async def test_refusals_never_reach_postgresql_and_a_booking_is_one_transaction_of_three_round_trips(servers, redis, key_prefix):
     upstream = urlsplit(servers.postgres_url)
     async with PostgresProxy(upstream.hostname, upstream.port or 5432) as proxy:
-        async with booking_parts(servers, redis, key_prefix, via_port=proxy.port) as parts:
+        async with booking_parts(servers, redis, key_prefix, via_port=proxy.port, attempts_per_minute=3) as parts:
             ada = professional("Ada")
             event = event_data(blackouts=[DailyBlackoutData(id=uuid.uuid4(), start_time=time(12), end_time=time(13))])
             await parts.owner.apply(message("event.created", event.id, 1, event))
@@ -73,8 +73,13 @@ async def test_refusals_never_reach_postgresql_and_a_booking_is_one_transaction_
             counted()
             made, created = await book(first, BookingIn(event_id=event.id, start=start), "key-1")
             assert created and proxy.round_trips == 3, proxy.statements  # BEGIN+lock, booking+outbox, COMMIT
+            eager = client("Eager")
+            for _ in range(3):  # the attempts this client may make this minute, refused as full
+                with pytest.raises(Problem, match="fully booked"):
+                    await book(eager, BookingIn(event_id=event.id, start=start), None)
 
             refusals = {
+                "over its attempts": (eager, BookingIn(event_id=event.id, start=start + timedelta(hours=2)), None, 429),
                 "slot full": (client(), BookingIn(event_id=event.id, start=start), "other-key", 409),
                 "slot blocked": (client(), BookingIn(event_id=event.id, start=start.replace(hour=12)), None, 409),
                 "key replayed": (first, BookingIn(event_id=event.id, start=start), "key-1", 200),

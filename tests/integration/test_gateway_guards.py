@@ -79,7 +79,7 @@ async def test_an_oversized_body_is_a_413_and_writes_nothing(api, system):
     assert (status, problem["code"]) == (413, "payload_too_large")
 
 
-async def test_failed_sign_ins_and_bookings_are_rate_limited_with_retry_after(api, system):
+async def test_failed_sign_ins_are_rate_limited_with_retry_after(api, system):
     email = f"{uuid.uuid4().hex[:8]}@test.example"
     await api.call("POST", "/auth/register", expect=201, json={"email": email, "password": "right-password", "name": "Limited"})
     for _ in range(10):
@@ -93,8 +93,26 @@ async def test_failed_sign_ins_and_bookings_are_rate_limited_with_retry_after(ap
     await api.call("POST", "/auth/register", expect=201, json={"email": other, "password": "right-password", "name": "Other"})
     await api.sign_in(other, "right-password")  # another account is not held back
 
-    me = api.as_user(system.token_for(Role.CLIENT))
-    body = {"event_id": str(uuid.uuid4()), "start": "2030-01-01T10:00:00+00:00"}
-    answers = [(await me.request("POST", "/bookings", json=body))[0] for _ in range(31)]
-    assert answers[:30] == [422] * 30 and answers[30] == 429
-    assert (await api.as_user(system.token_for(Role.CLIENT)).request("POST", "/bookings", json=body))[0] == 422
+
+async def test_booking_attempts_are_limited_where_bookings_are_taken_whichever_way_they_come_in(api, system):
+    admin = await sign_in_admin(api, system)
+    zone = ZoneInfo("UTC")
+    day = datetime.now(zone).date() + timedelta(days=5)
+    event = await create_event(admin, timezone="UTC", start_date=day, end_date=day, opens_at="10:00", closes_at="10:30")
+    pro, _ = await create_professional(api, admin)
+    await add_shift(admin, event, local(day, 10, 0, zone), local(day, 10, 30, zone), 1, professional=pro)
+    await wait_for_availability(api, event["id"], day, lambda b: b["reason"] is None)
+    body = {"event_id": event["id"], "start": local(day, 10, 0, zone).isoformat()}
+    await api.as_user(system.token_for(Role.CLIENT)).call("POST", "/bookings", expect=201, json=body)
+
+    token = system.token_for(Role.CLIENT)
+    me = api.as_user(token)
+    answers = [(await me.request("POST", "/bookings", json=body))[0] for _ in range(30)]
+    assert answers == [409] * 30
+    status, problem = await me.request("POST", "/bookings", json=body)
+    assert (status, problem["code"]) == (429, "rate_limited")
+    # Straight to the booking service, past the public entry: the same count, the same answer.
+    direct = f"{system.settings.url_of('booking')}/bookings"
+    async with api.http.post(direct, json=body, headers={"Authorization": f"Bearer {token}"}) as response:
+        assert response.status == 429 and 1 <= int(response.headers["Retry-After"]) <= 60
+    assert (await api.as_user(system.token_for(Role.CLIENT)).request("POST", "/bookings", json=body))[0] == 409

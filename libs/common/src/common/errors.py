@@ -36,3 +36,10 @@ def try_again(detail: str, after_seconds: int = 1) -> Problem:
     problem = Problem(503, "try_again", "Try again shortly", detail)
     problem.headers = {"Retry-After": str(after_seconds)}
     return problem
+
+
+def rate_limited(retry_after: int, what: str) -> Problem:
+    """429 ``rate_limited``; Retry-After says when the next window opens."""
+    problem = Problem(429, "rate_limited", "Too many requests", f"Too many {what}; try again in {retry_after} s.")
+    problem.headers = {"Retry-After": str(retry_after)}
+    return problem

@@ -30,6 +30,7 @@ def create_app(settings: Settings) -> web.Application:
             wake,
             settings.hold_seconds,
             settings.deadline_seconds,
+            settings.bookings_per_minute,
         )
         app[OWNER] = CapacityOwner(app[common_web.SESSIONS], store, app[common_web.OUTBOX], wake)
         yield

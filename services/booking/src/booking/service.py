@@ -25,9 +25,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from booking.adapters.db import BookingRow
 from booking.api import BookingIn
 from common.auth import Identity, Role
-from common.capacity import CapacityStore, Earlier, Full, KnownEvent, Rebuilding, StaleEvent, Taken
+from common.capacity import AttemptLimit, CapacityStore, Earlier, Full, KnownEvent, Limited, Rebuilding, StaleEvent, Taken
 from common.contracts import BookingData, BookingStatus, Person
-from common.errors import Problem, not_found, try_again
+from common.errors import Problem, not_found, rate_limited, try_again
 from common.outbox import Outbox
 from common.schedule import Slot
 
@@ -184,6 +184,7 @@ class BookingService:
         after_commit: Callable[[], None],
         hold_seconds: float,
         deadline_seconds: float,
+        attempts_per_minute: int,
     ) -> None:
         self._sessions = sessions
         self._pool = pool
@@ -192,21 +193,25 @@ class BookingService:
         self._after_commit = after_commit
         self._hold_seconds = hold_seconds
         self._deadline_seconds = deadline_seconds
+        self._attempts_per_minute = attempts_per_minute
 
     async def book(self, client: Identity, request: BookingIn, idempotency_key: str | None) -> tuple[BookingData, bool]:
         """Book a slot; returns the booking and whether it was created now (False: a retry).
 
-        Everything up to a unit taken is Redis and memory: a full slot, a blocked slot or a replayed
-        key is answered without PostgreSQL. Then one transaction; once COMMIT succeeded the booking
-        is answered as made, whatever fails after."""
+        Everything up to a unit taken is Redis and memory: a full slot, a blocked slot, a replayed
+        key and a client over its attempts are answered without PostgreSQL. Then one transaction;
+        once COMMIT succeeded the booking is answered as made, whatever fails after."""
         deadline = time.monotonic() + self._deadline_seconds
         fp = fingerprint(request)
         record_key = self._store.idempotency_key(request.event_id, client.id, idempotency_key) if idempotency_key else None
+        limit = AttemptLimit(client.id, self._attempts_per_minute)
         known, slot = await self._bookable_slot(request)
         waited_until = time.monotonic() + IN_FLIGHT_WAIT_SECONDS
         while True:
             booking_id, chance = uuid4(), random.random()
-            known, slot, taken = await self._take(request, known, slot, chance, booking_id, record_key, fp)
+            known, slot, taken = await self._take(request, known, slot, chance, booking_id, record_key, fp, limit)
+            if isinstance(taken, Limited):
+                raise rate_limited(taken.retry_after, "booking attempts")
             if not isinstance(taken, Earlier):
                 break
             earlier = await self._earlier(taken, fp, client, idempotency_key, record_key, waited_until)
@@ -232,10 +237,10 @@ class BookingService:
         self._after_commit()
         return data, True
 
-    async def _take(self, request, known, slot, chance, booking_id, record_key, fp):
+    async def _take(self, request, known, slot, chance, booking_id, record_key, fp, limit):
         for attempt in range(REBUILD_WAITS):
             try:
-                taken = await self._store.take(known, slot, chance, booking_id, self._hold_seconds, record_key, fp)
+                taken = await self._store.take(known, slot, chance, booking_id, self._hold_seconds, record_key, fp, limit)
                 return known, slot, taken
             except StaleEvent:  # the event changed under us: check the slot against the new definition
                 known, slot = await self._bookable_slot(request)

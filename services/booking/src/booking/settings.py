@@ -9,4 +9,7 @@ class Settings(ServiceSettings):
     # A booking not committed by then is abandoned before its COMMIT (503, unit given back), so no
     # committed booking meets the gateway's upstream timeout (5 s).
     deadline_seconds: float = 3.5
+    # Booking attempts per client and event in a minute, counted where capacity is taken (the take
+    # script), so no way in skips it and a limited attempt costs nothing more.
+    bookings_per_minute: int = 30
     hold_seconds: float = 30.0  # a unit taken for a booking whose commit never came back is free again after this

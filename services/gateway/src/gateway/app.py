@@ -10,7 +10,7 @@ from gateway.adapters.services import ShiftsDirectory
 from gateway.app_keys import ACCOUNTS, LIMITER, PUBLIC_API, SETTINGS
 from gateway.handlers.http import OPERATIONS, PREFIX, routes
 from gateway.handlers.page import add_page
-from gateway.handlers.proxy import limit_bookings, proxy_to
+from gateway.handlers.proxy import proxy_to
 from gateway.service import AccountsService
 from gateway.settings import Settings
 
@@ -54,8 +54,6 @@ def create_app(settings: Settings) -> web.Application:
     }
     for name, (base_url, prefixes) in upstreams.items():
         handler = proxy_to(name, base_url, settings.upstream_timeout_seconds)
-        if name == "booking":
-            handler = limit_bookings(handler, settings.bookings_per_minute)
         for prefix in prefixes:
             app.router.add_route("*", f"{PREFIX}{prefix}", handler)
             app.router.add_route("*", f"{PREFIX}{prefix}/{{tail:.+}}", handler)

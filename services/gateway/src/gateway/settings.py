@@ -15,4 +15,3 @@ class Settings(ServiceSettings):
     admin_password: SecretStr | None = None
     admin_name: str = "Administrator"
     failed_sign_ins_per_minute: int = 10  # per account: then 429 until the minute is over
-    bookings_per_minute: int = 30  # booking attempts per user

@@ -6,9 +6,23 @@ Redis Cluster node; slots are hash fields, so scripts never build key names.
 """
 
 from common.capacity.counters import Hold, UnitInUse, differences, event_counters, lasting_differences
-from common.capacity.store import CapacityStore, DayCounts, Earlier, EventKeys, Full, KnownEvent, Rebuilding, StaleEvent, Taken
+from common.capacity.store import (
+    AttemptLimit,
+    CapacityStore,
+    DayCounts,
+    Earlier,
+    EventKeys,
+    Full,
+    KnownEvent,
+    Limited,
+    Rebuilding,
+    StaleEvent,
+    Taken,
+)
 
 __all__ = [
+    "AttemptLimit",
+    "Limited",
     "CapacityStore",
     "DayCounts",
     "Earlier",

@@ -1,4 +1,5 @@
 import json
+import math
 import time
 from dataclasses import dataclass, fields
 from datetime import date
@@ -93,6 +94,28 @@ class Full:
 
     slots: tuple[Slot, ...]
     remaining: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class AttemptLimit:
+    """How many booking attempts one client may make on one event per window; counted by the take
+    script itself, so a limited attempt costs no round trip of its own."""
+
+    client_id: UUID
+    per_window: int  # 0: no limit
+    window_seconds: int = 60
+
+    def window(self, now: float) -> tuple[int, int]:
+        """The current window's number, and the seconds until the next one begins (at least 1)."""
+        number = int(now // self.window_seconds)
+        return number, max(1, math.ceil((number + 1) * self.window_seconds - now))
+
+
+@dataclass(frozen=True)
+class Limited:
+    """The client has made its attempts for this window."""
+
+    retry_after: int
 
 
 class StaleEvent(Exception):
@@ -193,13 +216,16 @@ class CapacityStore:
         hold_seconds: float,
         idempotency_key: str | None = None,
         fingerprint: str = "",
-    ) -> Taken | Earlier | Full:
+        limit: AttemptLimit | None = None,
+    ) -> Taken | Earlier | Full | Limited:
         """Hold a unit in ``slot`` for ``booking_id`` from the professional the script picks; ``Full``
         when nobody has room; ``Earlier`` when ``idempotency_key`` was used before (with
-        ``fingerprint`` given). The hold expires by itself unless ``confirm`` is called after the
-        booking's commit."""
+        ``fingerprint`` given); ``Limited`` when ``limit``'s client has used its attempts. The hold
+        expires by itself unless ``confirm`` is called after the booking's commit."""
         keys = self.keys(known.data.id)
-        expires_ms = int((time.time() + hold_seconds) * 1000)
+        now = time.time()
+        expires_ms = int((now + hold_seconds) * 1000)
+        window, retry_after = limit.window(now) if limit else (0, 0)
         day = known.schedule.event_day_of(slot.start)
         day_slots, day_keys = self._event_day(known, day)
         result = await self._take(
@@ -213,6 +239,7 @@ class CapacityStore:
                 keys.holds,
                 keys.hold_expiry,
                 idempotency_key or _no_record(keys),
+                f"{keys.event}:attempts:{limit.client_id}:{window}" if limit else f"{keys.event}:attempts:none",
             ],
             args=[
                 known.sequence,
@@ -224,8 +251,12 @@ class CapacityStore:
                 max(1, int(hold_seconds * 1000)),
                 fingerprint if idempotency_key else "",
                 day_keys,
+                limit.per_window if limit else 0,
+                limit.window_seconds * 1000 if limit else 0,
             ],
         )
+        if result[0] == -4:
+            return Limited(retry_after)
         if result[0] == -3:
             return Earlier.parse(result[1])
         if result[0] == 0:

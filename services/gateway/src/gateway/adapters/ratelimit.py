@@ -5,13 +5,7 @@ import time
 
 from redis.asyncio import Redis
 
-from common.errors import Problem
-
-
-def too_many(retry_after: int, what: str) -> Problem:
-    problem = Problem(429, "rate_limited", "Too many requests", f"Too many {what}; try again in {retry_after} s.")
-    problem.headers = {"Retry-After": str(retry_after)}
-    return problem
+from common.errors import rate_limited
 
 
 class RateLimiter:
@@ -33,10 +27,10 @@ class RateLimiter:
             pipe.expire(key, self._window * 2)
             count, _ = await pipe.execute()
         if count > limit:
-            raise too_many(retry_after, what)
+            raise rate_limited(retry_after, what)
 
     async def check(self, bucket: str, who: str, limit: int, what: str) -> None:
         """A 429 problem if ``limit`` was already reached in this window; counts nothing."""
         key, retry_after = self._key(bucket, who)
         if int(await self._redis.get(key) or 0) >= limit:
-            raise too_many(retry_after, what)
+            raise rate_limited(retry_after, what)

@@ -2,11 +2,9 @@
 
 from aiohttp import ClientError, ClientTimeout, web
 
-from common.auth import current_identity
 from common.logging import correlation_id
 from common.web import CORRELATION_HEADER, HTTP
 from gateway.adapters.services import unavailable
-from gateway.app_keys import LIMITER
 
 FORWARDED_REQUEST_HEADERS = ("Authorization", "Content-Type", "Accept", "Idempotency-Key")
 FORWARDED_RESPONSE_HEADERS = ("Content-Type", "Retry-After", "Location")
@@ -37,15 +35,3 @@ def proxy_to(name: str, base_url: str, timeout: float):
             raise unavailable(name) from exc
 
     return handler
-
-
-def limit_bookings(handler, per_minute: int):
-    """Booking attempts per signed-in user, across gateway instances (counted in Redis)."""
-
-    async def limited(request: web.Request) -> web.StreamResponse:
-        identity = current_identity(request)
-        if request.method == "POST" and request.rel_url.path.rstrip("/").endswith("/bookings") and identity is not None:
-            await request.app[LIMITER].hit("bookings", str(identity.id), per_minute, "booking attempts")
-        return await handler(request)
-
-    return limited

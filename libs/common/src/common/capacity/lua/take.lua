@@ -8,18 +8,26 @@
 -- KEYS[6] the event's rebuilding flag
 -- KEYS[7] holds hash (booking -> {slot, professional, unit, day}), KEYS[8] hold expiry zset
 -- KEYS[9] the attempt's idempotency record (a string; unused when ARGV[8] is "")
+-- KEYS[10] the client's attempts on this event in the current window (a counter)
 -- ARGV[1] event sequence the caller checked the slot against, ARGV[2] slot, ARGV[3] event day,
 -- ARGV[4] random number in [0, 1) chosen by the caller, ARGV[5] booking id,
 -- ARGV[6] when the hold expires (ms since the epoch), ARGV[7] hold lifetime (ms),
 -- ARGV[8] the request's fingerprint ("" when the client sent no Idempotency-Key),
 -- ARGV[9] the slots of the event day, comma-separated (for the open slots a refusal offers)
+-- ARGV[10] attempts a client may make per window (0: no limit), ARGV[11] the window (ms)
 -- Returns {1, professional, unit, professional JSON, eligible JSON ({professional: load})};
 -- {0, "remaining,remaining,..." of the day's slots} when nobody has room; {-1} when the event changed since the caller checked the slot;
--- {-2} while the event's counters are being rebuilt; {-3, record} when the key was used before.
+-- {-2} while the event's counters are being rebuilt; {-3, record} when the key was used before;
+-- {-4} when the client has made its attempts for this window (a replayed key is answered, not counted).
 local slot, day, booking = ARGV[2], ARGV[3], ARGV[5]
 if ARGV[8] ~= '' then
   local earlier = redis.call('GET', KEYS[9])
   if earlier then return {-3, earlier} end
+end
+if ARGV[10] ~= '0' then
+  local attempts = redis.call('INCR', KEYS[10])
+  if attempts == 1 then redis.call('PEXPIRE', KEYS[10], ARGV[11]) end
+  if attempts > tonumber(ARGV[10]) then return {-4} end
 end
 if redis.call('EXISTS', KEYS[6]) == 1 then return {-2} end
 if redis.call('HGET', KEYS[1], 'sequence') ~= ARGV[1] then return {-1} end
