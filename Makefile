@@ -9,29 +9,33 @@ export TEST_POSTGRES_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432
 export TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 export TEST_RABBITMQ_URL ?= amqp://guest:guest@127.0.0.1:5672/
 
-.PHONY: install browser run test test-quick bench soak
+.PHONY: install browser edge run test test-quick bench soak
 
 install:  ## everything from the lock file, into .venv
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet "uv==$(UV_VERSION)"
 	$(UV) sync --frozen --python 3.11
 
-run: install  ## the whole system on this machine, with a demo; Ctrl-C stops it
+run: install edge  ## the whole system on this machine, with a demo; Ctrl-C stops it
 	$(UV) run --frozen --no-sync python -m devstack run
+
+edge:  ## nginx, the public entry, from Debian's packages (routes: deploy/edge/routes.conf.template)
+	@command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -q nginx-light >/dev/null \
+		|| { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q nginx-light >/dev/null; }
 
 browser:  ## Debian's Chromium, which the page tests drive with Playwright (it never downloads a browser)
 	@command -v chromium >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null \
 		|| { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }
 
-test: install browser  ## lint, then the test suite (benchmarks excluded)
+test: install browser edge  ## lint, then the test suite (benchmarks excluded)
 	$(UV) run --frozen --no-sync ruff check .
 	$(UV) run --frozen --no-sync pytest $(PYTEST_ARGS)
 
-test-quick: install browser  ## the tests without the fault tests (which kill services and stop RabbitMQ)
+test-quick: install browser edge  ## the tests without the fault tests (which kill services and stop RabbitMQ)
 	$(UV) run --frozen --no-sync pytest -m "not bench and not fault" $(PYTEST_ARGS)
 
-bench: install  ## benchmarks, out of the default test run: figures into docs/benchmarks.md and docs/benchmark-results.json
+bench: install edge  ## benchmarks, out of the default test run: figures into docs/benchmarks.md and docs/benchmark-results.json
 	$(UV) run --frozen --no-sync pytest -m bench -p no:cacheprovider -s $(PYTEST_ARGS)
 
-soak: install  ## the capacity state machine for longer (SOAK_EXAMPLES histories of 30 steps; default 2,000)
+soak: install edge  ## the capacity state machine for longer (SOAK_EXAMPLES histories of 30 steps; default 2,000)
 	STATE_MACHINE_EXAMPLES=$${SOAK_EXAMPLES:-2000} $(UV) run --frozen --no-sync pytest -p no:cacheprovider \
 		tests/integration/test_capacity_state_machine.py $(PYTEST_ARGS)

@@ -196,7 +196,7 @@ def store(redis, key_prefix) -> CapacityStore:
 class RunningSystem:
     settings: StackSettings
     mail: MailSink
-    gateway_url: str
+    public_url: str  # the public entry: what clients reach
     logs: Path
     tokens: TokenCodec
     stack: Stack
@@ -209,22 +209,23 @@ class RunningSystem:
 @asynccontextmanager
 async def running_system(servers, logs: Path, service_overrides: dict[str, str]) -> AsyncIterator[RunningSystem]:
     """The whole system, started the way ``make run`` starts it, against this run's servers."""
-    base = free_port_block(6)
+    base = free_port_block(2 + 2 * 5)  # the entry, SMTP, then five services with room for a second process each
     settings = StackSettings(
         database_url=f"{servers.postgres_url}/{servers.run_id}",
         redis_url=servers.redis_url,
         redis_key_prefix=servers.run_id,
         rabbitmq_url=servers.rabbitmq_url,
         jwt_secret=JWT_SECRET,
-        gateway_port=base,
-        first_service_port=base + 1,
-        smtp_port=base + 5,
+        public_port=base,
+        smtp_port=base + 1,
+        first_service_port=base + 2,
+        edge_dir=logs / "edge",
         admin_email="admin@test.example",
         admin_password="admin-test-password",
         mail_dir=logs / "mail",
         service_overrides=service_overrides,
     )
-    mail = MailSink(port=base + 5)
+    mail = MailSink(port=base + 1)
     stack = Stack(settings, logs)
     try:
         await stack.start(mail_sink=mail)
@@ -233,9 +234,7 @@ async def running_system(servers, logs: Path, service_overrides: dict[str, str])
             print(f"--- {log.name}\n{log.read_text()[-3000:]}")
         raise
     try:
-        yield RunningSystem(
-            settings, mail, settings.url_of("gateway"), logs, TokenCodec(ServiceSettings(jwt_secret=JWT_SECRET)), stack
-        )
+        yield RunningSystem(settings, mail, settings.public_url, logs, TokenCodec(ServiceSettings(jwt_secret=JWT_SECRET)), stack)
     finally:
         await stack.stop()
 
@@ -251,4 +250,4 @@ async def system(servers, tmp_path_factory) -> AsyncIterator[RunningSystem]:
 @pytest.fixture
 async def api(system) -> AsyncIterator[ApiClient]:
     async with aiohttp.ClientSession() as http:
-        yield ApiClient(http, system.gateway_url)
+        yield ApiClient(http, system.public_url)

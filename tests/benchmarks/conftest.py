@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from devstack.edge import edge_process
 from devstack.supervisor import Process, wait_ready
+from tests.benchmarks.cpu import with_children
 from tests.benchmarks.results import Results
 from tests.conftest import RunningSystem, free_port_block, running_system
 
@@ -24,46 +26,51 @@ async def system(servers, tmp_path_factory) -> AsyncIterator[RunningSystem]:
 @dataclass(frozen=True)
 class Baseline:
     url: str  # the baseline service itself
-    gateway_url: str  # a second gateway, routing /bookings and /availability to the baseline
+    public_url: str  # an entry of its own, routing /bookings and /availability to the baseline
     database_url: str
     pids: dict[int, str]  # its processes, for the CPU meter
 
 
 @pytest.fixture(scope="session")
 async def baseline(system, servers) -> AsyncIterator[Baseline]:
-    """The PostgreSQL-only booking path, in a process shaped like the booking service's, behind a
-    gateway of its own that is configured like the system's."""
-    port = free_port_block(2)
+    """The PostgreSQL-only booking path, in processes shaped like the booking service's (as many as
+    the system runs of it), behind a public entry of its own configured like the system's (the
+    same nginx routes)."""
+    count = system.settings.process_count("booking")
+    port = free_port_block(count + 1)  # the baseline's processes, then its entry
     database_url = servers.database_url("baseline")
-    host, smtp_port = system.stack.smtp
     env = {
         "DATABASE_URL": database_url,
         "RABBITMQ_URL": servers.rabbitmq_url,
         "JWT_SECRET": system.settings.jwt_secret.get_secret_value(),
-        "HTTP_PORT": str(port),
         "LOG_LEVEL": "WARNING",
         "PYTHONPATH": str(ROOT),
     }
-    prepare = Process("baseline-prepare", ["-m", "tests.benchmarks.baseline", "prepare"], env, system.logs / "baseline.log")
+    log = system.logs / "baseline.log"
+    prepare = Process("baseline-prepare", ["-m", "tests.benchmarks.baseline", "prepare"], env, log)
     await prepare.start()
-    assert await prepare.wait() == 0, (system.logs / "baseline.log").read_text()[-2000:]
-    service = Process("baseline", ["-m", "tests.benchmarks.baseline"], env, system.logs / "baseline.log")
-    gateway_env = system.settings.service_env("gateway", host, smtp_port) | {
-        "HTTP_PORT": str(port + 1),
-        "GATEWAY_PORT": str(port + 1),
-        "BOOKING_URL": f"http://127.0.0.1:{port}",
-        "AVAILABILITY_URL": f"http://127.0.0.1:{port}",
-    }
-    gateway = Process("baseline-gateway", ["-m", "gateway"], gateway_env, system.logs / "baseline-gateway.log")
+    assert await prepare.wait() == 0, log.read_text()[-2000:]
+    addresses = [f"127.0.0.1:{port + i}" for i in range(count)]
+    services = [
+        Process(f"baseline-{i}", ["-m", "tests.benchmarks.baseline"], env | {"HTTP_PORT": str(port + i)}, log)
+        for i in range(count)
+    ]
+    upstreams = system.settings.upstreams() | {"booking": addresses, "availability": addresses}
+    entry_url = f"http://127.0.0.1:{port + count}"
+    entry = edge_process(
+        "baseline-edge", system.logs / "baseline-edge", entry_url[7:], upstreams, system.logs / "baseline-edge.log"
+    )
+    started = [(service, f"http://{address}") for service, address in zip(services, addresses, strict=True)]
     try:
-        for process, url in ((service, f"http://127.0.0.1:{port}"), (gateway, f"http://127.0.0.1:{port + 1}")):
+        for process, url in [*started, (entry, entry_url)]:
             await process.start()
             await wait_ready(url, process)
-        pids = {service.proc.pid: "booking", gateway.proc.pid: "gateway"}  # named as the product's are
-        yield Baseline(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{port + 1}", database_url, pids)
+        named = {service.proc.pid: "booking" for service in services} | {entry.proc.pid: "edge"}  # named as the product's are
+        yield Baseline(f"http://{addresses[0]}", entry_url, database_url, with_children(named))
     finally:
-        await gateway.stop()
-        await service.stop()
+        await entry.stop()
+        for service in services:
+            await service.stop()
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,14 @@ import psutil
 SERVERS = {"postgres": "postgresql", "redis-server": "redis", "beam.smp": "rabbitmq"}
 
 
+def with_children(named_pids: dict[int, str]) -> dict[int, str]:
+    """The processes and their children under the same names (nginx's workers under its master's)."""
+    out = dict(named_pids)
+    for pid, name in named_pids.items():
+        out |= {child.pid: name for child in psutil.Process(pid).children(recursive=True)}
+    return out
+
+
 class CpuMeter:
     """CPU seconds used between ``start`` and ``stop`` by our processes (named by pid) and the servers."""
 

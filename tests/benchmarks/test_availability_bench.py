@@ -37,11 +37,11 @@ async def test_availability_latency_throughput_and_propagation(api, system, resu
 
     query = urlencode({"event_id": event["id"], "date": day.isoformat()})
     direct = f"{system.settings.url_of('availability')}/availability?{query}"
-    through_gateway = f"{system.gateway_url}/api/v1/availability?{query}"
+    through_entry = f"{system.public_url}/api/v1/availability?{query}"
     runs = {}
     for name, base, url in (
         ("availability service", system.settings.url_of("availability"), direct),
-        ("through the gateway", system.gateway_url, through_gateway),
+        ("through the public entry (nginx)", system.public_url, through_entry),
     ):
         for connections in (100, 8):
             plan = Plan(base, [("availability", http_request("GET", url))], connections, seconds=SECONDS, repeat=True)

@@ -1,5 +1,5 @@
 """Booking with Redis and Lua against booking in PostgreSQL only, side by side: same machine, same
-run, same data, same HTTP stack (a gateway in front of a service process). Run with ``make bench``.
+run, same data, same HTTP stack (the public entry, nginx, in front of a service process). Run with ``make bench``.
 
 Workloads, each on both paths:
 1. spread: clients book every unit of a week (112 slots x 10 professionals x capacity 10);
@@ -24,7 +24,7 @@ from common.auth import Role
 from devstack.client import ApiClient
 from notifier.settings import Settings as NotifierSettings
 from tests.benchmarks import baseline as baseline_service
-from tests.benchmarks.cpu import CpuMeter
+from tests.benchmarks.cpu import CpuMeter, with_children
 from tests.benchmarks.loadgen import Plan, Report, http_request, run
 from tests.benchmarks.results import Results
 from tests.integration.helpers import add_shift, create_event, local, sign_in_admin, wait_for_availability
@@ -35,16 +35,16 @@ ZONE = ZoneInfo("Europe/Berlin")
 DAYS, PROFESSIONALS, CAPACITY = 7, 10, 10
 SLOTS_PER_DAY = 16  # 09:00-17:00 in 30 minutes
 FLASH_CAPACITY, FLASH_CLIENTS, FLASH_ROUNDS = 20, 2000, 3
-CLIENTS = 3000  # per path: the gateway allows 30 booking attempts a minute per client
+CLIENTS = 3000  # per path: the booking service allows 30 attempts a minute per client and event
 SPREAD_CONNECTIONS, FLASH_CONNECTIONS, MIXED_CONNECTIONS = 32, 100, 32
 MIXED_SECONDS = 10
-TABLE = "Booking: Redis + Lua (the product) against PostgreSQL only (the baseline), through a gateway"
+TABLE = "Booking: Redis + Lua (the product) against PostgreSQL only (the baseline), through the public entry"
 
 
 @dataclass
 class Path:
     name: str
-    gateway_url: str
+    public_url: str
     pids: dict[int, str]  # its processes, for the CPU meter
     clients: list[dict]  # {"token", "id"}
     week: dict  # the spread event
@@ -54,7 +54,7 @@ class Path:
     booking_url: str = ""  # where bookings go: the public entry, or the floor process itself
 
     def __post_init__(self) -> None:
-        self.booking_url = self.booking_url or f"{self.gateway_url}/api/v1/bookings"
+        self.booking_url = self.booking_url or f"{self.public_url}/api/v1/bookings"
 
 
 def plain(db_url: str) -> str:
@@ -135,14 +135,14 @@ async def mixed(path: Path) -> Report:
         client = path.clients[i % CLIENTS]
         if i % 11 == 10:
             start = slots[(i // 11) % len(slots)]
-            requests.append(("book", booking(f"{path.gateway_url}/api/v1/bookings", event, start, client)))
+            requests.append(("book", booking(f"{path.public_url}/api/v1/bookings", event, start, client)))
         else:
             day = first + timedelta(days=i % DAYS)
             query = f"event_id={event['id']}&date={day.isoformat()}"
             requests.append(
-                ("availability", http_request("GET", f"{path.gateway_url}/api/v1/availability?{query}", token=client["token"]))
+                ("availability", http_request("GET", f"{path.public_url}/api/v1/availability?{query}", token=client["token"]))
             )
-    return await measured(path, Plan(path.gateway_url, requests, MIXED_CONNECTIONS, seconds=MIXED_SECONDS))
+    return await measured(path, Plan(path.public_url, requests, MIXED_CONNECTIONS, seconds=MIXED_SECONDS))
 
 
 async def measured(path: Path, plan: Plan) -> Report:
@@ -249,11 +249,11 @@ async def test_redis_lua_against_postgresql_only(api, system, baseline, floor, r
     def flash_shifts(day: date):  # three slots of 2 x 10, from two of the professionals
         return local(day, 10, 0, ZONE), local(day, 11, 30, ZONE), FLASH_CAPACITY // 2
 
-    ours_pids = {p.proc.pid: p.name for p in system.stack.supervisor.processes}
+    ours_pids = with_children({p.proc.pid: p.group for p in system.stack.supervisor.processes})
     paths = []
-    for name, gateway_url, pids in (
-        ("Redis + Lua", system.gateway_url, ours_pids),
-        ("PostgreSQL only", baseline.gateway_url, baseline.pids),
+    for name, public_url, pids in (
+        ("Redis + Lua", system.public_url, ours_pids),
+        ("PostgreSQL only", baseline.public_url, baseline.pids),
         ("floor", floor.url, floor.pids),
     ):
         week = await make_event(api, admin, professionals, first, DAYS, week_shifts)
@@ -264,7 +264,7 @@ async def test_redis_lua_against_postgresql_only(api, system, baseline, floor, r
         ]
         flash_slots = [local(first, 10, 0, ZONE) + timedelta(minutes=30 * i) for i in range(FLASH_ROUNDS)]
         booking_url = f"{floor.url}/bookings" if name == "floor" else ""
-        paths.append(Path(name, gateway_url, pids, clients, week, mixed_week, flash, flash_slots, booking_url))
+        paths.append(Path(name, public_url, pids, clients, week, mixed_week, flash, flash_slots, booking_url))
     ours, theirs, least = paths
     for event in (least.week, least.flash):
         await load_floor_counters(floor, api, event, people)
@@ -362,7 +362,7 @@ async def test_redis_lua_against_postgresql_only(api, system, baseline, floor, r
         run_of = reports[path.name]
         confirmed = sum(r.status("book", 201) for r in run_of.values())
         unanswered = sum(n for r in run_of.values() for code, n in r.kinds["book"].statuses.items() if code.startswith("5"))
-        # Every confirmation is a booking in the record; a booking the gateway gave up waiting for
+        # Every confirmation is a booking in the record; a booking the entry gave up waiting for
         # (503 after its upstream timeout) may have committed all the same, and a retry finds it.
         assert confirmed <= checked[path.name] <= confirmed + unanswered, (path.name, confirmed, checked[path.name])
     # The product and the floor: exactly the capacity confirmed to the crowd, and no 5xx anywhere.

@@ -74,7 +74,7 @@ async def test_notifier_throughput_and_latency(system, servers, results: Results
 
 
 async def test_booking_to_mail(api, system, results: Results):
-    """From the 201 at the gateway to the client's mail at the SMTP server, at 10 bookings/s."""
+    """From the 201 at the public entry to the client's mail at the SMTP server, at 10 bookings/s."""
     admin = await sign_in_admin(api, system)
     zone = ZoneInfo("Europe/Paris")
     day = datetime.now(zone).date() + timedelta(days=4)
@@ -98,10 +98,12 @@ async def test_booking_to_mail(api, system, results: Results):
     arrived = {m["To"]: at for at, m in system.mail.arrivals() if m["To"] in confirmed_at}
     delays = [arrived[email] - at for email, at in confirmed_at.items()]
     p50, p99 = percentile(delays, 50) * 1000, percentile(delays, 99) * 1000
-    print(f"\nbooking confirmed (201 at the gateway) -> client's mail at the SMTP server: p50 {p50:.0f} ms, p99 {p99:.0f} ms")
+    print(
+        f"\nbooking confirmed (201 at the public entry) -> client's mail at the SMTP server: p50 {p50:.0f} ms, p99 {p99:.0f} ms"
+    )
     results.row(
         "Other figures",
-        what=f"booking (201 at the gateway) → client's mail at the SMTP server ({BOOKINGS_TO_MAIL} bookings at 10/s)",
+        what=f"booking (201 at the public entry) → client's mail at the SMTP server ({BOOKINGS_TO_MAIL} bookings at 10/s)",
         value=f"p50 {p50:.0f} ms, p99 {p99:.0f} ms",
         target="",
     )

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from devstack.edge import PLACEHOLDER, TEMPLATE
 from tests.integration.deployment import assert_configured
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,9 +55,20 @@ def test_every_setting_that_would_point_at_localhost_is_set(compose, name):
     assert_configured(name, environment)
 
 
-def test_only_the_gateway_and_the_mail_page_are_published(compose):
+def test_only_the_public_entry_and_the_mail_page_are_published(compose):
     published = {name for name, service in compose["services"].items() if service.get("ports")}
-    assert published == {"gateway", "mail"}
+    assert published == {"edge", "mail"}
+
+
+def test_the_public_entry_routes_to_each_service_where_it_listens(compose):
+    edge = compose["services"]["edge"]
+    environment = edge["environment"]
+    assert set(PLACEHOLDER.findall(TEMPLATE.read_text())) <= environment.keys()  # the image fills every placeholder
+    for name in ("gateway", "shifts", "availability", "booking"):
+        host, port = re.fullmatch(r"server ([a-z]+):(\d+);", environment[f"{name.upper()}_SERVERS"]).groups()
+        assert (host, port) == (name, compose["services"][name]["environment"]["HTTP_PORT"])
+    assert edge["ports"] == [f"${{PUBLIC_PORT:-8080}}:{environment['EDGE_LISTEN']}"]
+    assert "routes.conf.template" in (ROOT / edge["build"]["dockerfile"]).read_text()
 
 
 def test_every_dependency_waits_for_health(compose):

@@ -36,7 +36,7 @@ async def test_bookings_survive_the_booking_service_being_killed_at_random_momen
                 status, body = await me.request(
                     "POST", "/bookings", json={"event_id": event["id"], "start": rng.choice(slots).isoformat()}
                 )
-            except Exception as exc:  # the gateway may drop a connection while booking dies
+            except Exception as exc:  # the entry may drop a connection while booking dies
                 other_answers[type(exc).__name__] += 1
                 continue
             if status == 201:
@@ -129,14 +129,14 @@ async def test_every_booking_event_is_delivered_after_rabbitmq_comes_back(api, s
     assert all(n == 1 for n in got.values()), got  # one event per booking, delivered once here
 
 
-async def test_a_service_that_is_down_is_a_clear_503_at_the_gateway(api, system):
+async def test_a_service_that_is_down_is_a_clear_503_at_the_public_entry(api, system):
     await system.stack.kill("availability")
     try:
         started = asyncio.get_running_loop().time()
         status, problem = await api.request("GET", "/availability", params={"event_id": str(uuid.uuid4()), "date": "2030-01-01"})
         assert (status, problem["code"]) == (503, "service_unavailable")
         assert "availability" in problem["detail"]
-        assert asyncio.get_running_loop().time() - started < 6  # bounded by the gateway's upstream timeout, never hung
+        assert asyncio.get_running_loop().time() - started < 6  # bounded by the entry's upstream timeout, never hung
     finally:
         await system.stack.restart("availability")
     status, _ = await api.request("GET", "/availability", params={"event_id": str(uuid.uuid4()), "date": "2030-01-01"})

@@ -1,4 +1,4 @@
-"""The gateway as a front door: bad tokens, other people's things, oversized bodies."""
+"""The public entry as a front door: bad tokens, other people's things, oversized bodies, limits."""
 
 import time
 import uuid
@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import jwt
+import yarl
 
 from common.auth import Role
 from tests.integration.helpers import add_shift, create_event, create_professional, local, sign_in_admin, wait_for_availability
@@ -116,3 +117,23 @@ async def test_booking_attempts_are_limited_where_bookings_are_taken_whichever_w
     async with api.http.post(direct, json=body, headers={"Authorization": f"Bearer {token}"}) as response:
         assert response.status == 429 and 1 <= int(response.headers["Retry-After"]) <= 60
     assert (await api.as_user(system.token_for(Role.CLIENT)).request("POST", "/bookings", json=body))[0] == 409
+
+
+async def test_only_published_routes_are_reachable_whatever_bytes_the_path_is_sent_as(api, system):
+    admin = await sign_in_admin(api, system)
+    headers = {"Authorization": f"Bearer {system.token_for(Role.SERVICE)}"}
+    for raw in (
+        "/api/v1/events/%2e%2e/internal/snapshot",
+        "/api/v1/events/../internal/snapshot",
+        "/api/v1/bookings/..%2f..%2finternal/usage",
+        "/api/v1/bookings/%2E%2E/%2E%2E/internal/audit",
+        "/internal/snapshot",
+        "/api/v1//internal/usage",
+    ):
+        async with api.http.get(yarl.URL(system.public_url + raw, encoded=True), headers=headers) as response:
+            problem = await response.json(content_type=None)
+            assert (response.status, problem["code"]) == (404, "not_found"), raw
+    # The service behind it does have the route: only the entry keeps it out.
+    async with api.http.get(f"{system.settings.url_of('booking')}/internal/snapshot", headers=headers) as response:
+        assert response.status == 200
+    assert (await admin.request("GET", "/events"))[0] == 200

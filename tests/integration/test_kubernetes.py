@@ -1,5 +1,6 @@
 """The Kubernetes manifests, checked offline: valid resources, and every service fully configured."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -7,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from devstack.edge import PLACEHOLDER, TEMPLATE
 from tests.integration.deployment import assert_configured
 
 MANIFESTS = Path(__file__).resolve().parents[2] / "deploy" / "kubernetes"
@@ -39,6 +41,21 @@ def test_each_service_scales_on_its_own_and_is_fully_configured(name):
     assert by_kind["Service", name]["spec"]["ports"][0]["port"] == port
 
 
-def test_only_the_gateway_is_exposed_to_clients():
-    exposed = {r["metadata"]["name"] for r in resources() if r["kind"] == "Service" and r["spec"].get("type") != "ClusterIP"}
-    assert exposed == {"gateway"}
+def test_clients_come_in_only_through_the_ingress_to_the_edge():
+    exposed = {
+        r["metadata"]["name"] for r in resources() if r["kind"] == "Service" and r["spec"].get("type", "ClusterIP") != "ClusterIP"
+    }
+    assert exposed == set()
+    (ingress,) = [r for r in resources() if r["kind"] == "Ingress"]
+    backends = {p["backend"]["service"]["name"] for rule in ingress["spec"]["rules"] for p in rule["http"]["paths"]}
+    assert backends == {"edge"}
+
+
+def test_the_edge_routes_to_each_service_where_it_listens():
+    by_kind = {(r["kind"], r["metadata"]["name"]): r for r in resources()}
+    (container,) = by_kind["Deployment", "edge"]["spec"]["template"]["spec"]["containers"]
+    environment = {e["name"]: e["value"] for e in container["env"]}
+    assert set(PLACEHOLDER.findall(TEMPLATE.read_text())) <= environment.keys()
+    for name in ("gateway", "shifts", "availability", "booking"):
+        host, port = re.fullmatch(r"server ([a-z]+):(\d+);", environment[f"{name.upper()}_SERVERS"]).groups()
+        assert (host, int(port)) == (name, by_kind["Service", name]["spec"]["ports"][0]["port"])

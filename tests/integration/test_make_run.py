@@ -25,17 +25,18 @@ async def read_until(stream: asyncio.StreamReader, marker: str, timeout: float) 
 
 
 async def test_run_seeds_the_demo_prints_the_logins_and_stops_everything_on_ctrl_c(servers, tmp_path):
-    base = free_port_block(6)
+    base = free_port_block(2 + 2 * 5)
     env = {
         **os.environ,
         "DATABASE_URL": f"{servers.postgres_url}/{servers.run_id}_demo",
         "REDIS_URL": servers.redis_url,
         "REDIS_KEY_PREFIX": f"{servers.run_id}:demo",
         "RABBITMQ_URL": servers.another_vhost("demo"),
-        "GATEWAY_PORT": str(base),
-        "FIRST_SERVICE_PORT": str(base + 1),
-        "SMTP_PORT": str(base + 5),
+        "PUBLIC_PORT": str(base),
+        "SMTP_PORT": str(base + 1),
+        "FIRST_SERVICE_PORT": str(base + 2),
         "MAIL_DIR": str(tmp_path / "mail"),
+        "EDGE_DIR": str(tmp_path / "edge"),
     }
     env.pop("SMTP_HOST", None)
     run = await asyncio.create_subprocess_exec(
@@ -55,11 +56,21 @@ async def test_run_seeds_the_demo_prints_the_logins_and_stops_everything_on_ctrl
             "admin@example.com / admin-password",
             "client@example.com / client-password",
             "ada@example.com / ada-password",
-            f"127.0.0.1:{base + 5}",
+            f"127.0.0.1:{base + 1}",
         ):
             assert login in banner
-        services = [p for p in psutil.Process(run.pid).children() if "-m" in p.cmdline()]
-        assert sorted(p.cmdline()[-1] for p in services) == ["availability", "booking", "gateway", "notifier", "shifts"]
+        children = psutil.Process(run.pid).children()
+        services = [p for p in children if "-m" in p.cmdline()]
+        assert sorted(p.cmdline()[-1] for p in services) == [
+            "availability",
+            "booking",
+            "booking",
+            "gateway",
+            "notifier",
+            "shifts",
+        ]
+        (edge,) = [p for p in children if p.name() == "nginx"]  # the public entry, in front of them
+        services.append(edge)
 
         async with aiohttp.ClientSession() as http:
             api = ApiClient(http, f"http://127.0.0.1:{base}")

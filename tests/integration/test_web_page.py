@@ -81,7 +81,7 @@ async def visitors(browser, system, request) -> AsyncIterator:
     async def visitor(role: str, phone: bool = False) -> Visitor:
         viewport = {"width": 390, "height": 844} if phone else {"width": 1100, "height": 900}
         context = await browser.new_context(viewport=viewport, timezone_id="UTC", locale="en-US")
-        made.append(Visitor(context, await context.new_page(), system.gateway_url, f"{request.node.name}-{role}"))
+        made.append(Visitor(context, await context.new_page(), system.public_url, f"{request.node.name}-{role}"))
         return made[-1]
 
     yield visitor
@@ -379,10 +379,10 @@ async def test_a_service_that_is_down_is_explained_on_the_page(api, system, visi
 
 
 async def test_the_page_is_served_with_a_strict_content_security_policy(api, system):
-    async with api.http.get(f"{system.gateway_url}/") as response:
+    async with api.http.get(f"{system.public_url}/") as response:
         assert response.status == 200 and response.content_type == "text/html"
         policy = response.headers["Content-Security-Policy"]
         assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
         assert '<script type="module" src="/static/app.js">' in await response.text()
-    async with api.http.get(f"{system.gateway_url}/static/app.js") as response:
+    async with api.http.get(f"{system.public_url}/static/app.js") as response:
         assert response.status == 200 and response.content_type in ("application/javascript", "text/javascript")

@@ -10,7 +10,6 @@ from gateway.adapters.services import ShiftsDirectory
 from gateway.app_keys import ACCOUNTS, LIMITER, PUBLIC_API, SETTINGS
 from gateway.handlers.http import OPERATIONS, PREFIX, routes
 from gateway.handlers.page import add_page
-from gateway.handlers.proxy import proxy_to
 from gateway.service import AccountsService
 from gateway.settings import Settings
 
@@ -47,14 +46,4 @@ def create_app(settings: Settings) -> web.Application:
     )
     app.add_routes(routes)
     add_page(app)
-    upstreams = {
-        "shifts": (settings.shifts_url, ["/events", "/shifts"]),
-        "availability": (settings.availability_url, ["/availability"]),
-        "booking": (settings.booking_url, ["/bookings"]),
-    }
-    for name, (base_url, prefixes) in upstreams.items():
-        handler = proxy_to(name, base_url, settings.upstream_timeout_seconds)
-        for prefix in prefixes:
-            app.router.add_route("*", f"{PREFIX}{prefix}", handler)
-            app.router.add_route("*", f"{PREFIX}{prefix}/{{tail:.+}}", handler)
     return app

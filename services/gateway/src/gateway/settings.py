@@ -1,11 +1,11 @@
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import SecretStr
 
 from common.settings import ServiceSettings, database_url_field
 
 
 class Settings(ServiceSettings):
     service_name: str = "gateway"
-    http_port: int = Field(8080, validation_alias=AliasChoices("GATEWAY_PORT", "HTTP_PORT"))
+    http_port: int = 8085
     database_url: str = database_url_field("gateway", "appointments_gateway")
     shifts_url: str = "http://127.0.0.1:8081"
     availability_url: str = "http://127.0.0.1:8082"

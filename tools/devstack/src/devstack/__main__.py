@@ -24,7 +24,7 @@ async def run() -> None:
     try:
         async with aiohttp.ClientSession() as http:
             created = await seed_demo(
-                ApiClient(http, settings.url_of("gateway")),
+                ApiClient(http, settings.public_url),
                 settings.admin_email,
                 settings.admin_password.get_secret_value(),
                 settings.demo_timezone,
@@ -35,7 +35,7 @@ async def run() -> None:
         )
         demo_note = "demo seeded" if created else "demo already there"
         print(
-            f"\n  Appointments is running: {settings.url_of('gateway')}/  (the page; the API is under /api/v1; {demo_note})\n"
+            f"\n  Appointments is running: {settings.public_url}/  (the page; the API is under /api/v1; {demo_note})\n"
             f"  admin         {settings.admin_email} / {settings.admin_password.get_secret_value()}\n"
             f"  client        {DEMO_CLIENT[0]} / {DEMO_CLIENT[1]}\n"
             + "".join(f"  professional  {email} / {password}\n" for email, password, *_ in DEMO_PROFESSIONALS)

@@ -10,6 +10,7 @@ from common.settings import async_database_url
 
 SERVICES_WITH_DATABASE = ("gateway", "shifts", "booking", "notifier")
 SERVICES = ("shifts", "availability", "booking", "notifier", "gateway")
+EDGE = "edge"  # nginx: the public entry, in front of every service
 
 
 class StackSettings(BaseSettings):
@@ -25,9 +26,15 @@ class StackSettings(BaseSettings):
     jwt_secret: SecretStr = SecretStr("dev-only-secret-change-me-0123456789abcdef")
     smtp_host: str | None = None
     smtp_port: int | None = None
-    gateway_port: int = 8080
-    gateway_host: str = "127.0.0.1"
-    first_service_port: int = Field(8081, description="shifts, availability, booking, notifier take the next ports")
+    public_port: int = Field(8080, description="the public entry (nginx): the page, and the API under /api/v1")
+    public_host: str = "127.0.0.1"
+    first_service_port: int = Field(
+        8081, description="shifts, availability, booking, notifier, gateway: this and the next four; a second process +5"
+    )
+    # Processes per service, behind the entry (each on its own port, nginx balancing): the booking
+    # service is the one a single process cannot keep up with on two cores (docs/benchmarks.md).
+    processes: dict[str, int] = Field(default_factory=lambda: {"booking": 2})
+    edge_dir: Path = Path("var/edge")
     admin_email: str = "admin@example.com"
     admin_password: SecretStr = SecretStr("admin-password")
     mail_dir: Path = Path("var/mail")
@@ -39,20 +46,34 @@ class StackSettings(BaseSettings):
         url = make_url(async_database_url(self.database_url))
         return url.set(database=f"{url.database}_{service}").render_as_string(hide_password=False)
 
-    def port_of(self, service: str) -> int:
-        if service == "gateway":
-            return self.gateway_port
-        return self.first_service_port + ("shifts", "availability", "booking", "notifier").index(service)
+    def process_count(self, service: str) -> int:
+        return max(1, self.processes.get(service, 1))
 
-    def url_of(self, service: str) -> str:
-        host = self.gateway_host if service == "gateway" else "127.0.0.1"
-        return f"http://{host}:{self.port_of(service)}"
+    def port_of(self, service: str, index: int = 0) -> int:
+        return self.first_service_port + SERVICES.index(service) + len(SERVICES) * index
 
-    def service_env(self, service: str, smtp_host: str, smtp_port: int) -> dict[str, str]:
+    def url_of(self, service: str, index: int = 0) -> str:
+        """A service's process, on this machine only (clients come in through ``public_url``)."""
+        return f"http://127.0.0.1:{self.port_of(service, index)}"
+
+    def urls_of(self, service: str) -> list[str]:
+        return [self.url_of(service, i) for i in range(self.process_count(service))]
+
+    @property
+    def public_url(self) -> str:
+        return f"http://{self.public_host}:{self.public_port}"
+
+    def upstreams(self) -> dict[str, list[str]]:
+        """host:port of every process of each service the entry routes to."""
+        return {
+            service: [f"127.0.0.1:{self.port_of(service, i)}" for i in range(self.process_count(service))]
+            for service in ("gateway", "shifts", "availability", "booking")
+        }
+
+    def service_env(self, service: str, smtp_host: str, smtp_port: int, index: int = 0) -> dict[str, str]:
         env = {
-            "HTTP_HOST": self.gateway_host if service == "gateway" else "127.0.0.1",
-            "HTTP_PORT": str(self.port_of(service)),
-            "GATEWAY_PORT": str(self.gateway_port),
+            "HTTP_HOST": "127.0.0.1",
+            "HTTP_PORT": str(self.port_of(service, index)),
             "REDIS_URL": self.redis_url,
             "REDIS_KEY_PREFIX": self.redis_key_prefix,
             "RABBITMQ_URL": self.rabbitmq_url,

@@ -5,7 +5,8 @@ from pathlib import Path
 from typing import TextIO
 
 from common.migrations import migrate
-from devstack.config import SERVICES, SERVICES_WITH_DATABASE, StackSettings
+from devstack.config import EDGE, SERVICES, SERVICES_WITH_DATABASE, StackSettings
+from devstack.edge import edge_process
 from devstack.mailsink import MailSink
 from devstack.supervisor import Process, Supervisor
 
@@ -28,7 +29,8 @@ class Stack:
         return self.output / f"{service}.log" if isinstance(self.output, Path) else self.output
 
     async def start(self, mail_sink: MailSink | None = None) -> None:
-        """Mail first (unless SMTP_HOST points elsewhere), then migrations, then the services."""
+        """Mail first (unless SMTP_HOST points elsewhere), then migrations, then the services, then
+        the public entry in front of them."""
         if not self.settings.smtp_host:
             self.mail = mail_sink or MailSink(port=self.settings.smtp_port or 1025, directory=self.settings.mail_dir)
             self.mail.start()
@@ -39,23 +41,38 @@ class Stack:
             await migrate(package_dir, self.settings.database_for(service))
         services = [
             (
-                Process(service, ["-m", service], self.settings.service_env(service, host, port), self._output_of(service)),
-                self.settings.url_of(service),
+                Process(
+                    service if index == 0 else f"{service}-{index + 1}",
+                    ["-m", service],
+                    self.settings.service_env(service, host, port, index),
+                    self._output_of(service),
+                    group=service,
+                ),
+                self.settings.url_of(service, index),
             )
             for service in SERVICES
+            for index in range(self.settings.process_count(service))
         ]
+        edge = edge_process(
+            EDGE,
+            self.settings.edge_dir.resolve(),
+            f"{self.settings.public_host}:{self.settings.public_port}",
+            self.settings.upstreams(),
+            self._output_of(EDGE),
+        )
         try:
             await self.supervisor.start(services)
+            await self.supervisor.start([(edge, self.settings.public_url)])
         except BaseException:
             await self.stop()
             raise
 
     async def kill(self, service: str) -> None:
-        """SIGKILL one service, as a crash would."""
+        """SIGKILL every process of one service, as a crash would."""
         await self.supervisor.kill(service)
 
     async def restart(self, service: str) -> None:
-        await self.supervisor.restart(service, self.settings.url_of(service))
+        await self.supervisor.restart(service, [self.settings.public_url] if service == EDGE else self.settings.urls_of(service))
 
     async def stop(self) -> None:
         await self.supervisor.stop_all()

@@ -28,8 +28,21 @@ def _die_with_parent() -> None:
 
 
 class Process:
-    def __init__(self, name: str, args: list[str], env: Mapping[str, str], output: TextIO | Path) -> None:
+    """``program`` (default: this Python) with ``args``, its output to ``output``; ``group``: the
+    service it is a process of (default: its name)."""
+
+    def __init__(
+        self,
+        name: str,
+        args: list[str],
+        env: Mapping[str, str],
+        output: TextIO | Path,
+        program: str = sys.executable,
+        group: str | None = None,
+    ) -> None:
         self.name = name
+        self.group = group or name
+        self.program = program
         self.args = args
         self.env = env
         self.output = output
@@ -38,7 +51,7 @@ class Process:
 
     async def start(self) -> None:
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable,
+            self.program,
             *self.args,
             env={**os.environ, **self.env},
             stdout=asyncio.subprocess.PIPE,
@@ -111,20 +124,22 @@ class Supervisor:
             self.processes.append(process)
         await asyncio.gather(*(wait_ready(url, process) for process, url in services))
 
-    async def kill(self, name: str) -> Process:
-        """SIGKILL a service, as a crash would; returns its (dead) process."""
-        process = next(p for p in self.processes if p.name == name)
-        process.proc.kill()
-        await process.wait()
-        return process
+    def of(self, group: str) -> list[Process]:
+        return [p for p in self.processes if p.group == group]
 
-    async def restart(self, name: str, ready_url: str) -> None:
-        """Start a killed service again, with the same command and environment."""
-        old = next(p for p in self.processes if p.name == name)
-        new = Process(old.name, old.args, old.env, old.output)
-        self.processes[self.processes.index(old)] = new
-        await new.start()
-        await wait_ready(ready_url, new)
+    async def kill(self, group: str) -> None:
+        """SIGKILL every process of a service, as a crash of the service would."""
+        for process in self.of(group):
+            process.proc.kill()
+            await process.wait()
+
+    async def restart(self, group: str, ready_urls: list[str]) -> None:
+        """Start a killed service's processes again, with the same commands and environments."""
+        for old, ready_url in zip(self.of(group), ready_urls, strict=True):
+            new = Process(old.name, old.args, old.env, old.output, old.program, old.group)
+            self.processes[self.processes.index(old)] = new
+            await new.start()
+            await wait_ready(ready_url, new)
 
     async def first_exit(self) -> Process:
         waits = {asyncio.create_task(p.wait()): p for p in self.processes}

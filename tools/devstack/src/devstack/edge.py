@@ -1,0 +1,64 @@
+"""The public entry on this machine: nginx, configured from ``deploy/edge/routes.conf.template``
+(the same routes compose and Kubernetes use), in a folder of its own, in the foreground."""
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+from devstack.supervisor import Process
+
+TEMPLATE = Path(__file__).resolve().parents[4] / "deploy" / "edge" / "routes.conf.template"
+PLACEHOLDER = re.compile(r"\$\{([A-Z_]+)\}")
+
+# What the nginx image's own nginx.conf gives the template there; here, in a folder we own, so
+# nothing needs root's paths. Bodies and answers are never spooled to disk (routes.conf says so).
+MAIN = """worker_processes {workers};
+pid {home}/nginx.pid;
+error_log stderr warn;
+events {{ worker_connections 8192; }}
+http {{
+    access_log off;
+    client_body_temp_path {home}/body;
+    proxy_temp_path {home}/proxy;
+    fastcgi_temp_path {home}/fastcgi;
+    uwsgi_temp_path {home}/uwsgi;
+    scgi_temp_path {home}/scgi;
+    include {home}/routes.conf;
+}}
+"""
+
+
+def nginx() -> str:
+    found = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if os.access(p, os.X_OK)), None)
+    if found is None:
+        raise RuntimeError("nginx is not installed: `make install` installs it (Debian's package nginx-light)")
+    return found
+
+
+def render_routes(values: dict[str, str]) -> str:
+    """The template with every ``${NAME}`` filled; a missing value is an error, never an empty route."""
+    text = TEMPLATE.read_text()
+    missing = sorted(set(PLACEHOLDER.findall(text)) - values.keys())
+    if missing:
+        raise KeyError(f"no value for {', '.join(missing)}")
+    return PLACEHOLDER.sub(lambda m: values[m.group(1)], text)
+
+
+def servers(addresses: list[str]) -> str:
+    """An upstream's servers, as the template's ``*_SERVERS`` placeholders want them. Never marked
+    down (``max_fails=0``): a process on this machine that is gone refuses at once and the next
+    one is asked, and one restarted is used again at once, not after nginx's 10 s."""
+    return " ".join(f"server {address} max_fails=0;" for address in addresses)
+
+
+def edge_process(
+    name: str, home: Path, listen: str, upstreams: dict[str, list[str]], output, workers: int | str = "auto"
+) -> Process:
+    """nginx listening on ``listen`` (host:port), routing to ``upstreams`` (gateway, shifts,
+    availability, booking: host:port of each of their processes), its files under ``home``."""
+    home.mkdir(parents=True, exist_ok=True)
+    values = {"EDGE_LISTEN": listen} | {f"{service.upper()}_SERVERS": servers(each) for service, each in upstreams.items()}
+    (home / "routes.conf").write_text(render_routes(values))
+    (home / "nginx.conf").write_text(MAIN.format(workers=workers, home=home))
+    return Process(name, ["-p", str(home), "-c", str(home / "nginx.conf"), "-g", "daemon off;"], {}, output, program=nginx())
