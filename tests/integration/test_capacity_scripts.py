@@ -8,7 +8,18 @@ from datetime import datetime
 
 import pytest
 
-from common.capacity import CapacityStore, Earlier, Full, Rebuilding, StaleEvent, Taken, UnitInUse, event_counters
+from common.capacity import (
+    AttemptLimit,
+    CapacityStore,
+    Earlier,
+    Full,
+    Limited,
+    Rebuilding,
+    StaleEvent,
+    Taken,
+    UnitInUse,
+    event_counters,
+)
 from common.contracts import ShiftStatus
 from tests.factories import event_data, professional, shift_data
 
@@ -235,3 +246,27 @@ async def test_scripts_called_by_sha_are_loaded_again_when_redis_forgot_them(sto
     await store.apply_shift(1, shift_data(event.data, ada, at(event, 9), at(event, 10)))
     await redis.script_flush()  # what a Redis restart does to the script cache
     assert (await take(store, event, slot(event, 9), 0.5)).professional.id == ada.id
+
+
+async def test_attempts_are_counted_per_client_once_each_and_a_wait_for_a_rebuild_is_not_an_attempt(store, event):
+    ada = professional("Ada")
+    await store.apply_shift(1, shift_data(event.data, ada, at(event, 9), at(event, 10), capacity=5))
+    nine = slot(event, 9)
+    eager, other = AttemptLimit(uuid.uuid4(), per_window=2), AttemptLimit(uuid.uuid4(), per_window=2)
+
+    async def attempt(limit, key=None):
+        record = store.idempotency_key(event.data.id, limit.client_id, key) if key else None
+        return await store.take(event, nine, 0.5, uuid.uuid4(), 30, record, "fp", limit)
+
+    assert await store.begin_rebuild(event.data.id, "token", 10)
+    for _ in range(3):  # refused while rebuilding: the caller waits and tries again, one attempt in all
+        with pytest.raises(Rebuilding):
+            await attempt(eager)
+    await store.abandon_rebuild(event.data.id, "token")
+    assert isinstance(await attempt(eager, "key-1"), Taken)
+    assert isinstance(await attempt(eager, "key-1"), Earlier)  # a replay is answered, not counted
+    assert isinstance(await attempt(eager), Taken)
+    limited = await attempt(eager)
+    assert isinstance(limited, Limited) and 1 <= limited.retry_after <= 60
+    assert isinstance(await attempt(other), Taken)  # another client is not held back
+    assert len(await store.holds(event.data.id)) == 3  # the limited attempt took nothing

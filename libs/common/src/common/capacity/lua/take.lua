@@ -24,13 +24,14 @@ if ARGV[8] ~= '' then
   local earlier = redis.call('GET', KEYS[9])
   if earlier then return {-3, earlier} end
 end
+if redis.call('EXISTS', KEYS[6]) == 1 then return {-2} end
+if redis.call('HGET', KEYS[1], 'sequence') ~= ARGV[1] then return {-1} end
+-- Counted only here: a wait for a rebuild or a changed event is the same attempt, not another.
 if ARGV[10] ~= '0' then
   local attempts = redis.call('INCR', KEYS[10])
   if attempts == 1 then redis.call('PEXPIRE', KEYS[10], ARGV[11]) end
   if attempts > tonumber(ARGV[10]) then return {-4} end
 end
-if redis.call('EXISTS', KEYS[6]) == 1 then return {-2} end
-if redis.call('HGET', KEYS[1], 'sequence') ~= ARGV[1] then return {-1} end
 local function full()
   local fields = {}
   for each in string.gmatch(ARGV[9], '[^,]+') do fields[#fields + 1] = each end
