@@ -9,6 +9,10 @@ export TEST_POSTGRES_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432
 export TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 export TEST_RABBITMQ_URL ?= amqp://guest:guest@127.0.0.1:5672/
 
+# A Debian package, refreshing the package lists only when the first try fails.
+apt_install = DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(1) >/dev/null \
+	|| { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(1) >/dev/null; }
+
 .PHONY: install browser edge run test test-quick bench soak
 
 install:  ## everything from the lock file, into .venv
@@ -19,12 +23,10 @@ run: install edge  ## the whole system on this machine, with a demo; Ctrl-C stop
 	$(UV) run --frozen --no-sync python -m devstack run
 
 edge:  ## nginx, the public entry, from Debian's packages (routes: deploy/edge/routes.conf.template)
-	@command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -q nginx-light >/dev/null \
-		|| { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q nginx-light >/dev/null; }
+	@command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || $(call apt_install,nginx-light)
 
 browser:  ## Debian's Chromium, which the page tests drive with Playwright (it never downloads a browser)
-	@command -v chromium >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null \
-		|| { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }
+	@command -v chromium >/dev/null 2>&1 || $(call apt_install,chromium)
 
 test: install browser edge  ## lint, then the test suite (benchmarks excluded)
 	$(UV) run --frozen --no-sync ruff check .

@@ -1,7 +1,6 @@
 """The public entry on this machine: nginx, configured from ``deploy/edge/routes.conf.template``
 (the same routes compose and Kubernetes use), in a folder of its own, in the foreground."""
 
-import os
 import re
 import shutil
 from pathlib import Path
@@ -30,7 +29,7 @@ http {{
 
 
 def nginx() -> str:
-    found = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if os.access(p, os.X_OK)), None)
+    found = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin")  # /usr/sbin: not on every user's PATH
     if found is None:
         raise RuntimeError("nginx is not installed: `make install` installs it (Debian's package nginx-light)")
     return found
