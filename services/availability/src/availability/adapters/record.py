@@ -48,7 +48,7 @@ class SystemOfRecord:
         self._identity = Identity(id=uuid4(), role=Role.SERVICE, name="availability")
         self._timeout = ClientTimeout(total=timeout)
 
-    async def _get(self, url: str, event_id: UUID | None, method: str = "GET") -> dict:
+    async def _call(self, url: str, event_id: UUID | None, method: str = "GET") -> dict:
         params = {"event_id": str(event_id)} if event_id else {}
         headers = {"Authorization": f"Bearer {self._tokens.issue(self._identity)}"}
         async with self._http.request(method, url, params=params, headers=headers, timeout=self._timeout) as response:
@@ -56,16 +56,16 @@ class SystemOfRecord:
             return await response.json()
 
     async def events(self, event_id: UUID | None = None) -> list[EventRecord]:
-        return event_records((await self._get(f"{self._booking_url}/internal/snapshot", event_id))["events"])
+        return event_records((await self._call(f"{self._booking_url}/internal/snapshot", event_id))["events"])
 
     async def confirmed(self, event_id: UUID | None = None) -> dict[UUID, list[UnitInUse]]:
         """The unit each confirmed booking holds, by event."""
-        return units_by_event((await self._get(f"{self._booking_url}/internal/usage", event_id))["items"])
+        return units_by_event((await self._call(f"{self._booking_url}/internal/usage", event_id))["items"])
 
     async def audit(self, event_id: UUID | None = None) -> dict:
         """The booking service's audit of the record: every confirmed booking within capacity."""
-        return await self._get(f"{self._booking_url}/internal/audit", event_id)
+        return await self._call(f"{self._booking_url}/internal/audit", event_id)
 
     async def settle(self, event_id: UUID | None = None) -> dict:
         """Have the capacity owner move or flag the bookings the audit found beyond capacity."""
-        return await self._get(f"{self._booking_url}/internal/settle", event_id, method="POST")
+        return await self._call(f"{self._booking_url}/internal/settle", event_id, method="POST")
