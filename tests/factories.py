@@ -5,7 +5,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from common.contracts import EventData, Person, ShiftData, ShiftStatus
-from common.envelope import IntegrationEvent
+from common.events import EVENT_TYPES, Event
 
 
 def event_data(
@@ -57,8 +57,6 @@ def shift_data(
     )
 
 
-def message(type_: str, aggregate, sequence: int, data) -> IntegrationEvent:
-    """A ``shifts.events`` message as the shifts service's outbox would publish it."""
-    return IntegrationEvent(
-        type=type_, producer="test", aggregate_id=str(aggregate), sequence=sequence, data=data.model_dump(mode="json")
-    )
+def message(routing_key: str, aggregate, sequence: int, data) -> Event:
+    """An event as its producer would publish it (``.envelope()``: as it travels)."""
+    return EVENT_TYPES[routing_key].of(aggregate, sequence, data)

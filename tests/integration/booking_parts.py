@@ -15,13 +15,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from availability.adapters.record import EventRecord, event_records, units_by_event
 from booking.adapters.db import OUTBOX
+from booking.handlers.messages import subscriptions
 from booking.owner import CapacityOwner
 from booking.service import BookingService
 from common.capacity import CapacityStore, UnitInUse
 from common.db import create_engine, create_pool, session_factory
-from common.envelope import BOOKINGS_EXCHANGE
+from common.events import Event
 from common.migrations import migrate
 from common.outbox import Outbox
+from common.unit_of_work import unit_of_work
 
 
 @dataclass
@@ -32,6 +34,10 @@ class BookingParts:
     pool: asyncpg.Pool
     engine: AsyncEngine
     database_url: str
+
+    async def apply(self, change: Event) -> None:
+        """A shift or event change, delivered to the owner as its consumer delivers it."""
+        await subscriptions(self.owner)[type(change)](change)
 
     async def confirmed_units(self, event_id) -> list[UnitInUse]:
         """The units the record's confirmed bookings hold, as availability's rebuild reads them."""
@@ -78,12 +84,11 @@ async def booking_parts(
     store = CapacityStore(redis, key_prefix)
     engine = create_engine(url)
     pool = await create_pool(url)
-    outbox = Outbox(OUTBOX, BOOKINGS_EXCHANGE, "test")
-    sessions = session_factory(engine)
+    units_of_work = unit_of_work(session_factory(engine), Outbox(OUTBOX), wake_relay=lambda: None)
     try:
         yield BookingParts(
-            BookingService(sessions, pool, store, outbox, lambda: None, hold_seconds, deadline_seconds, attempts_per_minute),
-            CapacityOwner(sessions, store, outbox, lambda: None),
+            BookingService(units_of_work, pool, store, lambda: None, hold_seconds, deadline_seconds, attempts_per_minute),
+            CapacityOwner(units_of_work, store),
             store,
             pool,
             engine,

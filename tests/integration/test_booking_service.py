@@ -23,8 +23,8 @@ async def test_racing_retries_with_one_key_wait_for_the_first_and_get_its_bookin
     async with booking_parts(servers, redis, key_prefix) as parts:
         store = parts.store
         shift = shift_data(event, pro, start, start.replace(hour=10), capacity=5)
-        await parts.owner.apply(message("event.created", event.id, 1, event))
-        await parts.owner.apply(message("shift.created", shift.id, 1, shift))
+        await parts.apply(message("event.created", event.id, 1, event))
+        await parts.apply(message("shift.created", shift.id, 1, shift))
         results = await asyncio.gather(
             *(parts.service.book(client, BookingIn(event_id=event.id, start=start), "same-key") for _ in range(20))
         )

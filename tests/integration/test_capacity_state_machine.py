@@ -64,7 +64,7 @@ class CapacityHistory(RuleBasedStateMachine):
         self.paused = False
         self.made: dict[uuid.UUID, Identity] = {}  # every booking answered 201, with its client
         self.keys: dict[tuple[uuid.UUID, str], tuple[uuid.UUID, BookingIn]] = {}
-        self.h.run(self.parts.owner.apply(self.published[0]))
+        self.h.run(self.parts.apply(self.published[0]))
         for pro in PROFESSIONALS[:2]:
             self._publish_shift(pro, capacity=1, first=0, slots=SLOTS)
 
@@ -74,7 +74,7 @@ class CapacityHistory(RuleBasedStateMachine):
         if self.paused:
             self.pending.append(each)
         else:
-            self.h.run(self.parts.owner.apply(each))
+            self.h.run(self.parts.apply(each))
 
     def _publish_shift(self, pro, capacity: int, first: int, slots: int, status=ShiftStatus.ACTIVE) -> None:
         known = self.shifts.get(pro.id)
@@ -177,13 +177,13 @@ class CapacityHistory(RuleBasedStateMachine):
         if shuffle:  # delivery order across aggregates is not guaranteed; within one, sequence wins
             random.Random(len(pending)).shuffle(pending)
         for each in pending:
-            self.h.run(self.parts.owner.apply(each))
+            self.h.run(self.parts.apply(each))
 
     @rule(data=st.data())
     def redeliver(self, data) -> None:
         delivered = [m for m in self.published if m not in self.pending]
         if not self.paused:
-            self.h.run(self.parts.owner.apply(data.draw(st.sampled_from(delivered))))
+            self.h.run(self.parts.apply(data.draw(st.sampled_from(delivered))))
 
     @rule(slot=st.integers(0, SLOTS - 1))
     def a_booking_process_dies_after_its_take(self, slot: int) -> None:

@@ -13,7 +13,7 @@ from datetime import timedelta
 import pytest
 
 from common.capacity import CapacityStore
-from common.envelope import BOOKINGS_EXCHANGE, IntegrationEvent
+from common.events import BookingConfirmed
 from common.messaging import Broker
 from tests.integration.helpers import booking_rows, local
 from tests.integration.test_booking_rules import ZONE, client, event_with_professionals
@@ -96,12 +96,12 @@ async def test_every_booking_event_is_delivered_after_rabbitmq_comes_back(api, s
     _, event, day, _ = await event_with_professionals(api, system, [20], opens="10:00", closes="11:00")
     delivered: Counter = Counter()
 
-    async def count(message: IntegrationEvent) -> None:
-        delivered[(message.data["id"], str(message.event_id))] += 1
+    async def count(message: BookingConfirmed) -> None:
+        delivered[(str(message.data.id), str(message.event_id))] += 1
 
     listener = Broker(servers.rabbitmq_url, "test-counter")
     await listener.connect()
-    await listener.subscribe(f"test.confirmed.{uuid.uuid4().hex[:8]}", BOOKINGS_EXCHANGE, ["booking.confirmed"], count)
+    await listener.subscribe(f"test.confirmed.{uuid.uuid4().hex[:8]}", {BookingConfirmed: count})
     made = []
     try:
         await rabbitmqctl("stop_app")
@@ -147,12 +147,12 @@ async def test_booking_starts_and_books_while_rabbitmq_is_down_and_its_events_fo
     _, event, day, _ = await event_with_professionals(api, system, [5], opens="10:00", closes="11:00")
     delivered: set[str] = set()
 
-    async def count(message: IntegrationEvent) -> None:
-        delivered.add(message.data["id"])
+    async def count(message: BookingConfirmed) -> None:
+        delivered.add(str(message.data.id))
 
     listener = Broker(servers.rabbitmq_url, "test-start-counter")
     await listener.connect()
-    await listener.subscribe(f"test.started.{uuid.uuid4().hex[:8]}", BOOKINGS_EXCHANGE, ["booking.confirmed"], count)
+    await listener.subscribe(f"test.started.{uuid.uuid4().hex[:8]}", {BookingConfirmed: count})
     try:
         await rabbitmqctl("stop_app")
         try:

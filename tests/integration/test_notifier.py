@@ -19,6 +19,7 @@ from devstack.mailsink import MailSink
 from notifier.app import create_app
 from notifier.settings import Settings
 from tests.conftest import JWT_SECRET, free_port_block
+from tests.factories import message
 
 
 @pytest.fixture
@@ -91,9 +92,8 @@ def booking(client_email: str | None = "casey@test.example", status=BookingStatu
 
 
 def event_of(kind: str, data: BookingData, sequence: int = 1) -> IntegrationEvent:
-    return IntegrationEvent(
-        type=kind, producer="test", aggregate_id=str(data.id), sequence=sequence, data=data.model_dump(mode="json")
-    )
+    """As the booking service publishes it."""
+    return message(kind, data.id, sequence, data).envelope()
 
 
 def invite_of(message) -> Calendar:

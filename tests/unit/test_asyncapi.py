@@ -6,7 +6,7 @@ from pathlib import Path
 import jsonschema
 
 from common.asyncapi import document
-from common.contracts import EVENT_TYPES
+from common.events import EVENT_TYPES
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
@@ -26,4 +26,4 @@ def test_the_committed_document_matches_the_models():
 def test_every_event_type_is_a_channel_with_its_payload():
     channels = document()["channels"]
     assert {c["address"] for c in channels.values()} == set(EVENT_TYPES)
-    assert {c["bindings"]["amqp"]["exchange"]["name"] for c in channels.values()} == {"shifts.events", "bookings.events"}
+    assert {c["bindings"]["amqp"]["exchange"]["name"] for c in channels.values()} == {"shifts.events", "bookings.events", "accounts.events"}

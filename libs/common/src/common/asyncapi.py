@@ -9,15 +9,8 @@ import sys
 
 from pydantic.json_schema import models_json_schema
 
-from common.contracts import EVENT_TYPES
-from common.envelope import BOOKINGS_EXCHANGE, SHIFTS_EXCHANGE, IntegrationEvent
-
-PRODUCERS = {
-    "shift": ("shifts", SHIFTS_EXCHANGE),
-    "event": ("shifts", SHIFTS_EXCHANGE),
-    "blackout": ("shifts", SHIFTS_EXCHANGE),
-    "booking": ("booking", BOOKINGS_EXCHANGE),
-}
+from common.envelope import IntegrationEvent
+from common.events import EVENT_TYPES
 
 
 def _asyncapi_schema(node):
@@ -38,14 +31,14 @@ def _name(event_type: str) -> str:
 
 
 def document() -> dict:
-    payload_models = sorted({model for model in EVENT_TYPES.values()}, key=lambda m: m.__name__)
+    payload_models = sorted({event.payload for event in EVENT_TYPES.values()}, key=lambda m: m.__name__)
     _, schemas = models_json_schema(
         [(model, "serialization") for model in [IntegrationEvent, *payload_models]], ref_template="#/components/schemas/{model}"
     )
     components = _asyncapi_schema(schemas["$defs"])
     channels, operations, messages = {}, {}, {}
-    for event_type, model in EVENT_TYPES.items():
-        service, exchange = PRODUCERS[event_type.split(".")[0]]
+    for event_type, event in EVENT_TYPES.items():
+        model, service, exchange = event.payload, event.producer, event.exchange
         name = _name(event_type)
         messages[name] = {
             "name": event_type,

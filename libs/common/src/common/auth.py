@@ -1,7 +1,6 @@
 """JWT: the gateway issues tokens; every service verifies them itself and trusts nothing else."""
 
 import time
-from enum import StrEnum
 from typing import Self
 from uuid import UUID
 
@@ -10,16 +9,14 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from common.problems import Problem
+from common.roles import PEOPLE, Role
 from common.settings import ServiceSettings
+
+__all__ = ["PEOPLE", "Role", "Identity", "TokenCodec", "current_identity", "require_identity", "unauthorized"]
 
 ALGORITHM = "HS256"
 
 
-class Role(StrEnum):
-    CLIENT = "client"
-    PROFESSIONAL = "professional"
-    ADMIN = "admin"
-    SERVICE = "service"  # another service of ours, never a person
 
 
 class Identity(BaseModel):
@@ -99,7 +96,7 @@ def unauthorized(detail: str) -> Problem:
 
 
 TOKEN_CODEC = web.AppKey("token_codec", TokenCodec)
-_IDENTITY = "identity"
+_IDENTITY = web.RequestKey("identity", Identity | None)
 
 
 @web.middleware

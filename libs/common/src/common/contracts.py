@@ -126,18 +126,3 @@ class BookingData(Contract):
     client: Person
     professional: Person
     reason: str | None = None
-
-
-EVENT_TYPES: dict[str, type[Contract]] = {
-    "event.created": EventData,
-    "event.updated": EventData,
-    "blackout.created": BlackoutChangeData,
-    "blackout.deleted": BlackoutChangeData,
-    "shift.created": ShiftData,
-    "shift.updated": ShiftData,
-    "shift.cancelled": ShiftData,
-    "booking.confirmed": BookingData,
-    "booking.cancelled": BookingData,
-    "booking.reassigned": BookingData,
-    "booking.needs_reschedule": BookingData,
-}

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 SHIFTS_EXCHANGE = "shifts.events"
 BOOKINGS_EXCHANGE = "bookings.events"
+ACCOUNTS_EXCHANGE = "accounts.events"
 
 
 class IntegrationEvent(BaseModel):

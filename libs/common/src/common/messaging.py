@@ -10,13 +10,14 @@ and replay it. An unreadable message is parked at once.
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractIncomingMessage, AbstractRobustConnection
 from pydantic import ValidationError
 
 from common.envelope import IntegrationEvent
+from common.events import Event
 from common.logging import correlation_id
 
 log = logging.getLogger(__name__)
@@ -26,7 +27,8 @@ DELIVERY_LIMIT = 5  # deliveries without an ack (a consumer crashing on it) befo
 RETRY_DELAYS = (1.0, 5.0, 30.0)  # seconds before the 2nd, 3rd and 4th attempt
 ATTEMPT_HEADER = "x-attempt"
 
-EventHandler = Callable[[IntegrationEvent], Awaitable[None]]
+EventHandler = Callable[[Event], Awaitable[None]]
+Subscriptions = Mapping[type[Event], EventHandler]  # what a consumer handles, and how: its bindings follow
 
 
 class Broker:
@@ -152,28 +154,22 @@ class Broker:
     async def subscribe(
         self,
         queue_name: str,
-        exchange_name: str,
-        binding_keys: list[str],
-        handler: EventHandler,
+        subscriptions: Subscriptions,
         prefetch: int = 32,
         retry_delays: tuple[float, ...] = RETRY_DELAYS,
     ) -> None:
-        """Consume ``exchange_name`` through a durable quorum queue, with delayed retries and a
-        dead-letter queue (from the first connection on, if RabbitMQ is not reachable yet)."""
+        """Consume the subscribed events (each bound by its routing key on its exchange) through a
+        durable quorum queue, with delayed retries and a dead-letter queue (from the first
+        connection on, if RabbitMQ is not reachable yet)."""
         if self._connection is None:
-            self._pending.append((queue_name, exchange_name, binding_keys, handler, prefetch, retry_delays))
+            self._pending.append((queue_name, subscriptions, prefetch, retry_delays))
             return
-        await self._subscribe_now(queue_name, exchange_name, binding_keys, handler, prefetch, retry_delays)
+        await self._subscribe_now(queue_name, subscriptions, prefetch, retry_delays)
 
     async def _subscribe_now(
-        self,
-        queue_name: str,
-        exchange_name: str,
-        binding_keys: list[str],
-        handler: EventHandler,
-        prefetch: int,
-        retry_delays: tuple[float, ...],
+        self, queue_name: str, subscriptions: Subscriptions, prefetch: int, retry_delays: tuple[float, ...]
     ) -> None:
+        handlers = {kind.routing_key: (kind, handler) for kind, handler in subscriptions.items()}
         channel = await self._connection.channel()
         self._consumer_channels.append(channel)
         await channel.set_qos(prefetch_count=prefetch)
@@ -192,9 +188,8 @@ class Broker:
                 "x-delivery-limit": DELIVERY_LIMIT,
             },
         )
-        exchange = await self._exchange(channel, exchange_name)
-        for key in binding_keys:
-            await queue.bind(exchange, routing_key=key)
+        for kind in subscriptions:
+            await queue.bind(await self._exchange(channel, kind.exchange), routing_key=kind.routing_key)
 
         delay_queues = []
         for delay in retry_delays:
@@ -216,14 +211,20 @@ class Broker:
         async def on_message(message: AbstractIncomingMessage) -> None:
             try:
                 event = IntegrationEvent.model_validate_json(message.body)
+                kind, handler = handlers.get(event.type, (None, None))
+                typed = kind.from_envelope(event) if kind else None
             except ValidationError:
                 log.error("unreadable message %s on %s: parked in %s.dead", message.message_id, queue_name, queue_name)
                 await park(message, "unreadable")
                 await message.ack()
                 return
+            if typed is None:  # bound once by an older binding, say: not ours to handle
+                log.info("ignoring %s %s on %s", event.type, event.event_id, queue_name)
+                await message.ack()
+                return
             token = correlation_id.set(event.correlation_id)
             try:
-                await handler(event)
+                await handler(typed)
             except Exception as exc:
                 attempt = int((message.headers or {}).get(ATTEMPT_HEADER, 0))
                 try:

@@ -1,11 +1,12 @@
-"""OpenAPI 3.1 from the pydantic models the handlers validate with: each service lists its
-operations; the gateway merges every service's document under its public prefix."""
+"""OpenAPI 3.1 from the endpoints' declarations (``common.endpoints``): each service serves its
+public endpoints' document; the gateway merges every service's document under its public prefix."""
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter
 from pydantic.json_schema import models_json_schema
+
+from common.endpoints import Endpoint
 
 
 class ProblemDocument(BaseModel):
@@ -21,19 +22,6 @@ class ProblemDocument(BaseModel):
     instance: str | None = None
 
 
-@dataclass(frozen=True)
-class Operation:
-    method: str
-    path: str  # as the service serves it, e.g. /bookings/{booking_id}
-    summary: str
-    roles: tuple[str, ...] = ()  # who may call it; empty: anyone
-    body: type[BaseModel] | None = None
-    query: type[BaseModel] | None = None
-    responses: dict[int, Any] = field(default_factory=dict)  # status -> model (or None: no body)
-    headers: tuple[str, ...] = ()
-    errors: tuple[int, ...] = (400, 401, 403, 404, 409, 422)
-
-
 def _schema(model: Any, components: dict) -> dict:
     """A $ref to ``model`` in components (adding it and what it uses)."""
     if isinstance(model, type) and issubclass(model, BaseModel):
@@ -45,7 +33,7 @@ def _schema(model: Any, components: dict) -> dict:
     return schema
 
 
-def document(title: str, operations: list[Operation], prefix: str = "") -> dict:
+def document(title: str, operations: list[Endpoint], prefix: str = "") -> dict:
     components: dict[str, Any] = {}
     paths: dict[str, dict] = {}
     problem = _schema(ProblemDocument, components)
@@ -55,8 +43,7 @@ def document(title: str, operations: list[Operation], prefix: str = "") -> dict:
             entry["security"] = [{"bearer": []}]
             entry["description"] = "Allowed to: " + ", ".join(op.roles) + "."
         parameters = [
-            {"name": name, "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
-            for name in [part[1:-1] for part in op.path.split("/") if part.startswith("{")]
+            {"name": name, "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}} for name in op.path_ids
         ]
         if op.query is not None:
             query_schema = op.query.model_json_schema()
@@ -65,7 +52,13 @@ def document(title: str, operations: list[Operation], prefix: str = "") -> dict:
                     {"name": name, "in": "query", "required": name in query_schema.get("required", []), "schema": prop}
                 )
         parameters += [
-            {"name": h, "in": "header", "required": False, "schema": {"type": "string", "maxLength": 200}} for h in op.headers
+            {
+                "name": h.name,
+                "in": "header",
+                "required": False,
+                "schema": {"type": "string", "minLength": 1, "maxLength": h.max_length},
+            }
+            for h in op.headers
         ]
         if parameters:
             entry["parameters"] = parameters

@@ -10,13 +10,12 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
 from sqlalchemy import Column, DateTime, Index, Integer, MetaData, String, Table, Text, Uuid, func, select, text, update
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from common.envelope import IntegrationEvent
-from common.logging import correlation_id
+from common.events import Event
 from common.messaging import Broker
 
 log = logging.getLogger(__name__)
@@ -38,44 +37,19 @@ def outbox_table(metadata: MetaData) -> Table:
 
 
 class Outbox:
-    """Writes integration events into the caller's transaction."""
+    """Writes integration events into the caller's transaction (a unit of work's, or the booking
+    hot path's one statement, which takes its values from ``row``)."""
 
-    def __init__(self, table: Table, exchange: str, producer: str) -> None:
+    def __init__(self, table: Table) -> None:
         self.table = table
-        self.exchange = exchange
-        self.producer = producer
 
-    def event(self, type: str, aggregate_id: Any, sequence: int, data: dict) -> IntegrationEvent:
-        return IntegrationEvent(
-            type=type,
-            producer=self.producer,
-            correlation_id=correlation_id.get(),
-            aggregate_id=str(aggregate_id),
-            sequence=sequence,
-            data=data,
-        )
+    @staticmethod
+    def row(event: Event) -> dict[str, Any]:
+        return {"event_id": event.event_id, "exchange": event.exchange, "envelope": event.envelope().model_dump(mode="json")}
 
-    async def add(
-        self, session: AsyncSession | AsyncConnection, type: str, aggregate_id: Any, sequence: int, data: dict
-    ) -> IntegrationEvent:
-        event = self.event(type, aggregate_id, sequence, data)
+    async def write(self, session: AsyncSession, events: list[Event]) -> None:
         # Values as parameters, not in the statement: the compiled INSERT is cached once.
-        await session.execute(
-            self.table.insert(),
-            {"event_id": event.event_id, "exchange": self.exchange, "envelope": event.model_dump(mode="json")},
-        )
-        return event
-
-    async def add_on(self, conn: asyncpg.Connection, type: str, aggregate_id: Any, sequence: int, data: dict) -> IntegrationEvent:
-        """The same row, written on a plain asyncpg connection (a hot path that does without SQLAlchemy)."""
-        event = self.event(type, aggregate_id, sequence, data)
-        await conn.execute(
-            f"INSERT INTO {self.table.name} (event_id, exchange, envelope) VALUES ($1, $2, $3::jsonb)",
-            event.event_id,
-            self.exchange,
-            event.model_dump_json(),
-        )
-        return event
+        await session.execute(self.table.insert(), [self.row(event) for event in events])
 
 
 class OutboxRelay:

@@ -17,11 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from common.auth import TOKEN_CODEC, TokenCodec, identity_middleware
 from common.db import create_engine, create_pool, session_factory
+from common.endpoints import Endpoints
 from common.logging import configure_logging, correlation_id, new_correlation_id
 from common.messaging import Broker
+from common.openapi import document
 from common.outbox import Outbox, OutboxRelay
 from common.problems import problem_middleware
 from common.settings import ServiceSettings
+from common.unit_of_work import UnitOfWork, unit_of_work
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +40,7 @@ HTTP = web.AppKey("http_client", ClientSession)
 PG_POOL = web.AppKey("pg_pool", asyncpg.Pool)
 OUTBOX = web.AppKey("outbox", Outbox)
 RELAY = web.AppKey("outbox_relay", OutboxRelay)
+UNITS_OF_WORK = web.AppKey("units_of_work", Callable[[], UnitOfWork])
 
 MAX_BODY_BYTES = 64 * 1024
 REDIS_CONNECTIONS = 64
@@ -94,11 +98,10 @@ def service_app(settings: ServiceSettings) -> web.Application:
     return app
 
 
-def openapi(app: web.Application, title: str, operations: list) -> None:
-    """Serve this service's OpenAPI document at /openapi.json (built once)."""
-    from common.openapi import document
-
-    body = orjson.dumps(document(title, operations))
+def add_endpoints(app: web.Application, title: str, endpoints: Endpoints) -> None:
+    """Serve the service's endpoints, and their OpenAPI document at /openapi.json (built once)."""
+    app.add_routes(endpoints.routes())
+    body = orjson.dumps(document(title, endpoints.public()))
 
     async def serve_document(request: web.Request) -> web.Response:
         return web.Response(body=body, content_type="application/json")
@@ -210,13 +213,14 @@ def background(name: str, run: Callable[[web.Application], Coroutine[Any, Any, N
     return ctx
 
 
-def outbox(table: Table, exchange: str, producer: str, poll_seconds: float):
-    """The service's outbox (``app[OUTBOX]``) and its relay (``app[RELAY]``), running as long as the app.
-    Needs the database and broker contexts before it."""
+def outbox(table: Table, poll_seconds: float):
+    """The service's outbox (``app[OUTBOX]``), its relay (``app[RELAY]``, running as long as the
+    app) and its units of work (``app[UNITS_OF_WORK]``). Needs the database and broker contexts before it."""
 
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        app[OUTBOX] = Outbox(table, exchange, producer)
+        app[OUTBOX] = Outbox(table)
         app[RELAY] = OutboxRelay(app[ENGINE], table, app[BROKER], poll_seconds)
+        app[UNITS_OF_WORK] = unit_of_work(app[SESSIONS], app[OUTBOX], app[RELAY].wake)
         async with _background_task("outbox-relay", app[RELAY].run):
             yield
 

@@ -8,7 +8,7 @@ from redis.asyncio import Redis
 
 from availability.adapters.record import SystemOfRecord
 from availability.app_keys import REBUILDER, STORE
-from availability.handlers.http import OPERATIONS, routes
+from availability.handlers.http import api
 from availability.rebuild import Rebuilder
 from availability.settings import Settings
 from common import web as common_web
@@ -33,8 +33,7 @@ def create_app(settings: Settings) -> web.Application:
             ),
         ]
     )
-    app.add_routes(routes)
-    common_web.openapi(app, "availability", OPERATIONS)
+    common_web.add_endpoints(app, "availability", api)
     return app
 
 

@@ -1,19 +1,17 @@
 from collections.abc import AsyncIterator
-from functools import partial
 from uuid import UUID
 
 from aiohttp import web
 
 from booking.adapters.db import OUTBOX
 from booking.app_keys import OWNER, SERVICE
-from booking.handlers.http import OPERATIONS, routes
-from booking.handlers.messages import on_capacity_change
+from booking.handlers.http import api
+from booking.handlers.messages import subscriptions
 from booking.owner import CapacityOwner
 from booking.service import BookingService
 from booking.settings import Settings
 from common import web as common_web
 from common.capacity import CapacityStore
-from common.envelope import BOOKINGS_EXCHANGE, SHIFTS_EXCHANGE
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -21,28 +19,20 @@ def create_app(settings: Settings) -> web.Application:
 
     async def wire(app: web.Application) -> AsyncIterator[None]:
         store = CapacityStore(app[common_web.REDIS], settings.redis_key_prefix)
-        wake = app[common_web.RELAY].wake
         app[SERVICE] = BookingService(
-            app[common_web.SESSIONS],
+            app[common_web.UNITS_OF_WORK],
             app[common_web.PG_POOL],
             store,
-            app[common_web.OUTBOX],
-            wake,
+            app[common_web.RELAY].wake,
             settings.hold_seconds,
             settings.deadline_seconds,
             settings.bookings_per_minute,
         )
-        app[OWNER] = CapacityOwner(app[common_web.SESSIONS], store, app[common_web.OUTBOX], wake)
+        app[OWNER] = CapacityOwner(app[common_web.UNITS_OF_WORK], store)
         yield
 
     async def consume_shift_changes(app: web.Application) -> AsyncIterator[None]:
-        await app[common_web.BROKER].subscribe(
-            settings.queue_name,
-            SHIFTS_EXCHANGE,
-            ["event.*", "blackout.*", "shift.*"],
-            partial(on_capacity_change, app[OWNER]),
-            settings.consumer_prefetch,
-        )
+        await app[common_web.BROKER].subscribe(settings.queue_name, subscriptions(app[OWNER]), settings.consumer_prefetch)
         yield
 
     app.cleanup_ctx.extend(
@@ -51,13 +41,12 @@ def create_app(settings: Settings) -> web.Application:
             common_web.pg_pool(settings.database_url),
             common_web.redis_client(settings.redis_url),
             common_web.broker(settings.rabbitmq_url, settings.service_name),
-            common_web.outbox(OUTBOX, BOOKINGS_EXCHANGE, settings.service_name, settings.outbox_poll_seconds),
+            common_web.outbox(OUTBOX, settings.outbox_poll_seconds),
             wire,
             consume_shift_changes,
         ]
     )
-    app.add_routes(routes)
-    common_web.openapi(app, "booking", OPERATIONS)
+    common_web.add_endpoints(app, "booking", api)
     return app
 
 
@@ -70,18 +59,16 @@ async def audit_command(settings: Settings, args: list[str]) -> None:
 
     from common.db import create_engine, session_factory
     from common.outbox import Outbox
+    from common.unit_of_work import unit_of_work
 
     repair = "--repair" in args
     event_ids = [UUID(a) for a in args if a != "--repair"]
     engine = create_engine(settings.database_url, pool_size=2)
     try:
         async with Redis.from_url(settings.redis_url, decode_responses=True) as redis:
-            owner = CapacityOwner(
-                session_factory(engine),
-                CapacityStore(redis, settings.redis_key_prefix),
-                Outbox(OUTBOX, BOOKINGS_EXCHANGE, settings.service_name),
-                lambda: None,  # the running service's relay publishes what a repair wrote
-            )
+            # The running service's relay publishes what a repair wrote.
+            units_of_work = unit_of_work(session_factory(engine), Outbox(OUTBOX), wake_relay=lambda: None)
+            owner = CapacityOwner(units_of_work, CapacityStore(redis, settings.redis_key_prefix))
             event_id = event_ids[0] if event_ids else None
             report = await (owner.settle(event_id) if repair else owner.audit(event_id))
     finally:

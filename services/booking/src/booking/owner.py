@@ -20,16 +20,16 @@ from uuid import UUID
 
 from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from booking.adapters.db import BookingRow, EventDefinitionRow, ShiftRow
 from booking.domain import Beyond, Coverage, beyond_capacity
 from booking.service import booking_data, event_lock
 from common.capacity import CapacityStore, KnownEvent, Rebuilding
 from common.contracts import BookingStatus, EventData, ShiftData
-from common.envelope import IntegrationEvent
-from common.outbox import Outbox
+from common.events import BookingNeedsReschedule, BookingReassigned, Event
 from common.schedule import Schedule, Slot
+from common.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -64,70 +64,59 @@ def bookable_in(schedule: Schedule) -> Callable[[datetime, datetime], bool]:
 
 
 class CapacityOwner:
-    def __init__(
-        self, sessions: async_sessionmaker, store: CapacityStore, outbox: Outbox, after_commit: Callable[[], None]
-    ) -> None:
-        self._sessions = sessions
+    def __init__(self, units_of_work: Callable[[], UnitOfWork], store: CapacityStore) -> None:
+        self._uow = units_of_work
         self._store = store
-        self._outbox = outbox
-        self._after_commit = after_commit
 
-    async def apply(self, message: IntegrationEvent) -> None:
-        """A shift or event change, applied to the record, the counters and the bookings under it."""
-        kind = message.type.split(".")[0]
-        if kind in ("event", "blackout"):
-            definition = EventData.model_validate(message.data)
-            event_id, apply = definition.id, self._store.apply_event
-            upsert = _newest(EventDefinitionRow, definition.id, message.sequence, doc=definition.model_dump(mode="json"))
-            professional = None
-        elif kind == "shift":
-            shift = ShiftData.model_validate(message.data)
-            event_id, apply, definition, professional = shift.event_id, self._store.apply_shift, shift, shift.professional_id
-            upsert = _newest(
-                ShiftRow,
-                shift.id,
-                message.sequence,
-                event_id=shift.event_id,
-                professional_id=shift.professional_id,
-                start=shift.start,
-                end=shift.end,
-                capacity=shift.capacity,
-                status=shift.status.value,
-                doc=shift.model_dump(mode="json"),
-            )
-        else:
-            log.info("ignoring %s", message.type)
-            return
-        async with self._sessions.begin() as session:
-            await _lock_exclusively(session, event_id)
-            await session.execute(upsert)
+    async def apply_event_change(self, change: Event[EventData]) -> None:
+        definition = change.data
+        upsert = _newest(EventDefinitionRow, definition.id, change.sequence, doc=definition.model_dump(mode="json"))
+        await self._apply(definition.id, upsert, self._store.apply_event, change.sequence, definition, None)
+
+    async def apply_shift_change(self, change: Event[ShiftData]) -> None:
+        shift = change.data
+        upsert = _newest(
+            ShiftRow,
+            shift.id,
+            change.sequence,
+            event_id=shift.event_id,
+            professional_id=shift.professional_id,
+            start=shift.start,
+            end=shift.end,
+            capacity=shift.capacity,
+            status=shift.status.value,
+            doc=shift.model_dump(mode="json"),
+        )
+        await self._apply(shift.event_id, upsert, self._store.apply_shift, change.sequence, shift, shift.professional_id)
+
+    async def _apply(self, event_id: UUID, upsert, apply_to_counters, sequence: int, state, professional: UUID | None) -> None:
+        """A change, applied to the record, the counters and the bookings under it."""
+        async with self._uow() as uow:
+            await _lock_exclusively(uow.session, event_id)
+            await uow.session.execute(upsert)
             # The counters inside the exclusive section: a take that sees the change commits after
             # it (its shared lock waits for ours) and is checked against the changed record; a take
             # that did not see it is checked against the same record it took from, or refused.
-            await _apply_waiting_out_rebuilds(apply, message.sequence, definition)
-            report = await self._settle(session, event_id, professional)
-        if report.moved or report.flagged:
-            self._after_commit()
+            await _apply_waiting_out_rebuilds(apply_to_counters, sequence, state)
+            await self._settle(uow, event_id, professional)
 
     async def settle(self, event_id: UUID | None = None) -> AuditReport:
         """Move or flag every confirmed booking the record gives no unit for (none, normally): the
         repair an audit that found something calls for."""
         report = AuditReport()
         for each in await self._event_ids(event_id):
-            async with self._sessions.begin() as session:
-                await _lock_exclusively(session, each)
-                found = await self._settle(session, each, None)
+            async with self._uow() as uow:
+                await _lock_exclusively(uow.session, each)
+                found = await self._settle(uow, each, None)
             _add(report, found)
-        if report.moved or report.flagged:
-            self._after_commit()
         return report
 
     async def audit(self, event_id: UUID | None = None) -> AuditReport:
         """The record's audit, read only: from PostgreSQL alone."""
         report = AuditReport()
-        async with self._sessions() as session:
+        async with self._uow() as uow:
             for each in await self._event_ids(event_id):
-                definition, bookings, shifts = await self._record(session, each, None, lock=False, future_only=False)
+                definition, bookings, shifts = await self._record(uow.session, each, None, lock=False, future_only=False)
                 report.events += 1
                 report.confirmed += len(bookings)
                 schedule = definition.schedule() if definition else None
@@ -138,7 +127,8 @@ class CapacityOwner:
     async def snapshot(self, event_id: UUID | None = None) -> list[dict]:
         """Every event of the record (or one) with its sequence and its shifts as applied here: what
         the counters are rebuilt from, so a rebuild never offers capacity the record does not give."""
-        async with self._sessions() as session:
+        async with self._uow() as uow:
+            session = uow.session
             events_query = select(EventDefinitionRow).order_by(EventDefinitionRow.id)
             shifts_query = select(ShiftRow).where(ShiftRow.doc.is_not(None)).order_by(ShiftRow.id)
             if event_id is not None:
@@ -155,9 +145,9 @@ class CapacityOwner:
     async def _event_ids(self, event_id: UUID | None) -> list[UUID]:
         if event_id is not None:
             return [event_id]
-        async with self._sessions() as session:
-            defined = set((await session.scalars(select(EventDefinitionRow.id))).all())
-            booked = set((await session.scalars(select(BookingRow.event_id).distinct())).all())
+        async with self._uow() as uow:
+            defined = set((await uow.session.scalars(select(EventDefinitionRow.id))).all())
+            booked = set((await uow.session.scalars(select(BookingRow.event_id).distinct())).all())
         return sorted(defined | booked, key=str)
 
     async def _record(self, session: AsyncSession, event_id: UUID, professional: UUID | None, lock: bool, future_only: bool):
@@ -177,11 +167,11 @@ class CapacityOwner:
         shifts = [Coverage(s.professional_id, s.start, s.end, s.capacity) for s in (await session.scalars(shifts_query)).all()]
         return definition, bookings, shifts
 
-    async def _settle(self, session: AsyncSession, event_id: UUID, professional: UUID | None) -> AuditReport:
+    async def _settle(self, uow: UnitOfWork, event_id: UUID, professional: UUID | None) -> AuditReport:
         """Under the event's exclusive lock: each future confirmed booking (of ``professional``, or
         of everyone) the record gives no unit for is moved in Redis, then in the record, or flagged."""
         report = AuditReport(events=1)
-        definition, bookings, shifts = await self._record(session, event_id, professional, lock=True, future_only=True)
+        definition, bookings, shifts = await self._record(uow.session, event_id, professional, lock=True, future_only=True)
         report.confirmed = len(bookings)
         schedule = definition.schedule() if definition else None
         found = _beyond(bookings, shifts, schedule)
@@ -206,20 +196,20 @@ class CapacityOwner:
                 row.professional_email, row.professional_timezone = pro.email, pro.timezone
                 row.unit = placed.unit
                 row.assignment = {"eligible": placed.eligible, "random": chance, "reassigned": True}
-                kind, reason = "booking.reassigned", "the professional's shift changed; another professional takes it"
+                kind, reason = BookingReassigned, "the professional's shift changed; another professional takes it"
                 report.moved += 1
             else:
                 row.status = BookingStatus.NEEDS_RESCHEDULE.value
-                kind = "booking.needs_reschedule"
+                kind = BookingNeedsReschedule
                 reason = (
                     "the event's hours changed; the slot is no longer open"
                     if beyond.blocked
                     else "the professional's shift changed and nobody else is free then"
                 )
                 report.flagged += 1
-            await session.flush()  # one unit per row at a time: the unique index sees each move alone
-            await self._outbox.add(session, kind, row.id, row.sequence, booking_data(row, reason).model_dump(mode="json"))
-            log.info("%s %s (%s)", kind, row.id, reason)
+            await uow.session.flush()  # one unit per row at a time: the unique index sees each move alone
+            uow.publish(kind.of(row.id, row.sequence, booking_data(row, reason)))
+            log.info("%s %s (%s)", kind.routing_key, row.id, reason)
         return report
 
 

@@ -20,7 +20,7 @@ from uuid import UUID, uuid4
 import asyncpg
 import orjson
 from sqlalchemy import select, text, tuple_
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from booking.adapters.db import BookingRow
 from booking.api import BookingIn
@@ -28,8 +28,9 @@ from common.auth import Identity, Role
 from common.capacity import AttemptLimit, CapacityStore, Earlier, Full, KnownEvent, Limited, Rebuilding, StaleEvent, Taken
 from common.contracts import BookingData, BookingStatus, Person
 from common.errors import Problem, not_found, rate_limited, try_again
-from common.outbox import Outbox
+from common.events import BookingCancelled, BookingConfirmed
 from common.schedule import Slot
+from common.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -177,20 +178,18 @@ async def insert_booking(conn: asyncpg.Connection, values: dict, known_sequence:
 class BookingService:
     def __init__(
         self,
-        sessions: async_sessionmaker,
+        units_of_work: Callable[[], UnitOfWork],
         pool: asyncpg.Pool,
         store: CapacityStore,
-        outbox: Outbox,
-        after_commit: Callable[[], None],
+        wake_relay: Callable[[], None],
         hold_seconds: float,
         deadline_seconds: float,
         attempts_per_minute: int,
     ) -> None:
-        self._sessions = sessions
+        self._uow = units_of_work
         self._pool = pool
         self._store = store
-        self._outbox = outbox
-        self._after_commit = after_commit
+        self._wake_relay = wake_relay  # the hot path writes its outbox row in its own statement
         self._hold_seconds = hold_seconds
         self._deadline_seconds = deadline_seconds
         self._attempts_per_minute = attempts_per_minute
@@ -222,10 +221,10 @@ class BookingService:
         assignment = {"eligible": taken.eligible, "random": chance}
         values = new_booking_values(booking_id, client, request, idempotency_key, known, slot, taken, assignment, fp)
         data = booking_data(SimpleNamespace(**values))
-        event = self._outbox.event("booking.confirmed", booking_id, 1, data.model_dump(mode="json"))
+        event = BookingConfirmed.of(booking_id, 1, data)
         try:
             await self._commit(
-                values, known, slot, (event.event_id, self._outbox.exchange, event.model_dump_json()), deadline, record_key
+                values, known, slot, (event.event_id, event.exchange, event.envelope().model_dump_json()), deadline, record_key
             )
         except _KeyTaken:
             earlier = await self._recorded_attempt(client.id, idempotency_key, fp)
@@ -234,7 +233,7 @@ class BookingService:
             return earlier, False
         answer = Earlier("done", booking_id, fp, data.model_dump_json())
         await self._after_confirmed(known.data.id, booking_id, record_key, answer)
-        self._after_commit()
+        self._wake_relay()
         return data, True
 
     async def _take(self, request, known, slot, chance, booking_id, record_key, fp, limit):
@@ -377,47 +376,45 @@ class BookingService:
         return known, slot
 
     async def list_bookings(self, who: Identity, cursor: UUID | None, limit: int) -> list[BookingData]:
-        async with self._sessions() as session:
+        async with self._uow() as uow:
             query = self._visible(select(BookingRow), who).order_by(BookingRow.slot_start, BookingRow.id).limit(limit)
             if cursor:
                 after = select(BookingRow.slot_start, BookingRow.id).where(BookingRow.id == cursor).subquery()
                 query = query.where(tuple_(BookingRow.slot_start, BookingRow.id) > select(after).scalar_subquery())
-            return [booking_data(row) for row in (await session.scalars(query)).all()]
+            return [booking_data(row) for row in (await uow.session.scalars(query)).all()]
 
     async def get_booking(self, who: Identity, booking_id: UUID) -> tuple[BookingData, dict]:
         """The booking, and why its professional was chosen (shown to admins)."""
-        async with self._sessions() as session:
-            row = await self._visible_booking(session, who, booking_id)
+        async with self._uow() as uow:
+            row = await self._visible_booking(uow.session, who, booking_id)
             return booking_data(row), row.assignment
 
     async def cancel(self, who: Identity, booking_id: UUID) -> BookingData:
         if who.role is Role.PROFESSIONAL:
-            async with self._sessions() as session:
-                await self._visible_booking(session, who, booking_id)
             raise not_found("booking")  # professionals see their appointments but do not cancel them
-        async with self._sessions.begin() as session:
-            event_id = (await self._visible_booking(session, who, booking_id)).event_id
+        async with self._uow() as uow:
+            event_id = (await self._visible_booking(uow.session, who, booking_id)).event_id
             # In the event's order (after or before a capacity change), then the row itself.
-            await session.execute(text("SELECT pg_advisory_xact_lock_shared(:lock)"), {"lock": event_lock(event_id)})
-            row = await self._visible_booking(session, who, booking_id, for_update=True)
+            await uow.session.execute(text("SELECT pg_advisory_xact_lock_shared(:lock)"), {"lock": event_lock(event_id)})
+            row = await self._visible_booking(uow.session, who, booking_id, for_update=True)
             if row.status == BookingStatus.CANCELLED.value:
                 return booking_data(row)  # cancelling twice is harmless
-            held_unit = row.status == BookingStatus.CONFIRMED.value
+            if row.status == BookingStatus.CONFIRMED.value:  # it held a unit: give it back once the cancel is durable
+                uow.after_commit(lambda: self._release(row.event_id, Slot(row.slot_start, row.slot_end), row.id))
             row.status = BookingStatus.CANCELLED.value
             row.sequence += 1
             row.updated_at = datetime.now(UTC)
             reason = "cancelled by the client" if who.role is Role.CLIENT else "cancelled by an admin"
             data = booking_data(row, reason)
-            await self._outbox.add(session, "booking.cancelled", row.id, row.sequence, data.model_dump(mode="json"))
-        self._after_commit()
-        if held_unit:  # committed: now give the unit back, wherever the owner has put it meanwhile
-            try:
-                known = await self._store.event(row.event_id)
-                if known is not None:
-                    await self._store.release(known, Slot(row.slot_start, row.slot_end), row.id)
-            except Exception:
-                log.exception("booking %s is cancelled; its unit goes back at the next reconcile", row.id)
+            uow.publish(BookingCancelled.of(row.id, row.sequence, data))
         return data
+
+    async def _release(self, event_id: UUID, slot: Slot, booking_id: UUID) -> None:
+        """A cancelled booking's unit back, wherever the owner has put it meanwhile (were Redis
+        unreachable, the next reconcile gives it back)."""
+        known = await self._store.event(event_id)
+        if known is not None:
+            await self._store.release(known, slot, booking_id)
 
     async def usage(self, event_id: UUID | None) -> list[dict]:
         """The unit every confirmed booking holds: what availability rebuilds from."""
@@ -426,8 +423,8 @@ class BookingService:
         ).where(BookingRow.status == BookingStatus.CONFIRMED.value)
         if event_id:
             query = query.where(BookingRow.event_id == event_id)
-        async with self._sessions() as session:
-            rows = (await session.execute(query)).all()
+        async with self._uow() as uow:
+            rows = (await uow.session.execute(query)).all()
         return [
             {
                 "booking_id": str(b),
@@ -444,8 +441,8 @@ class BookingService:
         query = select(BookingRow.professional_id, BookingRow.professional_name, BookingRow.slot_start).where(
             BookingRow.event_id == event_id, BookingRow.status == BookingStatus.CONFIRMED.value
         )
-        async with self._sessions() as session:
-            rows = (await session.execute(query)).all()
+        async with self._uow() as uow:
+            rows = (await uow.session.execute(query)).all()
         known = await self._store.event(event_id)
         zone = known.schedule.zone if known else UTC
         professionals: dict[UUID, dict] = {}

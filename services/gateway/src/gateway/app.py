@@ -8,7 +8,7 @@ from gateway.adapters.public_api import PublicApi
 from gateway.adapters.ratelimit import RateLimiter
 from gateway.adapters.services import ShiftsDirectory
 from gateway.app_keys import ACCOUNTS, LIMITER, PUBLIC_API, SETTINGS
-from gateway.handlers.http import OPERATIONS, PREFIX, routes
+from gateway.handlers.http import api
 from gateway.handlers.page import add_page
 from gateway.service import AccountsService
 from gateway.settings import Settings
@@ -32,7 +32,7 @@ def create_app(settings: Settings) -> web.Application:
     async def limits(app: web.Application) -> AsyncIterator[None]:
         app[LIMITER] = RateLimiter(app[common_web.REDIS], settings.redis_key_prefix)
         services = {"shifts": settings.shifts_url, "availability": settings.availability_url, "booking": settings.booking_url}
-        app[PUBLIC_API] = PublicApi(app[common_web.HTTP], services, OPERATIONS, PREFIX)
+        app[PUBLIC_API] = PublicApi(app[common_web.HTTP], services, api.public(), api.prefix)
         yield
 
     app.cleanup_ctx.extend(
@@ -44,6 +44,6 @@ def create_app(settings: Settings) -> web.Application:
             limits,
         ]
     )
-    app.add_routes(routes)
+    app.add_routes(api.routes())
     add_page(app)
     return app

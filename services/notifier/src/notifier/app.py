@@ -3,10 +3,10 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from common import web as common_web
-from common.envelope import BOOKINGS_EXCHANGE
 from notifier.adapters.smtp import SmtpMailer
 from notifier.app_keys import NOTIFIER
-from notifier.handlers.messages import Notifier
+from notifier.handlers.messages import subscriptions
+from notifier.service import Notifier
 from notifier.settings import Settings
 
 
@@ -17,12 +17,7 @@ def create_app(settings: Settings) -> web.Application:
         mailer = SmtpMailer(settings.smtp_host, settings.smtp_port, settings.smtp_timeout_seconds)
         app[NOTIFIER] = Notifier(app[common_web.SESSIONS], mailer, settings.mail_from, settings.claim_lease_seconds)
         await app[common_web.BROKER].subscribe(
-            settings.queue_name,
-            BOOKINGS_EXCHANGE,
-            ["booking.*"],
-            app[NOTIFIER].handle,
-            settings.consumer_prefetch,
-            settings.retry_delays,
+            settings.queue_name, subscriptions(app[NOTIFIER]), settings.consumer_prefetch, settings.retry_delays
         )
         yield
         await mailer.close()

@@ -1,5 +1,5 @@
 from aiohttp import web
 
-from notifier.handlers.messages import Notifier
+from notifier.service import Notifier
 
 NOTIFIER = web.AppKey("notifier", Notifier)

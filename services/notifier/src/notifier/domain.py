@@ -1,28 +1,21 @@
 """Which mails a booking event causes, to whom, and what they say. Pure."""
 
 from dataclasses import dataclass
-from enum import StrEnum
 
 from common.contracts import BookingData, Person
+from common.events import BookingCancelled, BookingConfirmed, BookingEvent, BookingNeedsReschedule, BookingReassigned
+from common.roles import Role
 from common.schedule import zone_named
 
-KINDS = ("booking.confirmed", "booking.cancelled", "booking.reassigned", "booking.needs_reschedule")
-
-
-class Role(StrEnum):
-    CLIENT = "client"
-    PROFESSIONAL = "professional"
-
-
 SUBJECTS = {
-    ("booking.confirmed", Role.CLIENT): "Your appointment is confirmed",
-    ("booking.confirmed", Role.PROFESSIONAL): "New appointment",
-    ("booking.cancelled", Role.CLIENT): "Your appointment is cancelled",
-    ("booking.cancelled", Role.PROFESSIONAL): "Appointment cancelled",
-    ("booking.reassigned", Role.CLIENT): "Your appointment has a new professional",
-    ("booking.reassigned", Role.PROFESSIONAL): "New appointment",
-    ("booking.needs_reschedule", Role.CLIENT): "Your appointment needs a new time",
-    ("booking.needs_reschedule", Role.PROFESSIONAL): "Appointment needs a new time",
+    (BookingConfirmed, Role.CLIENT): "Your appointment is confirmed",
+    (BookingConfirmed, Role.PROFESSIONAL): "New appointment",
+    (BookingCancelled, Role.CLIENT): "Your appointment is cancelled",
+    (BookingCancelled, Role.PROFESSIONAL): "Appointment cancelled",
+    (BookingReassigned, Role.CLIENT): "Your appointment has a new professional",
+    (BookingReassigned, Role.PROFESSIONAL): "New appointment",
+    (BookingNeedsReschedule, Role.CLIENT): "Your appointment needs a new time",
+    (BookingNeedsReschedule, Role.PROFESSIONAL): "Appointment needs a new time",
 }
 
 
@@ -30,14 +23,19 @@ SUBJECTS = {
 class Notice:
     """One mail to write: who reads it, in which role, about what."""
 
-    kind: str
+    event: type[BookingEvent]
     role: Role
     reader: Person
     booking: BookingData
 
     @property
+    def kind(self) -> str:
+        """The event's routing key, which the templates tell the mails apart by."""
+        return self.event.routing_key
+
+    @property
     def subject(self) -> str:
-        return SUBJECTS[self.kind, self.role]
+        return SUBJECTS[self.event, self.role]
 
     @property
     def when(self) -> str:
@@ -49,12 +47,11 @@ class Notice:
     @property
     def cancels_the_appointment(self) -> bool:
         """Whether the reader's calendar entry goes away (the same UID, METHOD:CANCEL)."""
-        return self.kind in ("booking.cancelled", "booking.needs_reschedule")
+        return self.event in (BookingCancelled, BookingNeedsReschedule)
 
 
-def notices_for(kind: str, booking: BookingData) -> list[Notice]:
+def notices_for(event: BookingEvent) -> list[Notice]:
     """A mail to the client (when they gave an address) and to the professional."""
-    if kind not in KINDS:
-        return []
+    booking = event.data
     readers = [(Role.CLIENT, booking.client), (Role.PROFESSIONAL, booking.professional)]
-    return [Notice(kind, role, reader, booking) for role, reader in readers if reader.email]
+    return [Notice(type(event), role, reader, booking) for role, reader in readers if reader.email]

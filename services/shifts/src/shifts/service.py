@@ -1,16 +1,18 @@
-"""Use cases of the shifts service. Each runs in one transaction that also writes its events."""
+"""Use cases of the shifts service. Each is one unit of work: one transaction that also writes the
+events it publishes."""
 
 from collections.abc import Callable
 from uuid import UUID
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from common.auth import Identity, Role
-from common.contracts import DailyBlackoutData, EventData, OneOffBlackoutData, Person, ShiftData, ShiftStatus
+from common.contracts import BlackoutChangeData, DailyBlackoutData, EventData, OneOffBlackoutData, Person, ShiftData, ShiftStatus
 from common.errors import Problem, not_found
-from common.outbox import Outbox
+from common.events import BlackoutCreated, BlackoutDeleted, EventCreated, EventUpdated, ShiftCancelled, ShiftCreated, ShiftUpdated
+from common.unit_of_work import UnitOfWork
 from shifts import domain
 from shifts.adapters.db import BlackoutRow, EventRow, ProfessionalRow, ShiftRow
 from shifts.api import BlackoutIn, EventIn, EventPatch, ProfessionalIn, ShiftIn, ShiftPatch
@@ -52,27 +54,25 @@ def shift_data(row: ShiftRow, event: EventRow) -> ShiftData:
 
 
 class ShiftsService:
-    def __init__(self, sessions: async_sessionmaker, outbox: Outbox, after_commit: Callable[[], None]) -> None:
-        self._sessions = sessions
-        self._outbox = outbox
-        self._after_commit = after_commit
+    def __init__(self, units_of_work: Callable[[], UnitOfWork]) -> None:
+        self._uow = units_of_work
 
     # -- events and blackouts ------------------------------------------------------------------
 
     async def create_event(self, spec: EventIn) -> EventData:
         domain.check_event(spec.start_date, spec.end_date, spec.opens_at, spec.closes_at, spec.slot_minutes)
-        async with self._sessions.begin() as session:
+        async with self._uow() as uow:
             row = EventRow(**spec.model_dump(), sequence=1, blackouts=[])
-            session.add(row)
-            await session.flush()
+            uow.session.add(row)
+            await uow.session.flush()
             data = event_data(row)
-            await self._outbox.add(session, "event.created", row.id, row.sequence, data.model_dump(mode="json"))
-        self._after_commit()
+            uow.publish(EventCreated.of(row.id, row.sequence, data))
         return data
 
     async def update_event(self, event_id: UUID, patch: EventPatch) -> EventData:
         """Change an event; refused (409) where an active shift would no longer fit it."""
-        async with self._sessions.begin() as session:
+        async with self._uow() as uow:
+            session = uow.session
             event = await self._lock_event(session, event_id)
             changes = patch.model_dump(exclude_none=True)
             for field, value in changes.items():
@@ -100,22 +100,21 @@ class ShiftsService:
             if changes:
                 event.sequence += 1
                 data = event_data(event)
-                await self._outbox.add(session, "event.updated", event.id, event.sequence, data.model_dump(mode="json"))
+                uow.publish(EventUpdated.of(event.id, event.sequence, data))
             else:
                 data = event_data(event)
-        self._after_commit()
         return data
 
     async def list_events(self, cursor: UUID | None, limit: int) -> list[EventData]:
-        async with self._sessions() as session:
+        async with self._uow() as uow:
             query = select(EventRow).order_by(EventRow.id).limit(limit)
             if cursor:
                 query = query.where(EventRow.id > cursor)
-            return [event_data(row) for row in (await session.scalars(query)).all()]
+            return [event_data(row) for row in (await uow.session.scalars(query)).all()]
 
     async def get_event(self, event_id: UUID) -> EventData:
-        async with self._sessions() as session:
-            row = await session.get(EventRow, event_id)
+        async with self._uow() as uow:
+            row = await uow.session.get(EventRow, event_id)
             if row is None:
                 raise not_found("event")
             return event_data(row)
@@ -127,24 +126,22 @@ class ShiftsService:
         else:
             domain.check_window(spec.start, spec.end)
             row = BlackoutRow(kind="one_off", start=spec.start, end=spec.end, reason=spec.reason)
-        async with self._sessions.begin() as session:
-            event = await self._lock_event(session, event_id)
+        async with self._uow() as uow:
+            event = await self._lock_event(uow.session, event_id)
             event.blackouts.append(row)
-            await session.flush()
-            await self._publish_event_change(session, event, "blackout.created", row)
-        self._after_commit()
+            await uow.session.flush()
+            uow.publish(BlackoutCreated.of(event.id, *self._event_change(event, row)))
         return blackout_data(row)
 
     async def delete_blackout(self, event_id: UUID, blackout_id: UUID) -> None:
-        async with self._sessions.begin() as session:
-            event = await self._lock_event(session, event_id)
+        async with self._uow() as uow:
+            event = await self._lock_event(uow.session, event_id)
             row = next((b for b in event.blackouts if b.id == blackout_id), None)
             if row is None:
                 raise not_found("blackout")
             event.blackouts.remove(row)
-            await session.flush()
-            await self._publish_event_change(session, event, "blackout.deleted", row)
-        self._after_commit()
+            await uow.session.flush()
+            uow.publish(BlackoutDeleted.of(event.id, *self._event_change(event, row)))
 
     async def _lock_event(self, session: AsyncSession, event_id: UUID) -> EventRow:
         event = await session.get(EventRow, event_id, with_for_update=True)
@@ -152,22 +149,24 @@ class ShiftsService:
             raise not_found("event")
         return event
 
-    async def _publish_event_change(self, session: AsyncSession, event: EventRow, type: str, blackout: BlackoutRow) -> None:
+    @staticmethod
+    def _event_change(event: EventRow, blackout: BlackoutRow) -> tuple[int, BlackoutChangeData]:
+        """A blackout changes its event: the event's next sequence, and the event with the blackout."""
         event.sequence += 1
-        data = {**event_data(event).model_dump(mode="json"), "blackout": blackout_data(blackout).model_dump(mode="json")}
-        await self._outbox.add(session, type, event.id, event.sequence, data)
+        return event.sequence, BlackoutChangeData(**dict(event_data(event)), blackout=blackout_data(blackout))
 
     # -- professionals -------------------------------------------------------------------------
 
     async def upsert_professional(self, professional_id: UUID, spec: ProfessionalIn) -> None:
-        async with self._sessions.begin() as session:
-            await session.merge(ProfessionalRow(id=professional_id, **spec.model_dump()))
+        async with self._uow() as uow:
+            await uow.session.merge(ProfessionalRow(id=professional_id, **spec.model_dump()))
 
     # -- shifts --------------------------------------------------------------------------------
 
     async def create_shift(self, who: Identity, spec: ShiftIn) -> ShiftData:
         professional_id = self._owner_for_new_shift(who, spec.professional_id)
-        async with self._sessions.begin() as session:
+        async with self._uow() as uow:
+            session = uow.session
             event = await session.get(EventRow, spec.event_id)
             if event is None:
                 raise Problem(422, "unknown_event", "Unknown event", "No event has that event_id.")
@@ -190,12 +189,11 @@ class ShiftsService:
             await self._flush_shift(session)
             await session.refresh(row, ["professional"])
             data = shift_data(row, event)
-            await self._outbox.add(session, "shift.created", row.id, row.sequence, data.model_dump(mode="json"))
-        self._after_commit()
+            uow.publish(ShiftCreated.of(row.id, row.sequence, data))
         return data
 
     async def list_shifts(self, who: Identity, event_id: UUID | None, cursor: UUID | None, limit: int) -> list[ShiftData]:
-        async with self._sessions() as session:
+        async with self._uow() as uow:
             query = select(ShiftRow, EventRow).join(EventRow).order_by(ShiftRow.id).limit(limit)
             if who.role is not Role.ADMIN:
                 query = query.where(ShiftRow.professional_id == who.id)
@@ -203,15 +201,16 @@ class ShiftsService:
                 query = query.where(ShiftRow.event_id == event_id)
             if cursor:
                 query = query.where(ShiftRow.id > cursor)
-            return [shift_data(shift, event) for shift, event in (await session.execute(query)).all()]
+            return [shift_data(shift, event) for shift, event in (await uow.session.execute(query)).all()]
 
     async def get_shift(self, who: Identity, shift_id: UUID) -> ShiftData:
-        async with self._sessions() as session:
-            shift = await self._visible_shift(session, who, shift_id)
-            return shift_data(shift, await session.get(EventRow, shift.event_id))
+        async with self._uow() as uow:
+            shift = await self._visible_shift(uow.session, who, shift_id)
+            return shift_data(shift, await uow.session.get(EventRow, shift.event_id))
 
     async def change_shift(self, who: Identity, shift_id: UUID, patch: ShiftPatch) -> ShiftData:
-        async with self._sessions.begin() as session:
+        async with self._uow() as uow:
+            session = uow.session
             shift = await self._visible_shift(session, who, shift_id, for_update=True)
             if shift.status != "active":
                 raise Problem(409, "shift_cancelled", "Shift cancelled", "A cancelled shift cannot be changed.")
@@ -223,23 +222,21 @@ class ShiftsService:
             shift.sequence += 1
             await self._flush_shift(session)
             data = shift_data(shift, event)
-            await self._outbox.add(session, "shift.updated", shift.id, shift.sequence, data.model_dump(mode="json"))
-        self._after_commit()
+            uow.publish(ShiftUpdated.of(shift.id, shift.sequence, data))
         return data
 
     async def cancel_shift(self, who: Identity, shift_id: UUID) -> ShiftData:
-        async with self._sessions.begin() as session:
-            shift = await self._visible_shift(session, who, shift_id, for_update=True)
-            event = await session.get(EventRow, shift.event_id)
+        async with self._uow() as uow:
+            shift = await self._visible_shift(uow.session, who, shift_id, for_update=True)
+            event = await uow.session.get(EventRow, shift.event_id)
             if shift.status == "active":
                 shift.status = "cancelled"
                 shift.sequence += 1
-                await session.flush()
+                await uow.session.flush()
                 data = shift_data(shift, event)
-                await self._outbox.add(session, "shift.cancelled", shift.id, shift.sequence, data.model_dump(mode="json"))
+                uow.publish(ShiftCancelled.of(shift.id, shift.sequence, data))
             else:
                 data = shift_data(shift, event)  # cancelling twice is harmless
-        self._after_commit()
         return data
 
     def _owner_for_new_shift(self, who: Identity, requested: UUID | None) -> UUID:

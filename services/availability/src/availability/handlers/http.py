@@ -8,14 +8,12 @@ from aiohttp import web
 from availability.api import AvailabilityOut, AvailabilityQuery
 from availability.app_keys import STORE
 from availability.domain import day_frame, day_view
-from common.auth import current_identity
+from common.endpoints import Call, Endpoints
 from common.errors import not_found, try_again
-from common.openapi import Operation
-from common.problems import parse_query
 from common.schedule import Schedule, zone_named
 from common.web import json_response
 
-routes = web.RouteTableDef()
+api = Endpoints()
 
 
 @lru_cache(maxsize=4096)
@@ -27,11 +25,15 @@ def _local_times(schedule: Schedule, day: date, zone: ZoneInfo) -> tuple[tuple[s
     )
 
 
-@routes.get("/availability")
-async def availability(request: web.Request) -> web.Response:
-    query = parse_query(request, AvailabilityQuery)
-    identity = current_identity(request)
-    zone_name = query.tz or (identity.timezone if identity else None)  # else the event's own
+@api.get(
+    "/availability",
+    "A day's slots in a timezone (default: yours, else the event's)",
+    query=AvailabilityQuery,
+    responses={200: AvailabilityOut},
+)
+async def availability(request: web.Request, call: Call[None, AvailabilityQuery]) -> web.Response:
+    query = call.query
+    zone_name = query.tz or (call.who.timezone if call.who else None)  # else the event's own
     store = request.app[STORE]
     counts = await store.day_counts(query.event_id, query.date, zone_named(zone_name) if zone_name else None)
     if counts is None:
@@ -56,14 +58,3 @@ def day_answer(event_id: UUID, schedule: Schedule, day: date, zone: ZoneInfo, ca
         ],
         "reason": view.reason.value if view.reason else None,
     }
-
-
-OPERATIONS = [
-    Operation(
-        "GET",
-        "/availability",
-        "A day's slots in a timezone (default: yours, else the event's)",
-        query=AvailabilityQuery,
-        responses={200: AvailabilityOut},
-    ),
-]

@@ -1,18 +1,18 @@
+"""HTTP handlers: each endpoint declared once (route, roles, models, OpenAPI); validate, call the
+service layer, answer."""
+
 from aiohttp import web
 
 from booking.api import BookingIn, BookingOut, BookingPage, BookingQuery, Distribution, PersonRef, UsageQuery
 from booking.app_keys import OWNER, SERVICE
-from common.auth import Identity, Role, require_identity
+from common.auth import PEOPLE, Identity, Role
 from common.contracts import BookingData
+from common.endpoints import Call, Endpoints, Header
 from common.errors import Problem
-from common.openapi import Operation
-from common.problems import parse_body, parse_path_uuid, parse_query
 from common.schedule import zone_named
 from common.web import json_response, page
 
-routes = web.RouteTableDef()
-
-MAX_IDEMPOTENCY_KEY = 200
+api = Endpoints()
 
 
 def booking_out(booking: BookingData, viewer: Identity, assignment: dict | None = None) -> dict:
@@ -33,107 +33,82 @@ def booking_out(booking: BookingData, viewer: Identity, assignment: dict | None 
     return out.model_dump(mode="json", exclude_none=True)
 
 
-@routes.post("/bookings")
-async def book(request: web.Request) -> web.Response:
-    client = require_identity(request, Role.CLIENT)
-    key = request.headers.get("Idempotency-Key")
-    if key is not None and not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY:
-        raise Problem(400, "invalid_idempotency_key", "Invalid Idempotency-Key", f"Use 1 to {MAX_IDEMPOTENCY_KEY} characters.")
-    spec = await parse_body(request, BookingIn)
-    booking, created = await request.app[SERVICE].book(client, spec, key)
-    return json_response(booking_out(booking, client), status=201 if created else 200)
+@api.post(
+    "/bookings",
+    "Book a slot; a professional is assigned",
+    roles=(Role.CLIENT,),
+    body=BookingIn,
+    responses={201: BookingOut, 200: BookingOut},
+    headers=(Header("Idempotency-Key"),),
+)
+async def book(request: web.Request, call: Call[BookingIn, None]) -> web.Response:
+    booking, created = await request.app[SERVICE].book(call.caller, call.body, call.headers["Idempotency-Key"])
+    return json_response(booking_out(booking, call.caller), status=201 if created else 200)
 
 
-@routes.get("/bookings")
-async def list_bookings(request: web.Request) -> web.Response:
-    who = require_identity(request)
-    query = parse_query(request, BookingQuery)
-    bookings = await request.app[SERVICE].list_bookings(who, query.cursor, query.limit)
-    return json_response(page([booking_out(b, who) for b in bookings], query.limit))
+@api.get(
+    "/bookings",
+    "My Appointments (clients), assigned ones (professionals), all (admins), newest slot last",
+    roles=PEOPLE,
+    query=BookingQuery,
+    responses={200: BookingPage},
+)
+async def list_bookings(request: web.Request, call: Call[None, BookingQuery]) -> web.Response:
+    bookings = await request.app[SERVICE].list_bookings(call.caller, call.query.cursor, call.query.limit)
+    return json_response(page([booking_out(b, call.caller) for b in bookings], call.query.limit))
 
 
-@routes.get("/bookings/distribution")
-async def distribution(request: web.Request) -> web.Response:
-    require_identity(request, Role.ADMIN)
-    query = parse_query(request, UsageQuery)
-    if query.event_id is None:
+@api.get(
+    "/bookings/distribution",
+    "Bookings per professional and day",
+    roles=(Role.ADMIN,),
+    query=UsageQuery,
+    responses={200: Distribution},
+)
+async def distribution(request: web.Request, call: Call[None, UsageQuery]) -> web.Response:
+    if call.query.event_id is None:
         raise Problem(422, "event_required", "Event required", "Give event_id.")
-    return json_response(await request.app[SERVICE].distribution(query.event_id))
+    return json_response(await request.app[SERVICE].distribution(call.query.event_id))
 
 
-@routes.get("/bookings/{booking_id}")
-async def get_booking(request: web.Request) -> web.Response:
-    who = require_identity(request)
-    booking, assignment = await request.app[SERVICE].get_booking(who, parse_path_uuid(request, "booking_id", "booking"))
+@api.get("/bookings/{booking_id}", "A booking", roles=PEOPLE, responses={200: BookingOut})
+async def get_booking(request: web.Request, call: Call[None, None]) -> web.Response:
+    who = call.caller
+    booking, assignment = await request.app[SERVICE].get_booking(who, call.ids["booking_id"])
     # Admins see the eligible professionals with their bookings that day, and the random number.
     return json_response(booking_out(booking, who, assignment if who.role is Role.ADMIN else None))
 
 
-@routes.post("/bookings/{booking_id}/cancel")
-async def cancel(request: web.Request) -> web.Response:
-    who = require_identity(request)
-    booking = await request.app[SERVICE].cancel(who, parse_path_uuid(request, "booking_id", "booking"))
-    return json_response(booking_out(booking, who))
+@api.post("/bookings/{booking_id}/cancel", "Cancel a booking", roles=(Role.CLIENT, Role.ADMIN), responses={200: BookingOut})
+async def cancel(request: web.Request, call: Call[None, None]) -> web.Response:
+    booking = await request.app[SERVICE].cancel(call.caller, call.ids["booking_id"])
+    return json_response(booking_out(booking, call.caller))
 
 
-@routes.get("/internal/usage")
-async def usage(request: web.Request) -> web.Response:
-    require_identity(request, Role.SERVICE)
-    query = parse_query(request, UsageQuery)
-    return json_response({"items": await request.app[SERVICE].usage(query.event_id)})
+# Service to service: availability rebuilds and reconciles the counters from the owner's record.
 
 
-@routes.get("/internal/snapshot")
-async def snapshot(request: web.Request) -> web.Response:
-    """The capacity record's events and shifts, for availability's rebuild and reconcile."""
-    require_identity(request, Role.SERVICE)
-    query = parse_query(request, UsageQuery)
-    return json_response({"events": await request.app[OWNER].snapshot(query.event_id)})
+@api.get("/internal/usage", "The unit each confirmed booking holds", roles=(Role.SERVICE,), query=UsageQuery, public=False)
+async def usage(request: web.Request, call: Call[None, UsageQuery]) -> web.Response:
+    return json_response({"items": await request.app[SERVICE].usage(call.query.event_id)})
 
 
-@routes.get("/internal/audit")
-async def audit(request: web.Request) -> web.Response:
-    """The record's audit (PostgreSQL alone), for reconcile's report."""
-    require_identity(request, Role.SERVICE)
-    query = parse_query(request, UsageQuery)
-    return json_response((await request.app[OWNER].audit(query.event_id)).as_dict())
+@api.get("/internal/snapshot", "The record's events and shifts", roles=(Role.SERVICE,), query=UsageQuery, public=False)
+async def snapshot(request: web.Request, call: Call[None, UsageQuery]) -> web.Response:
+    return json_response({"events": await request.app[OWNER].snapshot(call.query.event_id)})
 
 
-@routes.post("/internal/settle")
-async def settle(request: web.Request) -> web.Response:
-    """Move or flag every booking the record gives no unit for: reconcile's repair."""
-    require_identity(request, Role.SERVICE)
-    query = parse_query(request, UsageQuery)
-    return json_response((await request.app[OWNER].settle(query.event_id)).as_dict())
+@api.get("/internal/audit", "The record's audit (PostgreSQL alone)", roles=(Role.SERVICE,), query=UsageQuery, public=False)
+async def audit(request: web.Request, call: Call[None, UsageQuery]) -> web.Response:
+    return json_response((await request.app[OWNER].audit(call.query.event_id)).as_dict())
 
 
-CLIENT, PRO, ADMIN = "client", "professional", "admin"
-OPERATIONS = [
-    Operation(
-        "POST",
-        "/bookings",
-        "Book a slot; a professional is assigned",
-        (CLIENT,),
-        BookingIn,
-        responses={201: BookingOut, 200: BookingOut},
-        headers=("Idempotency-Key",),
-    ),
-    Operation(
-        "GET",
-        "/bookings",
-        "My Appointments (clients), assigned ones (professionals), all (admins), newest slot last",
-        (CLIENT, PRO, ADMIN),
-        query=BookingQuery,
-        responses={200: BookingPage},
-    ),
-    Operation(
-        "GET",
-        "/bookings/distribution",
-        "Bookings per professional and day",
-        (ADMIN,),
-        query=UsageQuery,
-        responses={200: Distribution},
-    ),
-    Operation("GET", "/bookings/{booking_id}", "A booking", (CLIENT, PRO, ADMIN), responses={200: BookingOut}),
-    Operation("POST", "/bookings/{booking_id}/cancel", "Cancel a booking", (CLIENT, ADMIN), responses={200: BookingOut}),
-]
+@api.post(
+    "/internal/settle",
+    "Move or flag every booking the record gives no unit for: reconcile's repair",
+    roles=(Role.SERVICE,),
+    query=UsageQuery,
+    public=False,
+)
+async def settle(request: web.Request, call: Call[None, UsageQuery]) -> web.Response:
+    return json_response((await request.app[OWNER].settle(call.query.event_id)).as_dict())

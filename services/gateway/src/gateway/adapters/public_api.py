@@ -5,15 +5,16 @@ import time
 
 from aiohttp import ClientSession, ClientTimeout
 
+from common.endpoints import Endpoint
 from common.openapi import document, merge
 from gateway.adapters.services import unavailable
 
 
 class PublicApi:
-    def __init__(self, http: ClientSession, services: dict[str, str], own_operations: list, prefix: str) -> None:
+    def __init__(self, http: ClientSession, services: dict[str, str], own_endpoints: list[Endpoint], prefix: str) -> None:
         self._http = http
         self._services = services
-        self._own = document("gateway", own_operations)
+        self._own = document("gateway", own_endpoints)
         self._prefix = prefix
         self._cached: tuple[float, dict] | None = None
 

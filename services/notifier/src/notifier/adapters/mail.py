@@ -10,7 +10,8 @@ from email.utils import formatdate, parseaddr
 from icalendar import Calendar, Event, vCalAddress, vText
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from notifier.domain import Notice, Role
+from common.roles import Role
+from notifier.domain import Notice
 
 _templates = Environment(
     loader=PackageLoader("notifier", "templates"),

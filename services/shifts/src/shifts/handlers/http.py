@@ -1,11 +1,11 @@
-"""HTTP handlers: validate, call the service layer, answer. Nothing else."""
+"""HTTP handlers: each endpoint declared once (route, roles, models, OpenAPI); validate, call the
+service layer, answer. Nothing else."""
 
 from aiohttp import web
 
-from common.auth import Role, require_identity
+from common.auth import Role
 from common.contracts import EventData
-from common.openapi import Operation
-from common.problems import parse_body, parse_path_uuid, parse_query
+from common.endpoints import Call, Endpoints
 from common.web import json_response, page
 from shifts.api import (
     Blackout,
@@ -23,7 +23,8 @@ from shifts.api import (
 )
 from shifts.app_keys import SERVICE
 
-routes = web.RouteTableDef()
+api = Endpoints()
+ADMIN, STAFF = (Role.ADMIN,), (Role.PROFESSIONAL, Role.ADMIN)
 
 
 def _shift_out(data) -> dict:
@@ -32,127 +33,84 @@ def _shift_out(data) -> dict:
     ).model_dump(mode="json")
 
 
-@routes.post("/events")
-async def create_event(request: web.Request) -> web.Response:
-    require_identity(request, Role.ADMIN)
-    spec = await parse_body(request, EventIn)
-    event = await request.app[SERVICE].create_event(spec)
+@api.post("/events", "Create an event", roles=ADMIN, body=EventIn, responses={201: EventData})
+async def create_event(request: web.Request, call: Call[EventIn, None]) -> web.Response:
+    event = await request.app[SERVICE].create_event(call.body)
     return json_response(event.model_dump(mode="json"), status=201)
 
 
-@routes.get("/events")
-async def list_events(request: web.Request) -> web.Response:
-    query = parse_query(request, PageQuery)
-    events = await request.app[SERVICE].list_events(query.cursor, query.limit)
-    return json_response(page([e.model_dump(mode="json") for e in events], query.limit))
+@api.get("/events", "List events", query=PageQuery, responses={200: EventPage})
+async def list_events(request: web.Request, call: Call[None, PageQuery]) -> web.Response:
+    events = await request.app[SERVICE].list_events(call.query.cursor, call.query.limit)
+    return json_response(page([e.model_dump(mode="json") for e in events], call.query.limit))
 
 
-@routes.get("/events/{event_id}")
-async def get_event(request: web.Request) -> web.Response:
-    event = await request.app[SERVICE].get_event(parse_path_uuid(request, "event_id", "event"))
+@api.get("/events/{event_id}", "An event with its blackouts", responses={200: EventData})
+async def get_event(request: web.Request, call: Call[None, None]) -> web.Response:
+    event = await request.app[SERVICE].get_event(call.ids["event_id"])
     return json_response(event.model_dump(mode="json"))
 
 
-@routes.patch("/events/{event_id}")
-async def update_event(request: web.Request) -> web.Response:
-    require_identity(request, Role.ADMIN)
-    event_id = parse_path_uuid(request, "event_id", "event")
-    patch = await parse_body(request, EventPatch)
-    event = await request.app[SERVICE].update_event(event_id, patch)
+@api.patch("/events/{event_id}", "Change an event", roles=ADMIN, body=EventPatch, responses={200: EventData})
+async def update_event(request: web.Request, call: Call[EventPatch, None]) -> web.Response:
+    event = await request.app[SERVICE].update_event(call.ids["event_id"], call.body)
     return json_response(event.model_dump(mode="json"))
 
 
-@routes.post("/events/{event_id}/blackouts")
-async def add_blackout(request: web.Request) -> web.Response:
-    require_identity(request, Role.ADMIN)
-    event_id = parse_path_uuid(request, "event_id", "event")
-    spec = await parse_body(request, BlackoutIn)
-    blackout = await request.app[SERVICE].add_blackout(event_id, spec)
+@api.post(
+    "/events/{event_id}/blackouts", "Add a blackout (daily or one-off)", roles=ADMIN, body=BlackoutIn, responses={201: Blackout}
+)
+async def add_blackout(request: web.Request, call: Call[BlackoutIn, None]) -> web.Response:
+    blackout = await request.app[SERVICE].add_blackout(call.ids["event_id"], call.body)
     return json_response(blackout.model_dump(mode="json"), status=201)
 
 
-@routes.delete("/events/{event_id}/blackouts/{blackout_id}")
-async def delete_blackout(request: web.Request) -> web.Response:
-    require_identity(request, Role.ADMIN)
-    await request.app[SERVICE].delete_blackout(
-        parse_path_uuid(request, "event_id", "event"), parse_path_uuid(request, "blackout_id", "blackout")
-    )
+@api.delete("/events/{event_id}/blackouts/{blackout_id}", "Remove a blackout", roles=ADMIN, responses={204: None})
+async def delete_blackout(request: web.Request, call: Call[None, None]) -> web.Response:
+    await request.app[SERVICE].delete_blackout(call.ids["event_id"], call.ids["blackout_id"])
     return web.Response(status=204)
 
 
-@routes.post("/shifts")
-async def create_shift(request: web.Request) -> web.Response:
-    who = require_identity(request, Role.PROFESSIONAL, Role.ADMIN)
-    spec = await parse_body(request, ShiftIn)
-    shift = await request.app[SERVICE].create_shift(who, spec)
+@api.post(
+    "/shifts", "Add a shift (professionals their own; admins anyone's)", roles=STAFF, body=ShiftIn, responses={201: ShiftOut}
+)
+async def create_shift(request: web.Request, call: Call[ShiftIn, None]) -> web.Response:
+    shift = await request.app[SERVICE].create_shift(call.caller, call.body)
     return json_response(_shift_out(shift), status=201)
 
 
-@routes.get("/shifts")
-async def list_shifts(request: web.Request) -> web.Response:
-    who = require_identity(request, Role.PROFESSIONAL, Role.ADMIN)
-    query = parse_query(request, ShiftQuery)
-    shifts = await request.app[SERVICE].list_shifts(who, query.event_id, query.cursor, query.limit)
+@api.get("/shifts", "Shifts (professionals: their own)", roles=STAFF, query=ShiftQuery, responses={200: ShiftPage})
+async def list_shifts(request: web.Request, call: Call[None, ShiftQuery]) -> web.Response:
+    query = call.query
+    shifts = await request.app[SERVICE].list_shifts(call.caller, query.event_id, query.cursor, query.limit)
     return json_response(page([_shift_out(s) for s in shifts], query.limit))
 
 
-@routes.get("/shifts/{shift_id}")
-async def get_shift(request: web.Request) -> web.Response:
-    who = require_identity(request, Role.PROFESSIONAL, Role.ADMIN)
-    shift = await request.app[SERVICE].get_shift(who, parse_path_uuid(request, "shift_id", "shift"))
+@api.get("/shifts/{shift_id}", "A shift", roles=STAFF, responses={200: ShiftOut})
+async def get_shift(request: web.Request, call: Call[None, None]) -> web.Response:
+    shift = await request.app[SERVICE].get_shift(call.caller, call.ids["shift_id"])
     return json_response(_shift_out(shift))
 
 
-@routes.patch("/shifts/{shift_id}")
-async def change_shift(request: web.Request) -> web.Response:
-    who = require_identity(request, Role.PROFESSIONAL, Role.ADMIN)
-    shift_id = parse_path_uuid(request, "shift_id", "shift")
-    patch = await parse_body(request, ShiftPatch)
-    shift = await request.app[SERVICE].change_shift(who, shift_id, patch)
+@api.patch("/shifts/{shift_id}", "Change a shift", roles=STAFF, body=ShiftPatch, responses={200: ShiftOut})
+async def change_shift(request: web.Request, call: Call[ShiftPatch, None]) -> web.Response:
+    shift = await request.app[SERVICE].change_shift(call.caller, call.ids["shift_id"], call.body)
     return json_response(_shift_out(shift))
 
 
-@routes.delete("/shifts/{shift_id}")
-async def cancel_shift(request: web.Request) -> web.Response:
-    who = require_identity(request, Role.PROFESSIONAL, Role.ADMIN)
-    shift = await request.app[SERVICE].cancel_shift(who, parse_path_uuid(request, "shift_id", "shift"))
+@api.delete("/shifts/{shift_id}", "Cancel a shift", roles=STAFF, responses={200: ShiftOut})
+async def cancel_shift(request: web.Request, call: Call[None, None]) -> web.Response:
+    shift = await request.app[SERVICE].cancel_shift(call.caller, call.ids["shift_id"])
     return json_response(_shift_out(shift))
 
 
-@routes.put("/internal/professionals/{professional_id}")
-async def upsert_professional(request: web.Request) -> web.Response:
-    require_identity(request, Role.SERVICE)
-    professional_id = parse_path_uuid(request, "professional_id", "professional")
-    spec = await parse_body(request, ProfessionalIn)
-    await request.app[SERVICE].upsert_professional(professional_id, spec)
+@api.put(
+    "/internal/professionals/{professional_id}",
+    "A professional's name and address",
+    roles=(Role.SERVICE,),
+    body=ProfessionalIn,
+    public=False,
+)
+async def upsert_professional(request: web.Request, call: Call[ProfessionalIn, None]) -> web.Response:
+    await request.app[SERVICE].upsert_professional(call.ids["professional_id"], call.body)
     return web.Response(status=204)
-
-
-ADMIN, PRO = "admin", "professional"
-OPERATIONS = [
-    Operation("POST", "/events", "Create an event", (ADMIN,), EventIn, responses={201: EventData}),
-    Operation("GET", "/events", "List events", query=PageQuery, responses={200: EventPage}),
-    Operation("GET", "/events/{event_id}", "An event with its blackouts", responses={200: EventData}),
-    Operation("PATCH", "/events/{event_id}", "Change an event", (ADMIN,), EventPatch, responses={200: EventData}),
-    Operation(
-        "POST",
-        "/events/{event_id}/blackouts",
-        "Add a blackout (daily or one-off)",
-        (ADMIN,),
-        BlackoutIn,
-        responses={201: Blackout},
-    ),
-    Operation("DELETE", "/events/{event_id}/blackouts/{blackout_id}", "Remove a blackout", (ADMIN,), responses={204: None}),
-    Operation(
-        "POST",
-        "/shifts",
-        "Add a shift (professionals their own; admins anyone's)",
-        (PRO, ADMIN),
-        ShiftIn,
-        responses={201: ShiftOut},
-    ),
-    Operation("GET", "/shifts", "Shifts (professionals: their own)", (PRO, ADMIN), query=ShiftQuery, responses={200: ShiftPage}),
-    Operation("GET", "/shifts/{shift_id}", "A shift", (PRO, ADMIN), responses={200: ShiftOut}),
-    Operation("PATCH", "/shifts/{shift_id}", "Change a shift", (PRO, ADMIN), ShiftPatch, responses={200: ShiftOut}),
-    Operation("DELETE", "/shifts/{shift_id}", "Cancel a shift", (PRO, ADMIN), responses={200: ShiftOut}),
-]

@@ -1,0 +1,146 @@
+"""One declaration per endpoint: its route, who may call it, the models its request is validated
+with and its OpenAPI operation all come from one decorator, so they cannot disagree.
+
+    api = Endpoints()
+
+    @api.post("/bookings", "Book a slot", roles=(Role.CLIENT,), body=BookingIn, responses={201: BookingOut})
+    async def book(request: web.Request, call: Call[BookingIn, None]) -> web.Response: ...
+
+The wrapper checks the caller's role (401 without a token, 403 with another role), the declared
+headers (400), the path's ids (404: a malformed id names nothing), the query and the body (4xx
+problem documents), in that order, and hands the handler what it validated.
+"""
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from functools import wraps
+from typing import Any, Generic, TypeVar
+from uuid import UUID
+
+from aiohttp import web
+from pydantic import BaseModel
+
+from common.auth import Identity, Role, current_identity, require_identity
+from common.errors import Problem, not_found
+from common.problems import parse_body, parse_query
+
+B = TypeVar("B")
+Q = TypeVar("Q")
+
+
+@dataclass(frozen=True)
+class Header:
+    """A request header an endpoint reads; optional, at most ``max_length`` characters."""
+
+    name: str
+    max_length: int = 200
+
+    @property
+    def code(self) -> str:
+        return "invalid_" + self.name.lower().replace("-", "_")
+
+
+@dataclass(frozen=True)
+class Call(Generic[B, Q]):
+    """What the wrapper validated: who calls, the body, the query, the path's ids and the headers."""
+
+    who: Identity | None
+    body: B
+    query: Q
+    ids: dict[str, UUID]
+    headers: dict[str, str | None]
+
+    @property
+    def caller(self) -> Identity:
+        """The signed-in caller (an endpoint with roles always has one)."""
+        assert self.who is not None
+        return self.who
+
+
+Handler = Callable[[web.Request, Call], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: str  # as the service serves it (without the prefix), e.g. /bookings/{booking_id}
+    summary: str
+    handler: Handler
+    roles: tuple[Role, ...] = ()  # who may call it; empty: anyone, signed in or not
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    responses: dict[int, Any] = field(default_factory=dict)  # status -> model (None: no body)
+    headers: tuple[Header, ...] = ()
+    errors: tuple[int, ...] = (400, 401, 403, 404, 409, 422)
+    public: bool = True  # False: service-to-service, never in the public document
+
+    @property
+    def path_ids(self) -> list[str]:
+        return [part[1:-1] for part in self.path.split("/") if part.startswith("{")]
+
+    async def serve(self, request: web.Request) -> web.StreamResponse:
+        who = require_identity(request, *self.roles) if self.roles else current_identity(request)
+        headers = {}
+        for header in self.headers:
+            value = request.headers.get(header.name)
+            if value is not None and not 1 <= len(value) <= header.max_length:
+                raise Problem(400, header.code, f"Invalid {header.name}", f"Use 1 to {header.max_length} characters.")
+            headers[header.name] = value
+        ids = {}
+        for name in self.path_ids:
+            try:
+                ids[name] = UUID(request.match_info[name])
+            except ValueError:
+                raise not_found(name.removesuffix("_id")) from None
+        query = parse_query(request, self.query) if self.query is not None else None
+        body = await parse_body(request, self.body) if self.body is not None else None
+        return await self.handler(request, Call(who, body, query, ids, headers))
+
+
+class Endpoints:
+    """A service's endpoints: ``routes()`` for aiohttp, ``public()`` for its OpenAPI document."""
+
+    def __init__(self, prefix: str = "") -> None:
+        self.prefix = prefix  # where the service mounts them (the gateway serves its own under /api/v1)
+        self._declared: list[Endpoint] = []
+
+    def _declare(self, method: str, path: str, summary: str, **details: Any) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            self._declared.append(Endpoint(method, path, summary, handler, **details))
+            return handler
+
+        return register
+
+    def get(self, path: str, summary: str, **details: Any) -> Callable[[Handler], Handler]:
+        return self._declare("GET", path, summary, **details)
+
+    def post(self, path: str, summary: str, **details: Any) -> Callable[[Handler], Handler]:
+        return self._declare("POST", path, summary, **details)
+
+    def put(self, path: str, summary: str, **details: Any) -> Callable[[Handler], Handler]:
+        return self._declare("PUT", path, summary, **details)
+
+    def patch(self, path: str, summary: str, **details: Any) -> Callable[[Handler], Handler]:
+        return self._declare("PATCH", path, summary, **details)
+
+    def delete(self, path: str, summary: str, **details: Any) -> Callable[[Handler], Handler]:
+        return self._declare("DELETE", path, summary, **details)
+
+    def routes(self) -> list[web.RouteDef]:
+        return [web.route(e.method, self.prefix + e.path, _named(e.serve, e.handler)) for e in self._declared]
+
+    def public(self) -> list[Endpoint]:
+        return [e for e in self._declared if e.public]
+
+    def __iter__(self):
+        return iter(self._declared)
+
+
+def _named(serve: Callable, handler: Handler) -> Callable:
+    """The route's handler, named after the declared one (for logs and tracebacks)."""
+
+    @wraps(handler)
+    async def route(request: web.Request) -> web.StreamResponse:
+        return await serve(request)
+
+    return route

@@ -1,0 +1,13 @@
+"""Who a caller is, in one place: tokens carry it, endpoints declare it, mails are written for it."""
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    CLIENT = "client"
+    PROFESSIONAL = "professional"
+    ADMIN = "admin"
+    SERVICE = "service"  # another service of ours, never a person
+
+
+PEOPLE = (Role.CLIENT, Role.PROFESSIONAL, Role.ADMIN)  # every signed-in person, no service
