@@ -26,4 +26,8 @@ def test_the_committed_document_matches_the_models():
 def test_every_event_type_is_a_channel_with_its_payload():
     channels = document()["channels"]
     assert {c["address"] for c in channels.values()} == set(EVENT_TYPES)
-    assert {c["bindings"]["amqp"]["exchange"]["name"] for c in channels.values()} == {"shifts.events", "bookings.events", "accounts.events"}
+    assert {c["bindings"]["amqp"]["exchange"]["name"] for c in channels.values()} == {
+        "shifts.events",
+        "bookings.events",
+        "accounts.events",
+    }

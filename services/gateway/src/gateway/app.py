@@ -4,9 +4,9 @@ from aiohttp import web
 
 from common import web as common_web
 from common.auth import TOKEN_CODEC
+from gateway.adapters.db import OUTBOX
 from gateway.adapters.public_api import PublicApi
 from gateway.adapters.ratelimit import RateLimiter
-from gateway.adapters.services import ShiftsDirectory
 from gateway.app_keys import ACCOUNTS, LIMITER, PUBLIC_API, SETTINGS
 from gateway.handlers.http import api
 from gateway.handlers.page import add_page
@@ -19,10 +19,7 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
 
     async def accounts(app: web.Application) -> AsyncIterator[None]:
-        directory = ShiftsDirectory(
-            app[common_web.HTTP], settings.shifts_url, app[TOKEN_CODEC], settings.upstream_timeout_seconds
-        )
-        app[ACCOUNTS] = AccountsService(app[common_web.SESSIONS], app[TOKEN_CODEC], directory)
+        app[ACCOUNTS] = AccountsService(app[common_web.UNITS_OF_WORK], app[TOKEN_CODEC])
         if settings.admin_email and settings.admin_password:
             await app[ACCOUNTS].ensure_admin(
                 settings.admin_email, settings.admin_password.get_secret_value(), settings.admin_name
@@ -40,6 +37,8 @@ def create_app(settings: Settings) -> web.Application:
             common_web.database(settings.database_url),
             common_web.redis_client(settings.redis_url),
             common_web.http_client,
+            common_web.broker(settings.rabbitmq_url, settings.service_name),
+            common_web.outbox(OUTBOX, settings.outbox_poll_seconds),
             accounts,
             limits,
         ]

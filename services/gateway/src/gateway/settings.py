@@ -10,7 +10,6 @@ class Settings(ServiceSettings):
     shifts_url: str = "http://127.0.0.1:8081"
     availability_url: str = "http://127.0.0.1:8082"
     booking_url: str = "http://127.0.0.1:8083"
-    upstream_timeout_seconds: float = 5.0
     admin_email: str | None = None
     admin_password: SecretStr | None = None
     admin_name: str = "Administrator"

@@ -82,12 +82,6 @@ class PageQuery(Input):
     limit: int = Field(50, ge=1, le=200)
 
 
-class ProfessionalIn(Input):
-    name: str = Field(min_length=1, max_length=200)
-    email: str | None = None
-    timezone: str = "UTC"
-
-
 class ProfessionalRef(BaseModel):
     id: UUID
     name: str

@@ -6,6 +6,7 @@ from common import web as common_web
 from shifts.adapters.db import OUTBOX
 from shifts.app_keys import SERVICE
 from shifts.handlers.http import api
+from shifts.handlers.messages import subscriptions
 from shifts.service import ShiftsService
 from shifts.settings import Settings
 
@@ -14,7 +15,11 @@ def create_app(settings: Settings) -> web.Application:
     app = common_web.service_app(settings)
 
     async def wire(app: web.Application) -> AsyncIterator[None]:
-        app[SERVICE] = ShiftsService(app[common_web.UNITS_OF_WORK])
+        app[SERVICE] = ShiftsService(app[common_web.UNITS_OF_WORK], settings.professional_wait_seconds)
+        yield
+
+    async def consume_professionals(app: web.Application) -> AsyncIterator[None]:
+        await app[common_web.BROKER].subscribe(settings.queue_name, subscriptions(app[SERVICE]), settings.consumer_prefetch)
         yield
 
     app.cleanup_ctx.extend(
@@ -23,6 +28,7 @@ def create_app(settings: Settings) -> web.Application:
             common_web.broker(settings.rabbitmq_url, settings.service_name),
             common_web.outbox(OUTBOX, settings.outbox_poll_seconds),
             wire,
+            consume_professionals,
         ]
     )
     common_web.add_endpoints(app, "shifts", api)

@@ -1,21 +1,33 @@
 """Use cases of the shifts service. Each is one unit of work: one transaction that also writes the
 events it publishes."""
 
+import asyncio
+import time
 from collections.abc import Callable
 from uuid import UUID
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from common.auth import Identity, Role
 from common.contracts import BlackoutChangeData, DailyBlackoutData, EventData, OneOffBlackoutData, Person, ShiftData, ShiftStatus
 from common.errors import Problem, not_found
-from common.events import BlackoutCreated, BlackoutDeleted, EventCreated, EventUpdated, ShiftCancelled, ShiftCreated, ShiftUpdated
+from common.events import (
+    BlackoutCreated,
+    BlackoutDeleted,
+    Event,
+    EventCreated,
+    EventUpdated,
+    ShiftCancelled,
+    ShiftCreated,
+    ShiftUpdated,
+)
 from common.unit_of_work import UnitOfWork
 from shifts import domain
 from shifts.adapters.db import BlackoutRow, EventRow, ProfessionalRow, ShiftRow
-from shifts.api import BlackoutIn, EventIn, EventPatch, ProfessionalIn, ShiftIn, ShiftPatch
+from shifts.api import BlackoutIn, EventIn, EventPatch, ShiftIn, ShiftPatch
 
 
 def event_data(row: EventRow) -> EventData:
@@ -54,8 +66,9 @@ def shift_data(row: ShiftRow, event: EventRow) -> ShiftData:
 
 
 class ShiftsService:
-    def __init__(self, units_of_work: Callable[[], UnitOfWork]) -> None:
+    def __init__(self, units_of_work: Callable[[], UnitOfWork], professional_wait_seconds: float = 0.0) -> None:
         self._uow = units_of_work
+        self._professional_wait = professional_wait_seconds
 
     # -- events and blackouts ------------------------------------------------------------------
 
@@ -157,14 +170,29 @@ class ShiftsService:
 
     # -- professionals -------------------------------------------------------------------------
 
-    async def upsert_professional(self, professional_id: UUID, spec: ProfessionalIn) -> None:
+    async def record_professional(self, announced: Event[Person]) -> None:
+        """The gateway announced a professional (created or changed): the newest announcement wins,
+        so a redelivered or late one changes nothing."""
         async with self._uow() as uow:
-            await uow.session.merge(ProfessionalRow(id=professional_id, **spec.model_dump()))
+            await uow.session.execute(_newest_professional(announced.data, announced.sequence))
+
+    async def _known_professional(self, professional_id: UUID) -> bool:
+        """Whether the directory has them; waits a moment for an announcement still on its way."""
+        deadline = time.monotonic() + self._professional_wait
+        while True:
+            async with self._uow() as uow:
+                if await uow.session.get(ProfessionalRow, professional_id) is not None:
+                    return True
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(0.05)
 
     # -- shifts --------------------------------------------------------------------------------
 
     async def create_shift(self, who: Identity, spec: ShiftIn) -> ShiftData:
         professional_id = self._owner_for_new_shift(who, spec.professional_id)
+        if who.role is Role.ADMIN and not await self._known_professional(professional_id):
+            raise Problem(422, "unknown_professional", "Unknown professional", "No professional has that id.")
         async with self._uow() as uow:
             session = uow.session
             event = await session.get(EventRow, spec.event_id)
@@ -172,10 +200,9 @@ class ShiftsService:
                 raise Problem(422, "unknown_event", "Unknown event", "No event has that event_id.")
             domain.check_shift(event_data(event).schedule(), spec.start, spec.end, spec.capacity)
             if who.role is Role.PROFESSIONAL:
-                # A professional's own token is the freshest word on their name and address.
-                await session.merge(ProfessionalRow(id=who.id, name=who.name, email=who.email, timezone=who.timezone))
-            elif await session.get(ProfessionalRow, professional_id) is None:
-                raise Problem(422, "unknown_professional", "Unknown professional", "No professional has that id.")
+                # Their own token names them until the gateway's announcement arrives (it then wins).
+                me = Person(id=who.id, name=who.name, email=who.email, timezone=who.timezone)
+                await session.execute(_newest_professional(me, 0))
             row = ShiftRow(
                 event_id=event.id,
                 professional_id=professional_id,
@@ -261,3 +288,19 @@ class ShiftsService:
             if "shifts_no_overlap" in str(exc.orig):
                 raise Problem(409, "shift_overlap", "Overlapping shift", "The professional already has a shift then.") from exc
             raise
+
+
+def _newest_professional(professional: Person, sequence: int):
+    """Insert, or update where this sequence is newer than the one kept."""
+    upsert = insert(ProfessionalRow).values(
+        id=professional.id,
+        name=professional.name,
+        email=professional.email,
+        timezone=professional.timezone,
+        sequence=sequence,
+    )
+    return upsert.on_conflict_do_update(
+        index_elements=[ProfessionalRow.id],
+        set_={name: upsert.excluded[name] for name in ("name", "email", "timezone", "sequence")},
+        where=ProfessionalRow.sequence < upsert.excluded.sequence,
+    )

@@ -6,8 +6,16 @@ import time
 from aiohttp import ClientSession, ClientTimeout
 
 from common.endpoints import Endpoint
+from common.errors import Problem
 from common.openapi import document, merge
-from gateway.adapters.services import unavailable
+
+
+def unavailable(service: str) -> Problem:
+    problem = Problem(
+        503, "service_unavailable", "Service unavailable", f"The {service} service is not answering; try again shortly."
+    )
+    problem.headers = {"Retry-After": "2"}
+    return problem
 
 
 class PublicApi:

@@ -48,7 +48,8 @@ class BlackoutRow(Base):
 
 
 class ProfessionalRow(Base):
-    """The professionals' directory as the gateway told us; shift events carry it to consumers."""
+    """The professionals' directory, from the gateway's professional.* events (newest sequence
+    kept); shift events carry it to consumers."""
 
     __tablename__ = "professionals"
 
@@ -56,6 +57,7 @@ class ProfessionalRow(Base):
     name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str | None] = mapped_column(String(320))
     timezone: Mapped[str] = mapped_column(String(64))
+    sequence: Mapped[int] = mapped_column(Integer, server_default="0")  # 0: only the professional's own token so far
 
 
 class ShiftRow(Base):

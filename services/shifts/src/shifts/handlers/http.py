@@ -14,7 +14,6 @@ from shifts.api import (
     EventPage,
     EventPatch,
     PageQuery,
-    ProfessionalIn,
     ShiftIn,
     ShiftOut,
     ShiftPage,
@@ -102,15 +101,3 @@ async def change_shift(request: web.Request, call: Call[ShiftPatch, None]) -> we
 async def cancel_shift(request: web.Request, call: Call[None, None]) -> web.Response:
     shift = await request.app[SERVICE].cancel_shift(call.caller, call.ids["shift_id"])
     return json_response(_shift_out(shift))
-
-
-@api.put(
-    "/internal/professionals/{professional_id}",
-    "A professional's name and address",
-    roles=(Role.SERVICE,),
-    body=ProfessionalIn,
-    public=False,
-)
-async def upsert_professional(request: web.Request, call: Call[ProfessionalIn, None]) -> web.Response:
-    await request.app[SERVICE].upsert_professional(call.ids["professional_id"], call.body)
-    return web.Response(status=204)
