@@ -57,7 +57,7 @@ async def book(request: web.Request) -> web.Response:
     taken = await store.take(known, slot, random.random(), booking_id, hold_seconds=3600)
     if not isinstance(taken, Taken):
         return web.Response(status=409, body=b'{"code":"slot_unavailable"}', content_type="application/json")
-    envelope = orjson.dumps({"type": "booking.confirmed", "booking": str(booking_id)}).decode()
+    envelope = {"type": "booking.confirmed", "booking": str(booking_id)}  # the pool encodes JSON itself
     await request.app[POOL].execute(
         BOOKING_AND_OUTBOX, booking_id, known.data.id, slot.start, slot.end, uuid4(), taken.professional.id, taken.unit,
         uuid4(), envelope,

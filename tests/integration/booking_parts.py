@@ -11,19 +11,16 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from availability.adapters.record import EventRecord, event_records, units_by_event
-from booking.adapters.db import OUTBOX
+from booking.adapters.repository import units_of_work
 from booking.handlers.messages import subscriptions
 from booking.owner import CapacityOwner
 from booking.service import BookingService
 from common.capacity import CapacityStore, UnitInUse
-from common.db import create_engine, create_pool, session_factory
+from common.db import create_pool
 from common.events import Event
 from common.migrations import migrate
-from common.outbox import Outbox
-from common.unit_of_work import unit_of_work
 
 
 @dataclass
@@ -32,7 +29,6 @@ class BookingParts:
     owner: CapacityOwner
     store: CapacityStore
     pool: asyncpg.Pool
-    engine: AsyncEngine
     database_url: str
 
     async def apply(self, change: Event) -> None:
@@ -82,18 +78,15 @@ async def booking_parts(
         parts = urlsplit(url)
         url = urlunsplit(parts._replace(netloc=f"{parts.username or 'postgres'}@127.0.0.1:{via_port}"))
     store = CapacityStore(redis, key_prefix)
-    engine = create_engine(url)
     pool = await create_pool(url)
-    units_of_work = unit_of_work(session_factory(engine), Outbox(OUTBOX), wake_relay=lambda: None)
+    units = units_of_work(pool, wake_relay=lambda: None)
     try:
         yield BookingParts(
-            BookingService(units_of_work, pool, store, lambda: None, hold_seconds, deadline_seconds, attempts_per_minute),
-            CapacityOwner(units_of_work, store),
+            BookingService(units, store, hold_seconds, deadline_seconds, attempts_per_minute),
+            CapacityOwner(units, store),
             store,
             pool,
-            engine,
             url,
         )
     finally:
         await pool.close()
-        await engine.dispose()

@@ -32,11 +32,19 @@ class _LeanConnection(asyncpg.Connection):
         return ""
 
 
+async def _json_as_python(connection: asyncpg.Connection) -> None:
+    for json_type in ("json", "jsonb"):
+        await connection.set_type_codec(
+            json_type, schema="pg_catalog", encoder=lambda value: orjson.dumps(value).decode(), decoder=orjson.loads
+        )
+
+
 async def create_pool(url: str, size: int = 10) -> asyncpg.Pool:
-    """Plain asyncpg, for a hot path where SQLAlchemy's per-statement work costs more than the
-    round trip itself (the booking transaction). Statements are prepared once per connection."""
+    """Plain asyncpg, for a service whose hot path is measured on it (booking): SQLAlchemy's work
+    per statement cost more than the round trip itself. Statements are prepared once per
+    connection; JSON columns read and write Python values, as they do through SQLAlchemy."""
     dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-    return await asyncpg.create_pool(dsn, min_size=2, max_size=size, connection_class=_LeanConnection)
+    return await asyncpg.create_pool(dsn, min_size=2, max_size=size, connection_class=_LeanConnection, init=_json_as_python)
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker:

@@ -6,13 +6,17 @@ on RabbitMQ inside a request.
 """
 
 import asyncio
+import contextlib
 import logging
-from datetime import UTC, datetime
-from typing import Any
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+from uuid import UUID
 
-from sqlalchemy import Column, DateTime, Index, Integer, MetaData, String, Table, Text, Uuid, func, select, text, update
+import asyncpg
+from sqlalchemy import Column, DateTime, Index, Integer, MetaData, String, Table, Text, Uuid, func, text
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from common.envelope import IntegrationEvent
 from common.events import Event
@@ -37,8 +41,7 @@ def outbox_table(metadata: MetaData) -> Table:
 
 
 class Outbox:
-    """Writes integration events into the caller's transaction (a unit of work's, or the booking
-    hot path's one statement, which takes its values from ``row``)."""
+    """Writes integration events into the caller's SQLAlchemy transaction (a unit of work's)."""
 
     def __init__(self, table: Table) -> None:
         self.table = table
@@ -52,12 +55,88 @@ class Outbox:
         await session.execute(self.table.insert(), [self.row(event) for event in events])
 
 
-class OutboxRelay:
-    def __init__(
-        self, engine: AsyncEngine, table: Table, broker: Broker, poll_seconds: float = 0.5, batch_size: int = 200
-    ) -> None:
+@dataclass(frozen=True)
+class PendingRow:
+    event_id: UUID
+    exchange: str
+    envelope: dict
+
+
+class Claimed(Protocol):
+    """Unpublished rows, locked for this relay until the end of the claim."""
+
+    rows: list[PendingRow]
+
+    async def published(self, event_ids: list[UUID]) -> None: ...
+
+    async def failed(self, event_id: UUID, error: str) -> None: ...
+
+
+class OutboxRows(Protocol):
+    def claim(self, limit: int) -> contextlib.AbstractAsyncContextManager[Claimed]: ...
+
+
+_PENDING = (
+    "SELECT event_id, exchange, envelope FROM outbox WHERE published_at IS NULL"
+    " ORDER BY created_at LIMIT {limit} FOR UPDATE SKIP LOCKED"
+)
+_PUBLISHED = "UPDATE outbox SET published_at = now() WHERE event_id = ANY({ids})"
+_FAILED = "UPDATE outbox SET attempts = attempts + 1, last_error = {error} WHERE event_id = {event_id}"
+
+
+@dataclass
+class _SessionClaim:
+    connection: AsyncConnection
+    rows: list[PendingRow]
+
+    async def published(self, event_ids: list[UUID]) -> None:
+        await self.connection.execute(text(_PUBLISHED.format(ids=":ids")), {"ids": event_ids})
+
+    async def failed(self, event_id: UUID, error: str) -> None:
+        await self.connection.execute(text(_FAILED.format(error=":error", event_id=":id")), {"error": error, "id": event_id})
+
+
+class SessionOutboxRows:
+    """The outbox of a service on SQLAlchemy."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
-        self._table = table
+
+    @contextlib.asynccontextmanager
+    async def claim(self, limit: int) -> AsyncIterator[Claimed]:
+        async with self._engine.begin() as connection:
+            found = await connection.execute(text(_PENDING.format(limit=int(limit))))
+            yield _SessionClaim(connection, [PendingRow(*row) for row in found.all()])
+
+
+@dataclass
+class _ConnectionClaim:
+    connection: asyncpg.Connection
+    rows: list[PendingRow]
+
+    async def published(self, event_ids: list[UUID]) -> None:
+        await self.connection.execute(_PUBLISHED.format(ids="$1::uuid[]"), event_ids)
+
+    async def failed(self, event_id: UUID, error: str) -> None:
+        await self.connection.execute(_FAILED.format(error="$1", event_id="$2"), error, event_id)
+
+
+class ConnectionOutboxRows:
+    """The outbox of a service on plain asyncpg (the booking service)."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    @contextlib.asynccontextmanager
+    async def claim(self, limit: int) -> AsyncIterator[Claimed]:
+        async with self._pool.acquire() as connection, connection.transaction():
+            found = await connection.fetch(_PENDING.format(limit=int(limit)))
+            yield _ConnectionClaim(connection, [PendingRow(*row) for row in found])
+
+
+class OutboxRelay:
+    def __init__(self, outbox: OutboxRows, broker: Broker, poll_seconds: float = 0.5, batch_size: int = 200) -> None:
+        self._outbox = outbox
         self._broker = broker
         self._poll_seconds = poll_seconds
         self._batch_size = batch_size
@@ -86,32 +165,20 @@ class OutboxRelay:
                 await asyncio.sleep(backoff)
 
     async def publish_pending(self) -> tuple[int, int]:
-        t = self._table
-        async with self._engine.begin() as conn:
-            rows = (
-                await conn.execute(
-                    select(t.c.event_id, t.c.exchange, t.c.envelope)
-                    .where(t.c.published_at.is_(None))
-                    .order_by(t.c.created_at)
-                    .limit(self._batch_size)
-                    .with_for_update(skip_locked=True)
-                )
-            ).all()
-            if not rows:
+        async with self._outbox.claim(self._batch_size) as claimed:
+            if not claimed.rows:
                 return 0, 0
             results = await asyncio.gather(
-                *(self._broker.publish(row.exchange, IntegrationEvent.model_validate(row.envelope)) for row in rows),
+                *(self._broker.publish(row.exchange, IntegrationEvent.model_validate(row.envelope)) for row in claimed.rows),
                 return_exceptions=True,
             )
-            outcomes = list(zip(rows, results, strict=True))
+            outcomes = list(zip(claimed.rows, results, strict=True))
             done = [row.event_id for row, result in outcomes if not isinstance(result, BaseException)]
             failed = [(row.event_id, result) for row, result in outcomes if isinstance(result, BaseException)]
             if done:
-                await conn.execute(update(t).where(t.c.event_id.in_(done)).values(published_at=datetime.now(UTC)))
+                await claimed.published(done)
             for event_id, error in failed:
-                await conn.execute(
-                    update(t).where(t.c.event_id == event_id).values(attempts=t.c.attempts + 1, last_error=repr(error)[:1000])
-                )
+                await claimed.failed(event_id, repr(error)[:1000])
             if failed:
                 log.warning("outbox: %d published, %d failed (first: %r)", len(done), len(failed), failed[0][1])
             return len(done), len(failed)

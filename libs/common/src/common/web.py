@@ -21,7 +21,7 @@ from common.endpoints import Endpoints
 from common.logging import configure_logging, correlation_id, new_correlation_id
 from common.messaging import Broker
 from common.openapi import document
-from common.outbox import Outbox, OutboxRelay
+from common.outbox import ConnectionOutboxRows, Outbox, OutboxRelay, SessionOutboxRows
 from common.problems import problem_middleware
 from common.settings import ServiceSettings
 from common.unit_of_work import UnitOfWork, unit_of_work
@@ -127,12 +127,17 @@ def database(url: str):
 
 
 def pg_pool(url: str):
-    """An asyncpg pool beside the SQLAlchemy engine, for a service's hot path (``app[PG_POOL]``)."""
+    """A plain asyncpg pool (``app[PG_POOL]``), for a service on asyncpg instead of SQLAlchemy."""
 
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        app[PG_POOL] = await create_pool(url)
+        pool = app[PG_POOL] = await create_pool(url)
+
+        async def database_ready() -> None:
+            await pool.fetchval("SELECT 1")
+
+        app[READINESS].append(database_ready)
         yield
-        await app[PG_POOL].close()
+        await pool.close()
 
     return ctx
 
@@ -213,14 +218,19 @@ def background(name: str, run: Callable[[web.Application], Coroutine[Any, Any, N
     return ctx
 
 
-def outbox(table: Table, poll_seconds: float):
-    """The service's outbox (``app[OUTBOX]``), its relay (``app[RELAY]``, running as long as the
-    app) and its units of work (``app[UNITS_OF_WORK]``). Needs the database and broker contexts before it."""
+def outbox(poll_seconds: float, table: Table | None = None):
+    """The service's outbox relay (``app[RELAY]``), running as long as the app; needs the database
+    (or pool) and broker contexts before it. With ``table``, a service on SQLAlchemy: its outbox
+    (``app[OUTBOX]``) and units of work (``app[UNITS_OF_WORK]``) too. Without, a service on plain
+    asyncpg (booking), whose units of work are its own."""
 
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        app[OUTBOX] = Outbox(table)
-        app[RELAY] = OutboxRelay(app[ENGINE], table, app[BROKER], poll_seconds)
-        app[UNITS_OF_WORK] = unit_of_work(app[SESSIONS], app[OUTBOX], app[RELAY].wake)
+        if table is not None:
+            app[OUTBOX] = Outbox(table)
+            app[RELAY] = OutboxRelay(SessionOutboxRows(app[ENGINE]), app[BROKER], poll_seconds)
+            app[UNITS_OF_WORK] = unit_of_work(app[SESSIONS], app[OUTBOX], app[RELAY].wake)
+        else:
+            app[RELAY] = OutboxRelay(ConnectionOutboxRows(app[PG_POOL]), app[BROKER], poll_seconds)
         async with _background_task("outbox-relay", app[RELAY].run):
             yield
 

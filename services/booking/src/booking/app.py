@@ -3,7 +3,7 @@ from uuid import UUID
 
 from aiohttp import web
 
-from booking.adapters.db import OUTBOX
+from booking.adapters.repository import units_of_work
 from booking.app_keys import OWNER, SERVICE
 from booking.handlers.http import api
 from booking.handlers.messages import subscriptions
@@ -19,16 +19,11 @@ def create_app(settings: Settings) -> web.Application:
 
     async def wire(app: web.Application) -> AsyncIterator[None]:
         store = CapacityStore(app[common_web.REDIS], settings.redis_key_prefix)
+        units = units_of_work(app[common_web.PG_POOL], app[common_web.RELAY].wake)
         app[SERVICE] = BookingService(
-            app[common_web.UNITS_OF_WORK],
-            app[common_web.PG_POOL],
-            store,
-            app[common_web.RELAY].wake,
-            settings.hold_seconds,
-            settings.deadline_seconds,
-            settings.bookings_per_minute,
+            units, store, settings.hold_seconds, settings.deadline_seconds, settings.bookings_per_minute
         )
-        app[OWNER] = CapacityOwner(app[common_web.UNITS_OF_WORK], store)
+        app[OWNER] = CapacityOwner(units, store)
         yield
 
     async def consume_shift_changes(app: web.Application) -> AsyncIterator[None]:
@@ -37,11 +32,10 @@ def create_app(settings: Settings) -> web.Application:
 
     app.cleanup_ctx.extend(
         [
-            common_web.database(settings.database_url),
             common_web.pg_pool(settings.database_url),
             common_web.redis_client(settings.redis_url),
             common_web.broker(settings.rabbitmq_url, settings.service_name),
-            common_web.outbox(OUTBOX, settings.outbox_poll_seconds),
+            common_web.outbox(settings.outbox_poll_seconds),
             wire,
             consume_shift_changes,
         ]
@@ -57,22 +51,19 @@ async def audit_command(settings: Settings, args: list[str]) -> None:
     import orjson
     from redis.asyncio import Redis
 
-    from common.db import create_engine, session_factory
-    from common.outbox import Outbox
-    from common.unit_of_work import unit_of_work
+    from common.db import create_pool
 
     repair = "--repair" in args
     event_ids = [UUID(a) for a in args if a != "--repair"]
-    engine = create_engine(settings.database_url, pool_size=2)
+    pool = await create_pool(settings.database_url, size=2)
     try:
         async with Redis.from_url(settings.redis_url, decode_responses=True) as redis:
             # The running service's relay publishes what a repair wrote.
-            units_of_work = unit_of_work(session_factory(engine), Outbox(OUTBOX), wake_relay=lambda: None)
-            owner = CapacityOwner(units_of_work, CapacityStore(redis, settings.redis_key_prefix))
+            owner = CapacityOwner(units_of_work(pool, wake_relay=lambda: None), CapacityStore(redis, settings.redis_key_prefix))
             event_id = event_ids[0] if event_ids else None
             report = await (owner.settle(event_id) if repair else owner.audit(event_id))
     finally:
-        await engine.dispose()
+        await pool.close()
     print(orjson.dumps(report.as_dict(), option=orjson.OPT_INDENT_2).decode())
     if not report.clean:
         raise SystemExit(1)

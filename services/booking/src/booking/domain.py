@@ -3,18 +3,34 @@
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
 from uuid import UUID
 
 
-class HeldUnit(Protocol):
-    """A confirmed booking as the record holds it: one unit of one professional's capacity in a slot."""
+@dataclass
+class Booking:
+    """A booking as the record holds it. Confirmed, it holds one unit of its professional's
+    capacity in its slot; ``assignment`` says why that professional (the eligible ones with their
+    bookings that day, and the random number)."""
 
     id: UUID
+    event_id: UUID
+    event_name: str
     slot_start: datetime
     slot_end: datetime
+    status: str  # a BookingStatus value
+    client_id: UUID
+    client_name: str
+    client_email: str | None
+    client_timezone: str
     professional_id: UUID
+    professional_name: str
+    professional_email: str | None
+    professional_timezone: str
     unit: int
+    assignment: dict
+    idempotency_key: str | None
+    request_fingerprint: str
+    sequence: int
 
 
 @dataclass(frozen=True)
@@ -35,13 +51,13 @@ def capacity_of(professional_id: UUID, slot_start: datetime, slot_end: datetime,
 class Beyond:
     """A confirmed booking the record no longer gives a unit for."""
 
-    booking: HeldUnit
+    booking: Booking
     blocked: bool  # its slot is no longer bookable at all (hours changed, blacked out)
     capacity: int  # its professional's capacity in the slot now
 
 
 def beyond_capacity(
-    bookings: Sequence[HeldUnit], shifts: Sequence[Coverage], bookable: Callable[[datetime, datetime], bool]
+    bookings: Sequence[Booking], shifts: Sequence[Coverage], bookable: Callable[[datetime, datetime], bool]
 ) -> list[Beyond]:
     """The confirmed bookings that hold a unit the record does not give: in a slot nobody may hold,
     or numbered above their professional's capacity there. Units are distinct per slot and

@@ -13,23 +13,18 @@ one committed before is seen by it. Nothing else writes capacity.
 import asyncio
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import select, text
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from booking.adapters.db import BookingRow, EventDefinitionRow, ShiftRow
-from booking.domain import Beyond, Coverage, beyond_capacity
+from booking.adapters.repository import BookingUnitOfWork, Repository
+from booking.domain import Beyond, Booking, Coverage, beyond_capacity
 from booking.service import booking_data, event_lock
 from common.capacity import CapacityStore, KnownEvent, Rebuilding
 from common.contracts import BookingStatus, EventData, ShiftData
 from common.events import BookingNeedsReschedule, BookingReassigned, Event
 from common.schedule import Schedule, Slot
-from common.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -64,40 +59,44 @@ def bookable_in(schedule: Schedule) -> Callable[[datetime, datetime], bool]:
 
 
 class CapacityOwner:
-    def __init__(self, units_of_work: Callable[[], UnitOfWork], store: CapacityStore) -> None:
+    def __init__(self, units_of_work: Callable[..., BookingUnitOfWork], store: CapacityStore) -> None:
         self._uow = units_of_work
         self._store = store
 
     async def apply_event_change(self, change: Event[EventData]) -> None:
-        definition = change.data
-        upsert = _newest(EventDefinitionRow, definition.id, change.sequence, doc=definition.model_dump(mode="json"))
-        await self._apply(definition.id, upsert, self._store.apply_event, change.sequence, definition, None)
+        """An event's hours, dates or blackouts changed (the whole event, newest sequence kept)."""
+        definition, sequence = change.data, change.sequence
+        await self._apply(
+            definition.id,
+            lambda record: record.keep_newest_event(definition, sequence),
+            lambda: self._store.apply_event(sequence, definition),
+        )
 
     async def apply_shift_change(self, change: Event[ShiftData]) -> None:
-        shift = change.data
-        upsert = _newest(
-            ShiftRow,
-            shift.id,
-            change.sequence,
-            event_id=shift.event_id,
-            professional_id=shift.professional_id,
-            start=shift.start,
-            end=shift.end,
-            capacity=shift.capacity,
-            status=shift.status.value,
-            doc=shift.model_dump(mode="json"),
+        """A shift was added, changed or cancelled (the whole shift, newest sequence kept)."""
+        shift, sequence = change.data, change.sequence
+        await self._apply(
+            shift.event_id,
+            lambda record: record.keep_newest_shift(shift, sequence),
+            lambda: self._store.apply_shift(sequence, shift),
+            shift.professional_id,
         )
-        await self._apply(shift.event_id, upsert, self._store.apply_shift, change.sequence, shift, shift.professional_id)
 
-    async def _apply(self, event_id: UUID, upsert, apply_to_counters, sequence: int, state, professional: UUID | None) -> None:
+    async def _apply(
+        self,
+        event_id: UUID,
+        change_record: Callable[[Repository], Awaitable[None]],
+        change_counters: Callable[[], Awaitable[bool]],
+        professional: UUID | None = None,
+    ) -> None:
         """A change, applied to the record, the counters and the bookings under it."""
         async with self._uow() as uow:
-            await _lock_exclusively(uow.session, event_id)
-            await uow.session.execute(upsert)
+            await uow.record.lock_event(event_id, event_lock(event_id), exclusive=True)
+            await change_record(uow.record)
             # The counters inside the exclusive section: a take that sees the change commits after
             # it (its shared lock waits for ours) and is checked against the changed record; a take
             # that did not see it is checked against the same record it took from, or refused.
-            await _apply_waiting_out_rebuilds(apply_to_counters, sequence, state)
+            await _waiting_out_rebuilds(change_counters)
             await self._settle(uow, event_id, professional)
 
     async def settle(self, event_id: UUID | None = None) -> AuditReport:
@@ -106,7 +105,7 @@ class CapacityOwner:
         report = AuditReport()
         for each in await self._event_ids(event_id):
             async with self._uow() as uow:
-                await _lock_exclusively(uow.session, each)
+                await uow.record.lock_event(each, event_lock(each), exclusive=True)
                 found = await self._settle(uow, each, None)
             _add(report, found)
         return report
@@ -116,7 +115,7 @@ class CapacityOwner:
         report = AuditReport()
         async with self._uow() as uow:
             for each in await self._event_ids(event_id):
-                definition, bookings, shifts = await self._record(uow.session, each, None, lock=False, future_only=False)
+                definition, bookings, shifts = await self._record(uow.record, each, None, lock=False, future_only=False)
                 report.events += 1
                 report.confirmed += len(bookings)
                 schedule = definition.schedule() if definition else None
@@ -128,50 +127,27 @@ class CapacityOwner:
         """Every event of the record (or one) with its sequence and its shifts as applied here: what
         the counters are rebuilt from, so a rebuild never offers capacity the record does not give."""
         async with self._uow() as uow:
-            session = uow.session
-            events_query = select(EventDefinitionRow).order_by(EventDefinitionRow.id)
-            shifts_query = select(ShiftRow).where(ShiftRow.doc.is_not(None)).order_by(ShiftRow.id)
-            if event_id is not None:
-                events_query = events_query.where(EventDefinitionRow.id == event_id)
-                shifts_query = shifts_query.where(ShiftRow.event_id == event_id)
-            events = (await session.scalars(events_query)).all()
-            shifts = (await session.scalars(shifts_query)).all()
-        by_event: dict[UUID, list[dict]] = {e.id: [] for e in events}
-        for shift in shifts:
-            if shift.event_id in by_event:
-                by_event[shift.event_id].append({"sequence": shift.sequence, "shift": shift.doc})
-        return [{"sequence": e.sequence, "event": e.doc, "shifts": by_event[e.id]} for e in events]
+            return await uow.record.snapshot(event_id)
 
     async def _event_ids(self, event_id: UUID | None) -> list[UUID]:
         if event_id is not None:
             return [event_id]
         async with self._uow() as uow:
-            defined = set((await uow.session.scalars(select(EventDefinitionRow.id))).all())
-            booked = set((await uow.session.scalars(select(BookingRow.event_id).distinct())).all())
-        return sorted(defined | booked, key=str)
+            return await uow.record.event_ids()
 
-    async def _record(self, session: AsyncSession, event_id: UUID, professional: UUID | None, lock: bool, future_only: bool):
-        definition_row = await session.get(EventDefinitionRow, event_id)
-        definition = EventData.model_validate(definition_row.doc) if definition_row else None
-        bookings_query = select(BookingRow).where(
-            BookingRow.event_id == event_id, BookingRow.status == BookingStatus.CONFIRMED.value
-        )
-        shifts_query = select(ShiftRow).where(ShiftRow.event_id == event_id, ShiftRow.status == "active")
-        if professional is not None:
-            bookings_query = bookings_query.where(BookingRow.professional_id == professional)
-        if future_only:
-            bookings_query = bookings_query.where(BookingRow.slot_start > datetime.now(UTC))
-        if lock:
-            bookings_query = bookings_query.with_for_update()
-        bookings = (await session.scalars(bookings_query)).all()
-        shifts = [Coverage(s.professional_id, s.start, s.end, s.capacity) for s in (await session.scalars(shifts_query)).all()]
-        return definition, bookings, shifts
+    @staticmethod
+    async def _record(
+        record: Repository, event_id: UUID, professional: UUID | None, lock: bool, future_only: bool
+    ) -> tuple[EventData | None, list[Booking], list[Coverage]]:
+        definition = await record.event_definition(event_id)
+        bookings = await record.confirmed(event_id, professional, future_only=future_only, lock=lock)
+        return definition, bookings, await record.coverage(event_id)
 
-    async def _settle(self, uow: UnitOfWork, event_id: UUID, professional: UUID | None) -> AuditReport:
+    async def _settle(self, uow: BookingUnitOfWork, event_id: UUID, professional: UUID | None) -> AuditReport:
         """Under the event's exclusive lock: each future confirmed booking (of ``professional``, or
         of everyone) the record gives no unit for is moved in Redis, then in the record, or flagged."""
         report = AuditReport(events=1)
-        definition, bookings, shifts = await self._record(uow.session, event_id, professional, lock=True, future_only=True)
+        definition, bookings, shifts = await self._record(uow.record, event_id, professional, lock=True, future_only=True)
         report.confirmed = len(bookings)
         schedule = definition.schedule() if definition else None
         found = _beyond(bookings, shifts, schedule)
@@ -185,9 +161,9 @@ class CapacityOwner:
             chance = random.random()
             slot = Slot(row.slot_start, row.slot_end)
             placed = await self._store.relocate(known, slot, row.id, row.professional_id, chance, beyond.blocked)
-            row.updated_at = datetime.now(UTC)
             if placed is not None and placed.professional.id == row.professional_id:
                 row.unit = placed.unit  # their own professional still has room: another unit, nothing to tell
+                await uow.record.save(row)  # one unit per row at a time: the unique index sees each move alone
                 continue
             row.sequence += 1
             if placed is not None:
@@ -207,7 +183,7 @@ class CapacityOwner:
                     else "the professional's shift changed and nobody else is free then"
                 )
                 report.flagged += 1
-            await uow.session.flush()  # one unit per row at a time: the unique index sees each move alone
+            await uow.record.save(row)  # one unit per row at a time: the unique index sees each move alone
             uow.publish(kind.of(row.id, row.sequence, booking_data(row, reason)))
             log.info("%s %s (%s)", kind.routing_key, row.id, reason)
         return report
@@ -237,26 +213,13 @@ def _add(total: AuditReport, part: AuditReport) -> None:
     total.flagged += part.flagged
 
 
-async def _apply_waiting_out_rebuilds(apply, sequence: int, definition) -> None:
+async def _waiting_out_rebuilds(change_counters: Callable[[], Awaitable[bool]]) -> None:
     """Apply a change to the counters (idempotent by sequence). While the event is rebuilt the
     change waits: applied to the old counters it would be lost in the swap."""
     async with asyncio.timeout(REBUILD_WAIT_SECONDS):
         while True:
             try:
-                await apply(sequence, definition)
+                await change_counters()
                 return
             except Rebuilding:
                 await asyncio.sleep(0.05)
-
-
-async def _lock_exclusively(session: AsyncSession, event_id: UUID) -> None:
-    await session.execute(text("SELECT pg_advisory_xact_lock(:lock)"), {"lock": event_lock(event_id)})
-
-
-def _newest(table, row_id: UUID, sequence: int, **values):
-    """Insert, or update where this sequence is newer than the one kept: a duplicate or an older
-    message changes nothing."""
-    upsert = insert(table).values(id=row_id, sequence=sequence, **values)
-    return upsert.on_conflict_do_update(
-        index_elements=[table.id], set_={"sequence": sequence, **values}, where=table.sequence < upsert.excluded.sequence
-    )

@@ -7,30 +7,26 @@ the booking and its event, checked against the capacity record under the event's
 """
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import random
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from types import SimpleNamespace
 from uuid import UUID, uuid4
 
 import asyncpg
-import orjson
-from sqlalchemy import select, text, tuple_
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from booking.adapters.db import BookingRow
+from booking.adapters.repository import BookingUnitOfWork
 from booking.api import BookingIn
+from booking.domain import Booking
 from common.auth import Identity, Role
 from common.capacity import AttemptLimit, CapacityStore, Earlier, Full, KnownEvent, Limited, Rebuilding, StaleEvent, Taken
 from common.contracts import BookingData, BookingStatus, Person
 from common.errors import Problem, not_found, rate_limited, try_again
 from common.events import BookingCancelled, BookingConfirmed
 from common.schedule import Slot
-from common.unit_of_work import UnitOfWork
+from common.unit_of_work import CONNECTION_LOST, CommitLost
 
 log = logging.getLogger(__name__)
 
@@ -38,42 +34,6 @@ REBUILD_WAITS = 8  # takes tried while the event's counters are rebuilt: about 2
 IN_FLIGHT_WAIT_SECONDS = 3.0  # how long a retry waits for the attempt it races to finish
 IDEMPOTENCY_KEEP_SECONDS = 7 * 24 * 3600  # a committed booking answers retries of its key this long from Redis
 LOCK_TIMEOUT = "2s"  # a booking waits at most this long for a capacity change of its event
-
-# The booking transaction runs on plain asyncpg: it is the hot path, and SQLAlchemy's work per
-# statement cost more CPU than the round trips (profiled; docs/benchmarks.md).
-NEW_BOOKING_COLUMNS = {
-    "id": "uuid", "event_id": "uuid", "event_name": "text", "slot_start": "timestamptz", "slot_end": "timestamptz",
-    "status": "text", "client_id": "uuid", "client_name": "text", "client_email": "text", "client_timezone": "text",
-    "professional_id": "uuid", "professional_name": "text", "professional_email": "text",
-    "professional_timezone": "text", "unit": "int", "assignment": "jsonb", "idempotency_key": "text",
-    "request_fingerprint": "text", "sequence": "int",
-}  # fmt: skip
-_N = len(NEW_BOOKING_COLUMNS)
-_P = {column: f"${n}" for n, column in enumerate(NEW_BOOKING_COLUMNS, 1)}
-# One statement, so one round trip: the booking row only where the record gives its unit (the
-# event definition it was checked against is current, and the unit is within its professional's
-# active capacity in the slot), and its outbox row only where the booking was written.
-NEW_BOOKING = f"""
-WITH room AS (
-    SELECT 1 FROM event_definitions e
-    WHERE e.id = {_P["event_id"]}::uuid AND e.sequence <= ${_N + 1}::int
-      AND {_P["unit"]}::int <= (
-          SELECT COALESCE(SUM(s.capacity), 0) FROM shifts s
-          WHERE s.event_id = {_P["event_id"]}::uuid AND s.professional_id = {_P["professional_id"]}::uuid
-            AND s.status = 'active' AND s.start <= {_P["slot_start"]}::timestamptz
-            AND s."end" >= {_P["slot_end"]}::timestamptz)
-), booked AS (
-    INSERT INTO bookings ({", ".join(NEW_BOOKING_COLUMNS)})
-    SELECT {", ".join(f"{_P[c]}::{t}" for c, t in NEW_BOOKING_COLUMNS.items())} FROM room
-    RETURNING id
-)
-INSERT INTO outbox (event_id, exchange, envelope)
-SELECT ${_N + 2}::uuid, ${_N + 3}::text, ${_N + 4}::jsonb FROM booked
-RETURNING event_id
-"""
-# Errors that leave a COMMIT's outcome unknown: the request may or may not have reached PostgreSQL.
-CONNECTION_LOST = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, ConnectionError, OSError, TimeoutError)
-
 
 def event_lock(event_id: UUID) -> int:
     """The advisory lock that orders an event's bookings (shared) after or before the changes that
@@ -86,7 +46,7 @@ def begin_shared(event_id: UUID) -> str:
     return f"BEGIN; SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'; SELECT pg_advisory_xact_lock_shared({event_lock(event_id)})"
 
 
-def booking_data(row, reason: str | None = None) -> BookingData:
+def booking_data(row: Booking, reason: str | None = None) -> BookingData:
     return BookingData(
         id=row.id,
         event_id=row.event_id,
@@ -132,7 +92,7 @@ def unavailable(known: KnownEvent, slot: Slot, full: Full) -> Problem:
     return slot_unavailable(slot, open_slots)
 
 
-def new_booking_values(
+def new_booking(
     booking_id: UUID,
     client: Identity,
     request: BookingIn,
@@ -142,10 +102,10 @@ def new_booking_values(
     taken: Taken,
     assignment: dict,
     request_fingerprint: str,
-) -> dict:
-    """The row of a new confirmed booking holding ``taken``."""
+) -> Booking:
+    """A new confirmed booking holding ``taken``."""
     pro = taken.professional
-    return dict(
+    return Booking(
         id=booking_id,
         event_id=known.data.id,
         event_name=known.data.name,
@@ -161,35 +121,24 @@ def new_booking_values(
         professional_email=pro.email,
         professional_timezone=pro.timezone,
         unit=taken.unit,
-        assignment=orjson.dumps(assignment).decode(),
+        assignment=assignment,
         idempotency_key=key,
         request_fingerprint=request_fingerprint,
         sequence=1,
     )
 
 
-async def insert_booking(conn: asyncpg.Connection, values: dict, known_sequence: int, outbox: tuple) -> bool:
-    """The booking and its outbox row, in the caller's transaction, where the record gives the
-    unit; False (nothing written) where it does not."""
-    written = await conn.fetchval(NEW_BOOKING, *(values[c] for c in NEW_BOOKING_COLUMNS), known_sequence, *outbox)
-    return written is not None
-
-
 class BookingService:
     def __init__(
         self,
-        units_of_work: Callable[[], UnitOfWork],
-        pool: asyncpg.Pool,
+        units_of_work: Callable[..., BookingUnitOfWork],
         store: CapacityStore,
-        wake_relay: Callable[[], None],
         hold_seconds: float,
         deadline_seconds: float,
         attempts_per_minute: int,
     ) -> None:
         self._uow = units_of_work
-        self._pool = pool
         self._store = store
-        self._wake_relay = wake_relay  # the hot path writes its outbox row in its own statement
         self._hold_seconds = hold_seconds
         self._deadline_seconds = deadline_seconds
         self._attempts_per_minute = attempts_per_minute
@@ -219,13 +168,10 @@ class BookingService:
         if isinstance(taken, Full):
             raise unavailable(known, slot, taken)
         assignment = {"eligible": taken.eligible, "random": chance}
-        values = new_booking_values(booking_id, client, request, idempotency_key, known, slot, taken, assignment, fp)
-        data = booking_data(SimpleNamespace(**values))
-        event = BookingConfirmed.of(booking_id, 1, data)
+        booking = new_booking(booking_id, client, request, idempotency_key, known, slot, taken, assignment, fp)
+        data = booking_data(booking)
         try:
-            await self._commit(
-                values, known, slot, (event.event_id, event.exchange, event.envelope().model_dump_json()), deadline, record_key
-            )
+            await self._commit(booking, BookingConfirmed.of(booking_id, 1, data), known, slot, deadline, record_key)
         except _KeyTaken:
             earlier = await self._recorded_attempt(client.id, idempotency_key, fp)
             if earlier is None:
@@ -233,7 +179,6 @@ class BookingService:
             return earlier, False
         answer = Earlier("done", booking_id, fp, data.model_dump_json())
         await self._after_confirmed(known.data.id, booking_id, record_key, answer)
-        self._wake_relay()
         return data, True
 
     async def _take(self, request, known, slot, chance, booking_id, record_key, fp, limit):
@@ -273,69 +218,51 @@ class BookingService:
         """The slow path, for what Redis no longer knows: the booking the record holds for this key."""
         if key is None:
             return None
-        found = await self._pool.fetchrow("SELECT * FROM bookings WHERE client_id = $1 AND idempotency_key = $2", client_id, key)
+        async with self._uow() as uow:
+            found = await uow.record.booking_for_key(client_id, key)
         if found is None:
             return None
-        if found["request_fingerprint"] != fp:
+        if found.request_fingerprint != fp:
             raise key_reused()
-        return booking_data(SimpleNamespace(**found))
+        return booking_data(found)
 
     async def _commit(
-        self, values: dict, known: KnownEvent, slot: Slot, outbox_row: tuple, deadline: float, record_key: str | None
+        self, booking: Booking, event: BookingConfirmed, known: KnownEvent, slot: Slot, deadline: float, record_key: str | None
     ) -> None:
-        """One transaction: BEGIN with the event's shared lock, the booking with its outbox row,
-        COMMIT (three round trips). Before COMMIT is sent, any failure gives the unit back; after, a
-        lost connection is resolved by asking the record, and the unit is never given back blindly."""
-        booking_id = values["id"]
-        async with self._pool.acquire() as conn:
-            try:
-                await conn.execute(begin_shared(known.data.id))
-                if not await insert_booking(conn, values, known.sequence, outbox_row):
+        """One unit of work of three round trips: BEGIN with the event's shared lock, the booking
+        with its outbox row, COMMIT. Not committed, the unit goes back (the unit of work's
+        compensation); a COMMIT whose answer is lost is resolved by asking the record, and the unit
+        is never given back blindly."""
+        try:
+            async with self._uow(begin_shared(known.data.id)) as uow:
+                uow.on_rollback(lambda: self._give_back(known, slot, booking.id, record_key))
+                uow.if_commit_lost(lambda: self._committed(booking.id))
+                if not await uow.record.add_confirmed(booking, known.sequence, event):
                     raise try_again("The event's availability is changing; try again in a moment.")
+                uow.published_by_statement()
                 if time.monotonic() >= deadline:
                     raise try_again("Booking took too long; try again.")
-            except BaseException as exc:  # not committed: nothing was written, and the unit goes back
-                with contextlib.suppress(Exception):
-                    await conn.execute("ROLLBACK")
-                await self._give_back(known, slot, booking_id, record_key)
-                if isinstance(exc, asyncpg.UniqueViolationError) and exc.constraint_name == "bookings_idempotency":
-                    raise _KeyTaken from exc
-                if isinstance(exc, asyncpg.UniqueViolationError) and exc.constraint_name == "bookings_one_per_unit":
-                    log.error("Redis handed out a unit the record holds: %s %s", known.data.id, slot.key)
-                    raise try_again("Availability is being corrected; try again in a moment.") from exc
-                if isinstance(exc, asyncpg.LockNotAvailableError):
-                    raise try_again("The event's availability is changing; try again in a moment.") from exc
-                raise
-            try:
-                await conn.execute("COMMIT")
-            except asyncpg.PostgresError as exc:
-                if isinstance(exc, asyncpg.PostgresConnectionError):
-                    await self._resolve_lost_commit(known, slot, booking_id, record_key, exc)
-                    return
-                await self._give_back(known, slot, booking_id, record_key)  # PostgreSQL refused the commit: nothing was written
-                raise
-            except CONNECTION_LOST as exc:
-                await self._resolve_lost_commit(known, slot, booking_id, record_key, exc)
-
-    async def _resolve_lost_commit(
-        self, known: KnownEvent, slot: Slot, booking_id: UUID, record_key: str | None, exc: BaseException
-    ) -> None:
-        """COMMIT was sent and its answer lost: the record says whether it happened."""
-        committed = await self._committed(booking_id)
-        if committed:
-            log.warning("COMMIT's answer was lost but booking %s is committed (%r)", booking_id, exc)
-            return
-        if committed is False:
-            await self._give_back(known, slot, booking_id, record_key)
-            raise try_again("The booking was not made; try again.") from exc
-        # Unknown: the hold stays and expires unless the record has the booking (reconcile checks).
-        raise try_again("Could not confirm the booking; retry with the same Idempotency-Key.") from exc
+        except asyncpg.UniqueViolationError as exc:
+            if exc.constraint_name == "bookings_idempotency":
+                raise _KeyTaken from exc
+            if exc.constraint_name == "bookings_one_per_unit":
+                log.error("Redis handed out a unit the record holds: %s %s", known.data.id, slot.key)
+                raise try_again("Availability is being corrected; try again in a moment.") from exc
+            raise
+        except asyncpg.LockNotAvailableError as exc:
+            raise try_again("The event's availability is changing; try again in a moment.") from exc
+        except CommitLost as lost:
+            if lost.committed is False:
+                raise try_again("The booking was not made; try again.") from lost
+            # Unknown: the hold stays and expires unless the record has the booking (reconcile checks).
+            raise try_again("Could not confirm the booking; retry with the same Idempotency-Key.") from lost
 
     async def _committed(self, booking_id: UUID) -> bool | None:
         """Whether the record holds the booking; None when PostgreSQL cannot be asked for a few seconds."""
         for attempt in range(20):
             try:
-                return await self._pool.fetchval("SELECT count(*) FROM bookings WHERE id = $1", booking_id) == 1
+                async with self._uow() as uow:
+                    return await uow.record.has_booking(booking_id)
             except CONNECTION_LOST + (asyncpg.PostgresError,):
                 await asyncio.sleep(min(0.05 * (attempt + 1), 0.5))
         return None
@@ -377,36 +304,37 @@ class BookingService:
 
     async def list_bookings(self, who: Identity, cursor: UUID | None, limit: int) -> list[BookingData]:
         async with self._uow() as uow:
-            query = self._visible(select(BookingRow), who).order_by(BookingRow.slot_start, BookingRow.id).limit(limit)
-            if cursor:
-                after = select(BookingRow.slot_start, BookingRow.id).where(BookingRow.id == cursor).subquery()
-                query = query.where(tuple_(BookingRow.slot_start, BookingRow.id) > select(after).scalar_subquery())
-            return [booking_data(row) for row in (await uow.session.scalars(query)).all()]
+            return [booking_data(b) for b in await uow.record.bookings_of(who, cursor, limit)]
 
     async def get_booking(self, who: Identity, booking_id: UUID) -> tuple[BookingData, dict]:
         """The booking, and why its professional was chosen (shown to admins)."""
         async with self._uow() as uow:
-            row = await self._visible_booking(uow.session, who, booking_id)
-            return booking_data(row), row.assignment
+            booking = await uow.record.booking(booking_id, who)
+        if booking is None:
+            raise not_found("booking")  # someone else's booking is as good as absent
+        return booking_data(booking), booking.assignment
 
     async def cancel(self, who: Identity, booking_id: UUID) -> BookingData:
         if who.role is Role.PROFESSIONAL:
             raise not_found("booking")  # professionals see their appointments but do not cancel them
         async with self._uow() as uow:
-            event_id = (await self._visible_booking(uow.session, who, booking_id)).event_id
-            # In the event's order (after or before a capacity change), then the row itself.
-            await uow.session.execute(text("SELECT pg_advisory_xact_lock_shared(:lock)"), {"lock": event_lock(event_id)})
-            row = await self._visible_booking(uow.session, who, booking_id, for_update=True)
-            if row.status == BookingStatus.CANCELLED.value:
-                return booking_data(row)  # cancelling twice is harmless
-            if row.status == BookingStatus.CONFIRMED.value:  # it held a unit: give it back once the cancel is durable
-                uow.after_commit(lambda: self._release(row.event_id, Slot(row.slot_start, row.slot_end), row.id))
-            row.status = BookingStatus.CANCELLED.value
-            row.sequence += 1
-            row.updated_at = datetime.now(UTC)
+            found = await uow.record.booking(booking_id, who)
+            if found is None:
+                raise not_found("booking")
+            # In the event's order (after or before a capacity change), then the row itself, read afresh.
+            await uow.record.lock_event(found.event_id, event_lock(found.event_id), exclusive=False)
+            booking = await uow.record.booking(booking_id, who, lock=True)
+            assert booking is not None  # bookings are never deleted
+            if booking.status == BookingStatus.CANCELLED.value:
+                return booking_data(booking)  # cancelling twice is harmless
+            if booking.status == BookingStatus.CONFIRMED.value:  # it held a unit: give it back once the cancel is durable
+                uow.after_commit(lambda: self._release(booking.event_id, Slot(booking.slot_start, booking.slot_end), booking.id))
+            booking.status = BookingStatus.CANCELLED.value
+            booking.sequence += 1
+            await uow.record.save(booking)
             reason = "cancelled by the client" if who.role is Role.CLIENT else "cancelled by an admin"
-            data = booking_data(row, reason)
-            uow.publish(BookingCancelled.of(row.id, row.sequence, data))
+            data = booking_data(booking, reason)
+            uow.publish(BookingCancelled.of(booking.id, booking.sequence, data))
         return data
 
     async def _release(self, event_id: UUID, slot: Slot, booking_id: UUID) -> None:
@@ -418,13 +346,8 @@ class BookingService:
 
     async def usage(self, event_id: UUID | None) -> list[dict]:
         """The unit every confirmed booking holds: what availability rebuilds from."""
-        query = select(
-            BookingRow.id, BookingRow.event_id, BookingRow.slot_start, BookingRow.professional_id, BookingRow.unit
-        ).where(BookingRow.status == BookingStatus.CONFIRMED.value)
-        if event_id:
-            query = query.where(BookingRow.event_id == event_id)
         async with self._uow() as uow:
-            rows = (await uow.session.execute(query)).all()
+            rows = await uow.record.units_held(event_id)
         return [
             {
                 "booking_id": str(b),
@@ -438,11 +361,8 @@ class BookingService:
 
     async def distribution(self, event_id: UUID) -> dict:
         """Confirmed bookings per professional (and per event day), for auditing fair assignment."""
-        query = select(BookingRow.professional_id, BookingRow.professional_name, BookingRow.slot_start).where(
-            BookingRow.event_id == event_id, BookingRow.status == BookingStatus.CONFIRMED.value
-        )
         async with self._uow() as uow:
-            rows = (await uow.session.execute(query)).all()
+            rows = await uow.record.confirmed_slots(event_id)
         known = await self._store.event(event_id)
         zone = known.schedule.zone if known else UTC
         professionals: dict[UUID, dict] = {}
@@ -459,24 +379,6 @@ class BookingService:
             "mean": mean,
             "largest_deviation_from_mean": max((abs(c - mean) for c in counts), default=0),
         }
-
-    def _visible(self, query, who: Identity):
-        if who.role is Role.CLIENT:
-            return query.where(BookingRow.client_id == who.id)
-        if who.role is Role.PROFESSIONAL:
-            return query.where(BookingRow.professional_id == who.id)
-        return query
-
-    async def _visible_booking(
-        self, session: AsyncSession, who: Identity, booking_id: UUID, for_update: bool = False
-    ) -> BookingRow:
-        query = self._visible(select(BookingRow).where(BookingRow.id == booking_id), who)
-        # Locked: read afresh, not from the session's identity map (the owner may have moved it meanwhile).
-        query = query.with_for_update().execution_options(populate_existing=True) if for_update else query
-        row = await session.scalar(query)
-        if row is None:
-            raise not_found("booking")  # someone else's booking is as good as absent
-        return row
 
 
 class _KeyTaken(Exception):

@@ -38,7 +38,7 @@ def create_app(settings: Settings) -> web.Application:
             common_web.redis_client(settings.redis_url),
             common_web.http_client,
             common_web.broker(settings.rabbitmq_url, settings.service_name),
-            common_web.outbox(OUTBOX, settings.outbox_poll_seconds),
+            common_web.outbox(settings.outbox_poll_seconds, OUTBOX),
             accounts,
             limits,
         ]

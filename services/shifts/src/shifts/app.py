@@ -26,7 +26,7 @@ def create_app(settings: Settings) -> web.Application:
         [
             common_web.database(settings.database_url),
             common_web.broker(settings.rabbitmq_url, settings.service_name),
-            common_web.outbox(OUTBOX, settings.outbox_poll_seconds),
+            common_web.outbox(settings.outbox_poll_seconds, OUTBOX),
             wire,
             consume_professionals,
         ]

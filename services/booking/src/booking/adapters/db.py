@@ -1,4 +1,6 @@
-"""The booking service's tables: the system of record for bookings."""
+"""The booking service's tables (the system of record for bookings), declared for its migrations:
+alembic compares these with the database. The service reaches them only through
+``adapters/repository.py``, on asyncpg."""
 
 from datetime import datetime
 from uuid import UUID

@@ -1,0 +1,219 @@
+"""The booking service's one way to its tables: plain asyncpg, prepared statements.
+
+Its hot path (a booking's three round trips) is measured on asyncpg, where SQLAlchemy's work per
+statement cost more than the round trip itself (docs/benchmarks.md); so the whole service reaches
+its tables here, on one driver. The SQLAlchemy models in ``adapters/db.py`` only declare the
+schema, for the migrations.
+"""
+
+from collections.abc import Callable
+from dataclasses import fields
+from datetime import UTC, datetime
+from uuid import UUID
+
+import asyncpg
+
+from booking.domain import Booking, Coverage
+from common.auth import Identity, Role
+from common.contracts import EventData, ShiftData
+from common.events import BookingEvent
+from common.unit_of_work import ConnectionUnitOfWork
+
+COLUMN_TYPES = {
+    "id": "uuid", "event_id": "uuid", "event_name": "text", "slot_start": "timestamptz", "slot_end": "timestamptz",
+    "status": "text", "client_id": "uuid", "client_name": "text", "client_email": "text", "client_timezone": "text",
+    "professional_id": "uuid", "professional_name": "text", "professional_email": "text",
+    "professional_timezone": "text", "unit": "int", "assignment": "jsonb", "idempotency_key": "text",
+    "request_fingerprint": "text", "sequence": "int",
+}  # fmt: skip
+COLUMNS = tuple(COLUMN_TYPES)
+assert COLUMNS == tuple(f.name for f in fields(Booking)), "a booking's fields are the table's columns"
+
+_N = len(COLUMNS)
+_P = {column: f"${n}" for n, column in enumerate(COLUMNS, 1)}
+# One statement, so one round trip: the booking row only where the record gives its unit (the
+# event definition it was checked against is current, and the unit is within its professional's
+# active capacity in the slot), and its outbox row only where the booking was written.
+NEW_BOOKING = f"""
+WITH room AS (
+    SELECT 1 FROM event_definitions e
+    WHERE e.id = {_P["event_id"]}::uuid AND e.sequence <= ${_N + 1}::int
+      AND {_P["unit"]}::int <= (
+          SELECT COALESCE(SUM(s.capacity), 0) FROM shifts s
+          WHERE s.event_id = {_P["event_id"]}::uuid AND s.professional_id = {_P["professional_id"]}::uuid
+            AND s.status = 'active' AND s.start <= {_P["slot_start"]}::timestamptz
+            AND s."end" >= {_P["slot_end"]}::timestamptz)
+), booked AS (
+    INSERT INTO bookings ({", ".join(COLUMNS)})
+    SELECT {", ".join(f"{_P[c]}::{t}" for c, t in COLUMN_TYPES.items())} FROM room
+    RETURNING id
+)
+INSERT INTO outbox (event_id, exchange, envelope)
+SELECT ${_N + 2}::uuid, ${_N + 3}::text, ${_N + 4}::jsonb FROM booked
+RETURNING event_id
+"""
+SELECT_BOOKINGS = f"SELECT {', '.join(COLUMNS)} FROM bookings"
+# A viewer sees their own: a client the bookings they made, a professional those assigned to them.
+VISIBLE = "($2::uuid IS NULL OR client_id = $2) AND ($3::uuid IS NULL OR professional_id = $3)"
+SAVE = """
+UPDATE bookings SET status = $2, professional_id = $3, professional_name = $4, professional_email = $5,
+    professional_timezone = $6, unit = $7, assignment = $8, sequence = $9, updated_at = now()
+WHERE id = $1
+"""
+NEWEST_EVENT = """
+INSERT INTO event_definitions (id, sequence, doc) VALUES ($1, $2, $3)
+ON CONFLICT (id) DO UPDATE SET sequence = EXCLUDED.sequence, doc = EXCLUDED.doc
+WHERE event_definitions.sequence < EXCLUDED.sequence
+"""
+NEWEST_SHIFT = """
+INSERT INTO shifts (id, event_id, professional_id, start, "end", capacity, status, sequence, doc)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+ON CONFLICT (id) DO UPDATE SET event_id = EXCLUDED.event_id, professional_id = EXCLUDED.professional_id,
+    start = EXCLUDED.start, "end" = EXCLUDED."end", capacity = EXCLUDED.capacity, status = EXCLUDED.status,
+    sequence = EXCLUDED.sequence, doc = EXCLUDED.doc
+WHERE shifts.sequence < EXCLUDED.sequence
+"""
+
+
+def _booking(row: asyncpg.Record) -> Booking:
+    return Booking(**dict(row.items()))
+
+
+def viewable_by(who: Identity | None) -> tuple[UUID | None, UUID | None]:
+    """(client, professional) a viewer's bookings are limited to; admins and services see all."""
+    if who is not None and who.role is Role.CLIENT:
+        return who.id, None
+    if who is not None and who.role is Role.PROFESSIONAL:
+        return None, who.id
+    return None, None
+
+
+class Repository:
+    def __init__(self, connection: asyncpg.Connection) -> None:
+        self._c = connection
+
+    async def lock_event(self, event_id: UUID, lock: int, exclusive: bool) -> None:
+        """The event's advisory lock, to the end of the transaction (``lock`` is its number)."""
+        await self._c.execute(f"SELECT pg_advisory_xact_lock{'' if exclusive else '_shared'}($1)", lock)
+
+    # -- bookings ---------------------------------------------------------------------------------
+
+    async def add_confirmed(self, booking: Booking, definition_sequence: int, event: BookingEvent) -> bool:
+        """The booking and its event's outbox row, where the record gives the booking's unit; False
+        (nothing written) where it does not."""
+        outbox = (event.event_id, event.exchange, event.envelope().model_dump(mode="json"))
+        values = (getattr(booking, c) for c in COLUMNS)
+        return await self._c.fetchval(NEW_BOOKING, *values, definition_sequence, *outbox) is not None
+
+    async def booking(self, booking_id: UUID, viewer: Identity | None = None, lock: bool = False) -> Booking | None:
+        """The booking, if ``viewer`` may see it; ``lock``: read afresh and locked for update."""
+        query = f"{SELECT_BOOKINGS} WHERE id = $1 AND {VISIBLE}{' FOR UPDATE' if lock else ''}"
+        row = await self._c.fetchrow(query, booking_id, *viewable_by(viewer))
+        return _booking(row) if row else None
+
+    async def booking_for_key(self, client_id: UUID, idempotency_key: str) -> Booking | None:
+        query = f"{SELECT_BOOKINGS} WHERE client_id = $1 AND idempotency_key = $2"
+        row = await self._c.fetchrow(query, client_id, idempotency_key)
+        return _booking(row) if row else None
+
+    async def has_booking(self, booking_id: UUID) -> bool:
+        return await self._c.fetchval("SELECT count(*) FROM bookings WHERE id = $1", booking_id) == 1
+
+    async def bookings_of(self, viewer: Identity, cursor: UUID | None, limit: int) -> list[Booking]:
+        """The viewer's bookings by slot (then id), after ``cursor``'s."""
+        after = "AND (slot_start, id) > (SELECT slot_start, id FROM bookings WHERE id = $4)" if cursor else ""
+        query = f"{SELECT_BOOKINGS} WHERE {VISIBLE} {after} ORDER BY slot_start, id LIMIT $1"
+        rows = await self._c.fetch(query, limit, *viewable_by(viewer), *([cursor] if cursor else []))
+        return [_booking(row) for row in rows]
+
+    async def save(self, booking: Booking) -> None:
+        """A booking's changed status, professional, unit, assignment and sequence."""
+        b = booking
+        await self._c.execute(
+            SAVE, b.id, b.status, b.professional_id, b.professional_name, b.professional_email,
+            b.professional_timezone, b.unit, b.assignment, b.sequence,
+        )  # fmt: skip
+
+    async def units_held(self, event_id: UUID | None) -> list[asyncpg.Record]:
+        """(id, event_id, slot_start, professional_id, unit) of every confirmed booking."""
+        return await self._c.fetch(
+            "SELECT id, event_id, slot_start, professional_id, unit FROM bookings"
+            " WHERE status = 'confirmed' AND ($1::uuid IS NULL OR event_id = $1)",
+            event_id,
+        )
+
+    async def confirmed_slots(self, event_id: UUID) -> list[asyncpg.Record]:
+        """(professional_id, professional_name, slot_start) of an event's confirmed bookings."""
+        return await self._c.fetch(
+            "SELECT professional_id, professional_name, slot_start FROM bookings WHERE event_id = $1 AND status = 'confirmed'",
+            event_id,
+        )
+
+    # -- the capacity record: events and shifts as announced, newest sequence kept ----------------
+
+    async def keep_newest_event(self, definition: EventData, sequence: int) -> None:
+        await self._c.execute(NEWEST_EVENT, definition.id, sequence, definition.model_dump(mode="json"))
+
+    async def keep_newest_shift(self, shift: ShiftData, sequence: int) -> None:
+        await self._c.execute(
+            NEWEST_SHIFT, shift.id, shift.event_id, shift.professional_id, shift.start, shift.end, shift.capacity,
+            shift.status.value, sequence, shift.model_dump(mode="json"),
+        )  # fmt: skip
+
+    async def event_definition(self, event_id: UUID) -> EventData | None:
+        doc = await self._c.fetchval("SELECT doc FROM event_definitions WHERE id = $1", event_id)
+        return EventData.model_validate(doc) if doc is not None else None
+
+    async def confirmed(
+        self, event_id: UUID, professional: UUID | None = None, future_only: bool = False, lock: bool = False
+    ) -> list[Booking]:
+        """An event's confirmed bookings (of one professional), upcoming ones only, locked for update."""
+        query = (
+            f"{SELECT_BOOKINGS} WHERE event_id = $1 AND status = 'confirmed' AND ($2::uuid IS NULL OR professional_id = $2)"
+            f" AND ($3::timestamptz IS NULL OR slot_start > $3){' FOR UPDATE' if lock else ''}"
+        )
+        rows = await self._c.fetch(query, event_id, professional, datetime.now(UTC) if future_only else None)
+        return [_booking(row) for row in rows]
+
+    async def coverage(self, event_id: UUID) -> list[Coverage]:
+        rows = await self._c.fetch(
+            """SELECT professional_id, start, "end", capacity FROM shifts WHERE event_id = $1 AND status = 'active'""", event_id
+        )
+        return [Coverage(*row) for row in rows]
+
+    async def snapshot(self, event_id: UUID | None) -> list[dict]:
+        """Every event (or one) with its sequence and its shifts as applied here."""
+        events = await self._c.fetch(
+            "SELECT id, sequence, doc FROM event_definitions WHERE $1::uuid IS NULL OR id = $1 ORDER BY id", event_id
+        )
+        shifts = await self._c.fetch(
+            "SELECT event_id, sequence, doc FROM shifts"
+            " WHERE doc IS NOT NULL AND ($1::uuid IS NULL OR event_id = $1) ORDER BY id",
+            event_id,
+        )
+        by_event: dict[UUID, list[dict]] = {e["id"]: [] for e in events}
+        for shift in shifts:
+            if shift["event_id"] in by_event:
+                by_event[shift["event_id"]].append({"sequence": shift["sequence"], "shift": shift["doc"]})
+        return [{"sequence": e["sequence"], "event": e["doc"], "shifts": by_event[e["id"]]} for e in events]
+
+    async def event_ids(self) -> list[UUID]:
+        """Every event the record defines or holds bookings of."""
+        rows = await self._c.fetch("SELECT id FROM event_definitions UNION SELECT DISTINCT event_id FROM bookings")
+        return sorted((row["id"] for row in rows), key=str)
+
+
+class BookingUnitOfWork(ConnectionUnitOfWork):
+    """A unit of work on the booking service's pool, with its repository (``uow.record``)."""
+
+    record: Repository
+
+    async def _begin(self) -> None:
+        await super()._begin()
+        self.record = Repository(self.connection)
+
+
+def units_of_work(pool: asyncpg.Pool, wake_relay: Callable[[], None]) -> Callable[..., BookingUnitOfWork]:
+    """``units_of_work()`` for a plain transaction; ``units_of_work(begin)`` to open it with ``begin``."""
+    return lambda begin="BEGIN": BookingUnitOfWork(pool, wake_relay, begin)
+
