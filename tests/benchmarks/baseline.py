@@ -4,10 +4,11 @@ One transaction per booking: lock the slot's capacity rows (``SELECT … FOR UPD
 professional with capacity and the fewest bookings that day, count the unit taken, insert the
 booking and its outbox row. Availability is a ``GROUP BY`` over the same rows.
 
-Everything else is the booking service's own: the aiohttp skeleton and middlewares, token checks,
-the request model and validation, the booking table (its migrations, with the
-one-booking-per-unit guard), the answer's shape, the outbox and its relay to RabbitMQ. Only the
-capacity step differs. It lives with the benchmarks, never in the product.
+It is built from the product's public seams only, so nothing in the product is shaped by it: the
+API's request and answer models (``booking.api``, ``availability.api``), the shared skeleton,
+endpoint declaration, token checks and unit of work (``common``), the booking service's
+migrations (its table, with the one-booking-per-unit guard) and the event contract
+(``common.events``). Everything else is its own. It lives with the benchmarks, never in the product.
 
     python -m tests.benchmarks.baseline [serve|prepare]
 """
@@ -16,36 +17,29 @@ import asyncio
 import hashlib
 import random
 import sys
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
-from types import SimpleNamespace
 from uuid import UUID, uuid4
 
 import asyncpg
 from aiohttp import web
-from sqlalchemy import Column, Date, DateTime, Integer, MetaData, PrimaryKeyConstraint, String, Table, Uuid, select
+from sqlalchemy import Column, Date, DateTime, Integer, MetaData, PrimaryKeyConstraint, String, Table, Uuid
 from sqlalchemy.dialects.postgresql import JSONB, insert
-from sqlalchemy.ext.asyncio import async_sessionmaker
 
 import booking
 from availability.api import AvailabilityQuery
-from availability.handlers.http import day_answer
-from booking.adapters.db import OUTBOX
-from booking.api import BookingIn
-from booking.app_keys import SERVICE as BOOKING_SERVICE
-from booking.handlers import http as booking_handlers
-from booking.service import NEW_BOOKING_COLUMNS, booking_data, fingerprint, key_reused, new_booking_values, slot_unavailable
-from booking.settings import Settings as BookingSettings
+from booking.api import BookingIn, BookingOut, PersonRef
 from common import web as common_web
-from common.auth import Identity, current_identity
-from common.capacity import KnownEvent, Taken
-from common.contracts import BookingData, EventData, Person
+from common.auth import Identity, Role
+from common.contracts import BookingData, BookingStatus, EventData, Person
 from common.db import create_engine
-from common.envelope import BOOKINGS_EXCHANGE
+from common.endpoints import Call, Endpoints, Header
 from common.errors import Problem, not_found
-from common.outbox import Outbox
-from common.problems import parse_query
+from common.events import BookingConfirmed
 from common.schedule import Schedule, Slot, zone_named
+from common.settings import ServiceSettings
+from common.unit_of_work import ConnectionUnitOfWork
 
 metadata = MetaData()
 events = Table("baseline_events", metadata, Column("id", Uuid, primary_key=True), Column("definition", JSONB, nullable=False))
@@ -92,44 +86,69 @@ DAY_COUNTS = """SELECT slot_start, sum(capacity), sum(capacity - booked) FROM ba
        WHERE event_id = $1 AND slot_start >= $2 AND slot_start <= $3 GROUP BY slot_start"""
 
 
-class Settings(BookingSettings):
+class Settings(ServiceSettings):
     service_name: str = "baseline"
     http_port: int = 8090
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/baseline"
 
 
 class Catalogue:
     """Event definitions and professionals: read once per process, as the booking service caches them."""
 
-    def __init__(self, sessions: async_sessionmaker) -> None:
-        self._sessions = sessions
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
         self._events: dict[UUID, tuple[EventData, Schedule]] = {}
-        self._professionals: dict[UUID, dict] = {}
+        self._professionals: dict[UUID, Person] = {}
 
     async def event(self, event_id: UUID) -> tuple[EventData, Schedule] | None:
         if event_id not in self._events:
-            async with self._sessions() as session:
-                definition = await session.scalar(select(events.c.definition).where(events.c.id == event_id))
+            definition = await self._pool.fetchval("SELECT definition FROM baseline_events WHERE id = $1", event_id)
             if definition is None:
                 return None
             data = EventData.model_validate(definition)
             self._events[event_id] = (data, data.schedule())
         return self._events[event_id]
 
-    async def professional(self, conn: asyncpg.Connection, professional_id: UUID) -> dict:
+    async def professional(self, conn: asyncpg.Connection, professional_id: UUID) -> Person:
         if professional_id not in self._professionals:
             row = await conn.fetchrow("SELECT * FROM baseline_professionals WHERE id = $1", professional_id)
-            self._professionals[professional_id] = dict(row)
+            self._professionals[professional_id] = Person.model_validate(dict(row))
         return self._professionals[professional_id]
 
 
-# The booking service's own row; PostgreSQL alone has no other record to check it against.
-INSERT_BOOKING = (
-    f"INSERT INTO bookings ({', '.join(NEW_BOOKING_COLUMNS)}) VALUES "
-    f"({', '.join(f'${n}::{t}' for n, t in enumerate(NEW_BOOKING_COLUMNS.values(), 1))})"
-)
+# The booking table's row (its schema is the booking service's migrations); PostgreSQL alone has
+# no other record to check it against.
+BOOKING_COLUMNS = (
+    "id", "event_id", "event_name", "slot_start", "slot_end", "status", "client_id", "client_name", "client_email",
+    "client_timezone", "professional_id", "professional_name", "professional_email", "professional_timezone", "unit",
+    "assignment", "idempotency_key", "request_fingerprint", "sequence",
+)  # fmt: skip
+INSERT_BOOKING = f"INSERT INTO bookings ({', '.join(BOOKING_COLUMNS)}) VALUES ({', '.join(f'${n}' for n in range(1, 20))})"
 
 
-async def earlier_attempt(conn: asyncpg.Connection, client_id: UUID, key: str, request: BookingIn) -> BookingData | None:
+def fingerprint(request: BookingIn) -> str:
+    return hashlib.sha256(request.model_dump_json().encode()).hexdigest()
+
+
+def booking_of(row: asyncpg.Record | dict) -> BookingData:
+    return BookingData(
+        id=row["id"],
+        event_id=row["event_id"],
+        event_name=row["event_name"],
+        start=row["slot_start"],
+        end=row["slot_end"],
+        status=BookingStatus(row["status"]),
+        client=Person(id=row["client_id"], name=row["client_name"], email=row["client_email"], timezone=row["client_timezone"]),
+        professional=Person(
+            id=row["professional_id"],
+            name=row["professional_name"],
+            email=row["professional_email"],
+            timezone=row["professional_timezone"],
+        ),
+    )
+
+
+async def earlier_attempt(conn: asyncpg.Connection, client_id: UUID, key: str, fp: str) -> BookingData | None:
     """What a PostgreSQL-only system does with an Idempotency-Key: take a (client, key) lock for the
     transaction, then look for the booking an earlier attempt made (two statements: one would read
     with a snapshot taken before the lock was granted)."""
@@ -138,19 +157,33 @@ async def earlier_attempt(conn: asyncpg.Connection, client_id: UUID, key: str, r
     found = await conn.fetchrow("SELECT * FROM bookings WHERE client_id = $1 AND idempotency_key = $2", client_id, key)
     if found is None:
         return None
-    if found["request_fingerprint"] != fingerprint(request):
-        raise key_reused()
-    return booking_data(SimpleNamespace(**found))
+    if found["request_fingerprint"] != fp:
+        raise Problem(422, "idempotency_key_reused", "Idempotency-Key reused", "This key was used for a different request.")
+    return booking_of(found)
+
+
+def slot_unavailable(slot: Slot, open_slots: list[Slot]) -> Problem:
+    """409 ``slot_unavailable``, as the public API answers it: the three open slots nearest."""
+    later = [s for s in open_slots if s.start > datetime.now(UTC)]
+    nearest = sorted(later, key=lambda s: abs((s.start - slot.start).total_seconds()))[:3]
+    return Problem(
+        409,
+        "slot_unavailable",
+        "Slot unavailable",
+        "That slot is fully booked; pick another.",
+        nearest_available=[{"start": s.start.isoformat(), "end": s.end.isoformat()} for s in sorted(nearest)],
+    )
 
 
 class BaselineBooking:
-    def __init__(self, pool: asyncpg.Pool, catalogue: Catalogue, outbox: Outbox, after_commit) -> None:
-        self._pool, self._catalogue, self._outbox, self._after_commit = pool, catalogue, outbox, after_commit
+    def __init__(self, pool: asyncpg.Pool, catalogue: Catalogue, wake_relay: Callable[[], None]) -> None:
+        self._pool, self._catalogue, self._wake_relay = pool, catalogue, wake_relay
 
     async def book(self, client: Identity, request: BookingIn, key: str | None) -> tuple[BookingData, bool]:
-        booking_id, chance = uuid4(), random.random()
-        async with self._pool.acquire() as conn, conn.transaction():
-            if key and (earlier := await earlier_attempt(conn, client.id, key, request)):
+        booking_id, chance, fp = uuid4(), random.random(), fingerprint(request)
+        async with ConnectionUnitOfWork(self._pool, self._wake_relay) as uow:
+            conn = uow.connection
+            if key and (earlier := await earlier_attempt(conn, client.id, key, fp)):
                 return earlier, False
             event, schedule, slot = await self._bookable_slot(request)
             day = schedule.event_day_of(slot.start)
@@ -164,14 +197,15 @@ class BaselineBooking:
             chosen = least_loaded[min(int(chance * len(least_loaded)), len(least_loaded) - 1)]["professional_id"]
             unit = await conn.fetchval(TAKE_UNIT, event.id, slot.start, chosen)
             await conn.execute(COUNT_DAY_LOAD, event.id, day, chosen)
-            professional = Person.model_validate(await self._catalogue.professional(conn, chosen))
-            assignment = {"eligible": len(open_rows), "random": chance}
-            known, taken = KnownEvent(0, event, schedule), Taken(professional, unit, {})
-            values = new_booking_values(booking_id, client, request, key, known, slot, taken, assignment, fingerprint(request))
-            await conn.execute(INSERT_BOOKING, *(values[c] for c in NEW_BOOKING_COLUMNS))
-            data = booking_data(SimpleNamespace(**values))
-            await self._outbox.add_on(conn, "booking.confirmed", booking_id, 1, data.model_dump(mode="json"))
-        self._after_commit()
+            pro = await self._catalogue.professional(conn, chosen)
+            row = (
+                booking_id, event.id, event.name, slot.start, slot.end, BookingStatus.CONFIRMED.value, client.id,
+                client.name, request.email, client.timezone, pro.id, pro.name, pro.email, pro.timezone, unit,
+                {"eligible": len(open_rows), "random": chance}, key, fp, 1,
+            )  # fmt: skip
+            await conn.execute(INSERT_BOOKING, *row)
+            data = booking_of(dict(zip(BOOKING_COLUMNS, row, strict=True)))
+            uow.publish(BookingConfirmed.of(booking_id, 1, data))
         return data, True
 
     async def _bookable_slot(self, request: BookingIn) -> tuple[EventData, Schedule, Slot]:
@@ -207,50 +241,80 @@ async def day_counts(conn: asyncpg.Connection, event_id: UUID, slots) -> list[tu
     return [found.get(s.start, (0, 0)) for s in slots]
 
 
+def day_answer(event_id: UUID, schedule: Schedule, day: date, zone, counts: list[tuple[int, int]]) -> dict:
+    """The public availability answer (``availability.api.AvailabilityOut``), from the rows' counts."""
+    slots, reason = [], None
+    for slot, (_, left) in zip(schedule.slots_on_local_day(day, zone), counts, strict=True):
+        status = "blocked" if schedule.is_blocked(slot) else "available" if left > 0 else "full"
+        start, end = slot.start.astimezone(zone).isoformat(), slot.end.astimezone(zone).isoformat()
+        slots.append({"start": start, "end": end, "status": status, "remaining": left if status != "blocked" else 0})
+    if not any(s["status"] == "available" for s in slots):
+        open_capacity = [c for s, (c, _) in zip(slots, counts, strict=True) if s["status"] != "blocked"]
+        if not slots:
+            reason = "no_event"
+        elif not open_capacity:
+            reason = "blackout"
+        else:
+            reason = "fully_booked" if any(open_capacity) else "no_shifts"
+    return {"event_id": str(event_id), "date": day.isoformat(), "timezone": zone.key, "slots": slots, "reason": reason}
+
+
+def booking_answer(booking: BookingData, viewer: Identity) -> dict:
+    zone = zone_named(viewer.timezone)
+    return BookingOut(
+        id=booking.id,
+        event_id=booking.event_id,
+        event_name=booking.event_name,
+        start=booking.start.astimezone(zone).isoformat(),
+        end=booking.end.astimezone(zone).isoformat(),
+        status=booking.status.value,
+        professional=PersonRef(id=booking.professional.id, name=booking.professional.name),
+    ).model_dump(mode="json", exclude_none=True)
+
+
 CATALOGUE = web.AppKey("catalogue", Catalogue)
-routes = web.RouteTableDef()
-# POST /bookings is the booking service's own handler; it finds the baseline where it looks for
-# the booking service (the same book() signature).
-routes.post("/bookings")(booking_handlers.book)
+BOOKINGS = web.AppKey("baseline_bookings", BaselineBooking)
+api = Endpoints()
 
 
-@routes.get("/availability")
-async def availability(request: web.Request) -> web.Response:
-    query = parse_query(request, AvailabilityQuery)
-    identity = current_identity(request)
+@api.post("/bookings", "Book", roles=(Role.CLIENT,), body=BookingIn, headers=(Header("Idempotency-Key"),))
+async def book(request: web.Request, call: Call[BookingIn, None]) -> web.Response:
+    booking, created = await request.app[BOOKINGS].book(call.caller, call.body, call.headers["Idempotency-Key"])
+    return common_web.json_response(booking_answer(booking, call.caller), status=201 if created else 200)
+
+
+@api.get("/availability", "A day's slots", query=AvailabilityQuery)
+async def availability(request: web.Request, call: Call[None, AvailabilityQuery]) -> web.Response:
+    query = call.query
     known = await request.app[CATALOGUE].event(query.event_id)
     if known is None:
         raise not_found("event")
     _, schedule = known
-    zone_name = query.tz or (identity.timezone if identity else None)
+    zone_name = query.tz or (call.who.timezone if call.who else None)
     zone = zone_named(zone_name) if zone_name else schedule.zone
     slots = schedule.slots_on_local_day(query.date, zone)
     async with request.app[common_web.PG_POOL].acquire() as conn:
         counts = await day_counts(conn, query.event_id, slots)
-    answer = day_answer(query.event_id, schedule, query.date, zone, [c for c, _ in counts], [r for _, r in counts])
-    return common_web.json_response(answer)
+    return common_web.json_response(day_answer(query.event_id, schedule, query.date, zone, counts))
 
 
 def create_app(settings: Settings) -> web.Application:
     app = common_web.service_app(settings)
 
     async def wire(app: web.Application):
-        app[CATALOGUE] = Catalogue(app[common_web.SESSIONS])
-        app[BOOKING_SERVICE] = BaselineBooking(
-            app[common_web.PG_POOL], app[CATALOGUE], app[common_web.OUTBOX], app[common_web.RELAY].wake
-        )
+        app[CATALOGUE] = Catalogue(app[common_web.PG_POOL])
+        app[BOOKINGS] = BaselineBooking(app[common_web.PG_POOL], app[CATALOGUE], app[common_web.RELAY].wake)
         yield
 
     app.cleanup_ctx.extend(
         [
-            common_web.database(settings.database_url),
             common_web.pg_pool(settings.database_url),
             common_web.broker(settings.rabbitmq_url, settings.service_name),
-            common_web.outbox(OUTBOX, BOOKINGS_EXCHANGE, settings.service_name, settings.outbox_poll_seconds),
+            common_web.outbox(settings.outbox_poll_seconds),
             wire,
         ]
     )
-    app.add_routes(routes)
+    app.add_routes(api.routes())
     return app
 
 
