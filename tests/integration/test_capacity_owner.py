@@ -13,7 +13,7 @@ import pytest
 from redis.asyncio import Redis
 
 from availability.adapters.record import EventRecord
-from availability.rebuild import Rebuilder
+from availability.service import Rebuilder
 from booking.api import BookingIn
 from booking.service import booking_data
 from common.auth import Identity, Role

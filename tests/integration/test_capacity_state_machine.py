@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
 from availability.adapters.record import EventRecord
-from availability.rebuild import Rebuilder, live_holds, now_ms
+from availability.service import Rebuilder, live_holds, now_ms
 from booking.api import BookingIn
 from common.auth import Identity, Role
 from common.capacity import UnitInUse, differences, event_counters

@@ -7,9 +7,9 @@ from aiohttp import ClientSession, web
 from redis.asyncio import Redis
 
 from availability.adapters.record import SystemOfRecord
-from availability.app_keys import REBUILDER, STORE
+from availability.app_keys import AVAILABILITY, REBUILDER
 from availability.handlers.http import api
-from availability.rebuild import Rebuilder
+from availability.service import Availability, Rebuilder
 from availability.settings import Settings
 from common import web as common_web
 from common.auth import TokenCodec
@@ -20,7 +20,8 @@ def create_app(settings: Settings) -> web.Application:
     app = common_web.service_app(settings)
 
     async def capacity(app: web.Application) -> AsyncIterator[None]:
-        app[STORE], app[REBUILDER] = build_rebuilder(settings, app[common_web.REDIS], app[common_web.HTTP])
+        store, app[REBUILDER] = build_rebuilder(settings, app[common_web.REDIS], app[common_web.HTTP])
+        app[AVAILABILITY] = Availability(store)
         yield
 
     app.cleanup_ctx.extend(

@@ -1,7 +1,6 @@
 from aiohttp import web
 
-from availability.rebuild import Rebuilder
-from common.capacity import CapacityStore
+from availability.service import Availability, Rebuilder
 
-STORE = web.AppKey("capacity_store", CapacityStore)
+AVAILABILITY = web.AppKey("availability", Availability)
 REBUILDER = web.AppKey("rebuilder", Rebuilder)
