@@ -5,7 +5,7 @@ professional with capacity and the fewest bookings that day, count the unit take
 booking and its outbox row. Availability is a ``GROUP BY`` over the same rows.
 
 It is built from the product's public seams only, so nothing in the product is shaped by it: the
-API's request and answer models (``booking.api``, ``availability.api``), the shared skeleton,
+API's request and answer models and answers (``booking.api``, ``availability.api``), the shared skeleton,
 endpoint declaration, token checks and unit of work (``common``), the booking service's
 migrations (its table, with the one-booking-per-unit guard) and the event contract
 (``common.events``). Everything else is its own. It lives with the benchmarks, never in the product.
@@ -29,7 +29,7 @@ from sqlalchemy.dialects.postgresql import JSONB, insert
 
 import booking
 from availability.api import AvailabilityQuery
-from booking.api import BookingIn, BookingOut, PersonRef
+from booking.api import BookingIn, booking_out, key_reused, slot_unavailable
 from common import web as common_web
 from common.auth import Identity, Role
 from common.contracts import BookingData, BookingStatus, EventData, Person
@@ -158,21 +158,8 @@ async def earlier_attempt(conn: asyncpg.Connection, client_id: UUID, key: str, f
     if found is None:
         return None
     if found["request_fingerprint"] != fp:
-        raise Problem(422, "idempotency_key_reused", "Idempotency-Key reused", "This key was used for a different request.")
+        raise key_reused()
     return booking_of(found)
-
-
-def slot_unavailable(slot: Slot, open_slots: list[Slot]) -> Problem:
-    """409 ``slot_unavailable``, as the public API answers it: the three open slots nearest."""
-    later = [s for s in open_slots if s.start > datetime.now(UTC)]
-    nearest = sorted(later, key=lambda s: abs((s.start - slot.start).total_seconds()))[:3]
-    return Problem(
-        409,
-        "slot_unavailable",
-        "Slot unavailable",
-        "That slot is fully booked; pick another.",
-        nearest_available=[{"start": s.start.isoformat(), "end": s.end.isoformat()} for s in sorted(nearest)],
-    )
 
 
 class BaselineBooking:
@@ -181,11 +168,13 @@ class BaselineBooking:
 
     async def book(self, client: Identity, request: BookingIn, key: str | None) -> tuple[BookingData, bool]:
         booking_id, chance, fp = uuid4(), random.random(), fingerprint(request)
+        # Checked before the transaction, as the product does: the catalogue may read from the same
+        # pool, and a transaction waiting for a second connection of it would wait for ever.
+        event, schedule, slot = await self._bookable_slot(request)
         async with ConnectionUnitOfWork(self._pool, self._wake_relay) as uow:
             conn = uow.connection
             if key and (earlier := await earlier_attempt(conn, client.id, key, fp)):
                 return earlier, False
-            event, schedule, slot = await self._bookable_slot(request)
             day = schedule.event_day_of(slot.start)
             # The capacity step: lock the slot's rows, pick the least-loaded professional with room.
             rows = await conn.fetch(LOCK_SLOT, event.id, slot.start, day)
@@ -259,19 +248,6 @@ def day_answer(event_id: UUID, schedule: Schedule, day: date, zone, counts: list
     return {"event_id": str(event_id), "date": day.isoformat(), "timezone": zone.key, "slots": slots, "reason": reason}
 
 
-def booking_answer(booking: BookingData, viewer: Identity) -> dict:
-    zone = zone_named(viewer.timezone)
-    return BookingOut(
-        id=booking.id,
-        event_id=booking.event_id,
-        event_name=booking.event_name,
-        start=booking.start.astimezone(zone).isoformat(),
-        end=booking.end.astimezone(zone).isoformat(),
-        status=booking.status.value,
-        professional=PersonRef(id=booking.professional.id, name=booking.professional.name),
-    ).model_dump(mode="json", exclude_none=True)
-
-
 CATALOGUE = web.AppKey("catalogue", Catalogue)
 BOOKINGS = web.AppKey("baseline_bookings", BaselineBooking)
 api = Endpoints()
@@ -280,7 +256,7 @@ api = Endpoints()
 @api.post("/bookings", "Book", roles=(Role.CLIENT,), body=BookingIn, headers=(Header("Idempotency-Key"),))
 async def book(request: web.Request, call: Call[BookingIn, None]) -> web.Response:
     booking, created = await request.app[BOOKINGS].book(call.caller, call.body, call.headers["Idempotency-Key"])
-    return common_web.json_response(booking_answer(booking, call.caller), status=201 if created else 200)
+    return common_web.json_response(booking_out(booking, call.caller), status=201 if created else 200)
 
 
 @api.get("/availability", "A day's slots", query=AvailabilityQuery)

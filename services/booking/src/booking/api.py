@@ -1,7 +1,16 @@
+"""The booking service's public contract: the request and answer models its endpoints declare,
+and the answers built from them (the benchmark baseline answers with the same)."""
+
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field
+
+from common.auth import Identity, Role
+from common.contracts import BookingData
+from common.errors import Problem
+from common.schedule import Slot, zone_named
 
 
 class BookingIn(BaseModel):
@@ -61,3 +70,38 @@ class Distribution(BaseModel):
     professionals: list[ProfessionalShare]
     mean: float
     largest_deviation_from_mean: float
+
+
+def booking_out(booking: BookingData, viewer: Identity, assignment: dict | None = None) -> dict:
+    """A booking as its viewer sees it: times in the viewer's timezone, with the offset; the client
+    for professionals and admins; why this professional, when given (admins)."""
+    zone = zone_named(viewer.timezone)
+    out = BookingOut(
+        id=booking.id,
+        event_id=booking.event_id,
+        event_name=booking.event_name,
+        start=booking.start.astimezone(zone).isoformat(),
+        end=booking.end.astimezone(zone).isoformat(),
+        status=booking.status.value,
+        professional=PersonRef(id=booking.professional.id, name=booking.professional.name),
+        client=None if viewer.role is Role.CLIENT else PersonRef(id=booking.client.id, name=booking.client.name),
+        assignment=assignment,
+    )
+    return out.model_dump(mode="json", exclude_none=True)
+
+
+def key_reused() -> Problem:
+    return Problem(422, "idempotency_key_reused", "Idempotency-Key reused", "This key was used for a different request.")
+
+
+def slot_unavailable(slot: Slot, open_slots: list[Slot]) -> Problem:
+    """409 ``slot_unavailable``, offering the three open slots nearest to the one asked for."""
+    later = [s for s in open_slots if s.start > datetime.now(UTC)]
+    nearest = sorted(later, key=lambda s: abs((s.start - slot.start).total_seconds()))[:3]
+    return Problem(
+        409,
+        "slot_unavailable",
+        "Slot unavailable",
+        "That slot is fully booked; pick another.",
+        nearest_available=[{"start": s.start.isoformat(), "end": s.end.isoformat()} for s in sorted(nearest)],
+    )

@@ -18,7 +18,7 @@ from uuid import UUID, uuid4
 import asyncpg
 
 from booking.adapters.repository import BookingUnitOfWork
-from booking.api import BookingIn
+from booking.api import BookingIn, key_reused, slot_unavailable
 from booking.domain import Booking
 from common.auth import Identity, Role
 from common.capacity import AttemptLimit, CapacityStore, Earlier, Full, KnownEvent, Limited, Rebuilding, StaleEvent, Taken
@@ -67,23 +67,6 @@ def booking_data(row: Booking, reason: str | None = None) -> BookingData:
 
 def fingerprint(request: BookingIn) -> str:
     return hashlib.sha256(request.model_dump_json().encode()).hexdigest()
-
-
-def key_reused() -> Problem:
-    return Problem(422, "idempotency_key_reused", "Idempotency-Key reused", "This key was used for a different request.")
-
-
-def slot_unavailable(slot: Slot, open_slots: list[Slot]) -> Problem:
-    """409 ``slot_unavailable``, offering the three open slots nearest to the one asked for."""
-    later = [s for s in open_slots if s.start > datetime.now(UTC)]
-    nearest = sorted(later, key=lambda s: abs((s.start - slot.start).total_seconds()))[:3]
-    return Problem(
-        409,
-        "slot_unavailable",
-        "Slot unavailable",
-        "That slot is fully booked; pick another.",
-        nearest_available=[{"start": s.start.isoformat(), "end": s.end.isoformat()} for s in sorted(nearest)],
-    )
 
 
 def unavailable(known: KnownEvent, slot: Slot, full: Full) -> Problem:

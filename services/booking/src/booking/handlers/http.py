@@ -3,34 +3,14 @@ service layer, answer."""
 
 from aiohttp import web
 
-from booking.api import BookingIn, BookingOut, BookingPage, BookingQuery, Distribution, PersonRef, UsageQuery
+from booking.api import BookingIn, BookingOut, BookingPage, BookingQuery, Distribution, UsageQuery, booking_out
 from booking.app_keys import OWNER, SERVICE
-from common.auth import PEOPLE, Identity, Role
-from common.contracts import BookingData
+from common.auth import PEOPLE, Role
 from common.endpoints import Call, Endpoints, Header
 from common.errors import Problem
-from common.schedule import zone_named
 from common.web import json_response, page
 
 api = Endpoints()
-
-
-def booking_out(booking: BookingData, viewer: Identity, assignment: dict | None = None) -> dict:
-    """A booking as its viewer sees it: times in the viewer's timezone, with the offset; the client
-    for professionals and admins; why this professional, when given (admins)."""
-    zone = zone_named(viewer.timezone)
-    out = BookingOut(
-        id=booking.id,
-        event_id=booking.event_id,
-        event_name=booking.event_name,
-        start=booking.start.astimezone(zone).isoformat(),
-        end=booking.end.astimezone(zone).isoformat(),
-        status=booking.status.value,
-        professional=PersonRef(id=booking.professional.id, name=booking.professional.name),
-        client=None if viewer.role is Role.CLIENT else PersonRef(id=booking.client.id, name=booking.client.name),
-        assignment=assignment,
-    )
-    return out.model_dump(mode="json", exclude_none=True)
 
 
 @api.post(
