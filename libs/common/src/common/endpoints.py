@@ -13,7 +13,7 @@ problem documents), in that order, and hands the handler what it validated.
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from functools import wraps
+from functools import cached_property
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
@@ -40,7 +40,7 @@ class Header:
         return "invalid_" + self.name.lower().replace("-", "_")
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Call(Generic[B, Q]):
     """What the wrapper validated: who calls, the body, the query, the path's ids and the headers."""
 
@@ -74,13 +74,13 @@ class Endpoint:
     errors: tuple[int, ...] = (400, 401, 403, 404, 409, 422)
     public: bool = True  # False: service-to-service, never in the public document
 
-    @property
-    def path_ids(self) -> list[str]:
-        return [part[1:-1] for part in self.path.split("/") if part.startswith("{")]
+    @cached_property
+    def path_ids(self) -> tuple[str, ...]:
+        return tuple(part[1:-1] for part in self.path.split("/") if part.startswith("{"))
 
     async def serve(self, request: web.Request) -> web.StreamResponse:
         who = require_identity(request, *self.roles) if self.roles else current_identity(request)
-        headers = {}
+        headers: dict[str, str | None] = {}
         for header in self.headers:
             value = request.headers.get(header.name)
             if value is not None and not 1 <= len(value) <= header.max_length:
@@ -127,20 +127,10 @@ class Endpoints:
         return self._declare("DELETE", path, summary, **details)
 
     def routes(self) -> list[web.RouteDef]:
-        return [web.route(e.method, self.prefix + e.path, _named(e.serve, e.handler)) for e in self._declared]
+        return [web.route(e.method, self.prefix + e.path, e.serve) for e in self._declared]
 
     def public(self) -> list[Endpoint]:
         return [e for e in self._declared if e.public]
 
     def __iter__(self):
         return iter(self._declared)
-
-
-def _named(serve: Callable, handler: Handler) -> Callable:
-    """The route's handler, named after the declared one (for logs and tracebacks)."""
-
-    @wraps(handler)
-    async def route(request: web.Request) -> web.StreamResponse:
-        return await serve(request)
-
-    return route

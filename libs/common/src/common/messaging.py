@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 DEAD_LETTER_EXCHANGE = "dead-letter"
 DELIVERY_LIMIT = 5  # deliveries without an ack (a consumer crashing on it) before RabbitMQ parks it
 RETRY_DELAYS = (1.0, 5.0, 30.0)  # seconds before the 2nd, 3rd and 4th attempt
+# aio-pika waits 5 s between attempts by default: after a broker restart every outbox then waits
+# that long before anything goes out, and a change announced meanwhile arrives seconds late.
+RECONNECT_SECONDS = 1.0
 ATTEMPT_HEADER = "x-attempt"
 
 EventHandler = Callable[[Event], Awaitable[None]]
@@ -41,16 +44,31 @@ class Broker:
         self._exchanges: dict[str, AbstractExchange] = {}
         self._consumer_channels: list[AbstractChannel] = []  # strong references: aio-pika keeps weak ones
         self._pending: list[tuple] = []  # subscriptions asked for before the first connection
+        self._on_reconnect: list[Callable[[], None]] = []
 
     async def connect(self) -> None:
         connection = await aio_pika.connect_robust(
-            self._url, heartbeat=15, client_properties={"connection_name": self._connection_name}
+            self._url,
+            heartbeat=15,
+            reconnect_interval=RECONNECT_SECONDS,
+            client_properties={"connection_name": self._connection_name},
         )
+        connection.reconnect_callbacks.add(self._reconnected)
         self._publish_channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
         self._connection = connection
         pending, self._pending = self._pending, []
         for subscription in pending:
             await self._subscribe_now(*subscription)
+
+    def on_reconnect(self, callback: Callable[[], None]) -> None:
+        """Called each time the connection and its channels are restored (e.g. an outbox relay's
+        wake-up: what failed during the outage goes out now, not after its backoff)."""
+        self._on_reconnect.append(callback)
+
+    def _reconnected(self, *_: object) -> None:
+        log.info("reconnected to RabbitMQ")
+        for callback in self._on_reconnect:
+            callback()
 
     async def keep_connecting(self) -> None:
         """Until the first connection succeeds (after it, connect_robust recovers by itself):
@@ -60,6 +78,7 @@ class Broker:
             try:
                 await self.connect()
                 log.info("connected to RabbitMQ")
+                self._reconnected()
             except Exception as exc:
                 log.warning("RabbitMQ not reachable (%r); trying again in %.0f s", exc, delay)
                 await asyncio.sleep(delay)

@@ -141,6 +141,7 @@ class OutboxRelay:
         self._poll_seconds = poll_seconds
         self._batch_size = batch_size
         self._wake = asyncio.Event()
+        broker.on_reconnect(self.wake)  # rows that failed during an outage go out as soon as it ends
 
     def wake(self) -> None:
         """Called after a commit that wrote events, so they go out now rather than at the next poll."""

@@ -192,7 +192,13 @@ class ShiftsService:
     async def create_shift(self, who: Identity, spec: ShiftIn) -> ShiftData:
         professional_id = self._owner_for_new_shift(who, spec.professional_id)
         if who.role is Role.ADMIN and not await self._known_professional(professional_id):
-            raise Problem(422, "unknown_professional", "Unknown professional", "No professional has that id.")
+            raise Problem(
+                422,
+                "unknown_professional",
+                "Unknown professional",
+                "No professional has that id here. One created a few seconds ago may not have reached the shifts "
+                "service yet (it follows the accounts through events); try again in a moment.",
+            )
         async with self._uow() as uow:
             session = uow.session
             event = await session.get(EventRow, spec.event_id)
