@@ -1,0 +1,44 @@
+"""Which mails a booking event causes, to whom, and how they read, without SMTP or a database."""
+
+import uuid
+from datetime import UTC, datetime
+
+from common.contracts import BookingData, BookingStatus, Person
+from common.events import BookingCancelled, BookingConfirmed, BookingNeedsReschedule, BookingReassigned
+from common.roles import Role
+from notifier.domain import notices_for
+
+
+def booking(client_email: str | None = "casey@test.example") -> BookingData:
+    return BookingData(
+        id=uuid.uuid4(),
+        event_id=uuid.uuid4(),
+        event_name="Vaccinations",
+        start=datetime(2030, 3, 31, 8, 0, tzinfo=UTC),
+        end=datetime(2030, 3, 31, 8, 30, tzinfo=UTC),
+        status=BookingStatus.CONFIRMED,
+        client=Person(id=uuid.uuid4(), name="Casey", email=client_email, timezone="America/New_York"),
+        professional=Person(id=uuid.uuid4(), name="Dr. Mira", email="mira@test.example", timezone="Asia/Tokyo"),
+    )
+
+
+def test_a_confirmation_goes_to_the_client_and_the_professional_each_in_their_own_time():
+    data = booking()
+    client, professional = notices_for(BookingConfirmed.of(data.id, 1, data))
+    assert (client.role, client.reader.name, professional.role) == (Role.CLIENT, "Casey", Role.PROFESSIONAL)
+    assert client.subject == "Your appointment is confirmed" and professional.subject == "New appointment"
+    assert client.when == "Sunday 31 March 2030, 04:00–04:30 (America/New_York)"
+    assert professional.when == "Sunday 31 March 2030, 17:00–17:30 (Asia/Tokyo)"
+    assert client.kind == "booking.confirmed" and not client.cancels_the_appointment
+
+
+def test_a_client_who_gave_no_address_gets_no_mail_and_the_professional_still_does():
+    data = booking(client_email=None)
+    assert [n.role for n in notices_for(BookingConfirmed.of(data.id, 1, data))] == [Role.PROFESSIONAL]
+
+
+def test_a_cancel_or_a_lost_slot_removes_the_calendar_entry_and_a_reassignment_does_not():
+    data = booking()
+    for event, cancels in ((BookingCancelled, True), (BookingNeedsReschedule, True), (BookingReassigned, False)):
+        notices = notices_for(event.of(data.id, 2, data))
+        assert {n.cancels_the_appointment for n in notices} == {cancels}, event.routing_key
