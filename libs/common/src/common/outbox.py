@@ -40,19 +40,24 @@ def outbox_table(metadata: MetaData) -> Table:
     )
 
 
+OUTBOX_COLUMNS = ("event_id", "exchange", "envelope")
+
+
+def outbox_values(event: Event) -> tuple[UUID, str, dict[str, Any]]:
+    """An event's outbox row, in ``OUTBOX_COLUMNS`` order, whichever driver writes it."""
+    return event.event_id, event.exchange, event.envelope().model_dump(mode="json")
+
+
 class Outbox:
     """Writes integration events into the caller's SQLAlchemy transaction (a unit of work's)."""
 
     def __init__(self, table: Table) -> None:
         self.table = table
 
-    @staticmethod
-    def row(event: Event) -> dict[str, Any]:
-        return {"event_id": event.event_id, "exchange": event.exchange, "envelope": event.envelope().model_dump(mode="json")}
-
     async def write(self, session: AsyncSession, events: list[Event]) -> None:
         # Values as parameters, not in the statement: the compiled INSERT is cached once.
-        await session.execute(self.table.insert(), [self.row(event) for event in events])
+        rows = [dict(zip(OUTBOX_COLUMNS, outbox_values(event), strict=True)) for event in events]
+        await session.execute(self.table.insert(), rows)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from common.events import Event
-from common.outbox import Outbox
+from common.outbox import OUTBOX_COLUMNS, Outbox, outbox_values
 
 log = logging.getLogger(__name__)
 
@@ -185,8 +185,7 @@ class ConnectionUnitOfWork(UnitOfWork):
 
     async def _write(self, events: list[Event]) -> None:
         await self.connection.executemany(
-            "INSERT INTO outbox (event_id, exchange, envelope) VALUES ($1, $2, $3)",
-            [(e.event_id, e.exchange, e.envelope().model_dump(mode="json")) for e in events],
+            f"INSERT INTO outbox ({', '.join(OUTBOX_COLUMNS)}) VALUES ($1, $2, $3)", [outbox_values(e) for e in events]
         )
 
     async def _commit(self) -> None:

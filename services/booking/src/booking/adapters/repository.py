@@ -17,6 +17,7 @@ from booking.domain import Booking, Coverage
 from common.auth import Identity, Role
 from common.contracts import EventData, ShiftData
 from common.events import BookingEvent
+from common.outbox import outbox_values
 from common.unit_of_work import ConnectionUnitOfWork
 
 COLUMN_TYPES = {
@@ -101,9 +102,8 @@ class Repository:
     async def add_confirmed(self, booking: Booking, definition_sequence: int, event: BookingEvent) -> bool:
         """The booking and its event's outbox row, where the record gives the booking's unit; False
         (nothing written) where it does not."""
-        outbox = (event.event_id, event.exchange, event.envelope().model_dump(mode="json"))
         values = (getattr(booking, c) for c in COLUMNS)
-        return await self._c.fetchval(NEW_BOOKING, *values, definition_sequence, *outbox) is not None
+        return await self._c.fetchval(NEW_BOOKING, *values, definition_sequence, *outbox_values(event)) is not None
 
     async def booking(self, booking_id: UUID, viewer: Identity | None = None, lock: bool = False) -> Booking | None:
         """The booking, if ``viewer`` may see it; ``lock``: read afresh and locked for update."""
