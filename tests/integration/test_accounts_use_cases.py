@@ -2,46 +2,32 @@
 unit of work: a professional's account and its announcement are one unit of work; a client's
 account announces nothing; a refused account writes and announces nothing."""
 
-import importlib.util
 import uuid
-from pathlib import Path
 
 import pytest
 
 from common.auth import Role, TokenCodec
-from common.db import create_engine, session_factory
 from common.errors import Problem
 from common.events import ProfessionalCreated, ProfessionalUpdated
-from common.migrations import migrate
-from common.outbox import Outbox
 from common.settings import ServiceSettings
-from common.unit_of_work import SessionUnitOfWork
 from gateway.adapters.db import OUTBOX
 from gateway.api import LoginIn, ProfessionalIn, ProfilePatch, RegisterIn
 from gateway.service import AccountsService
+from tests.integration.use_cases import migrated_database, recording_units_of_work
 
 
 @pytest.fixture(scope="module")
 async def database(servers):
-    url = servers.database_url(f"gateway_{uuid.uuid4().hex[:8]}")
-    await migrate(Path(importlib.util.find_spec("gateway").submodule_search_locations[0]), url)
-    engine = create_engine(url, pool_size=2)
+    engine = await migrated_database(servers, "gateway")
     yield engine
     await engine.dispose()
 
 
 @pytest.fixture
 def accounts(database):
-    published: list = []
-
-    class Recording(SessionUnitOfWork):
-        async def _commit(self) -> None:
-            await super()._commit()
-            published.extend(self.events)
-
-    sessions, outbox = session_factory(database), Outbox(OUTBOX)
+    units_of_work, published = recording_units_of_work(database, OUTBOX)
     tokens = TokenCodec(ServiceSettings(jwt_secret="unit-test-secret-0123456789abcdef0123"))
-    return AccountsService(lambda: Recording(sessions, outbox, wake_relay=lambda: None), tokens), published
+    return AccountsService(units_of_work, tokens), published
 
 
 def email() -> str:

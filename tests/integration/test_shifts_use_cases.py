@@ -2,10 +2,8 @@
 of work (no services running): what each publishes, what it refuses, and that a refusal writes
 nothing. A few milliseconds each."""
 
-import importlib.util
 import uuid
 from datetime import date, datetime, time, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -13,7 +11,7 @@ from sqlalchemy import select
 
 from common.auth import Identity, Role
 from common.contracts import Person
-from common.db import create_engine, session_factory
+from common.db import session_factory
 from common.errors import Problem
 from common.events import (
     BlackoutCreated,
@@ -25,12 +23,10 @@ from common.events import (
     ShiftCancelled,
     ShiftCreated,
 )
-from common.migrations import migrate
-from common.outbox import Outbox
-from common.unit_of_work import SessionUnitOfWork
 from shifts.adapters.db import OUTBOX, EventRow, ProfessionalRow
 from shifts.api import BlackoutIn, EventIn, EventPatch, ShiftIn, ShiftPatch
 from shifts.service import ShiftsService
+from tests.integration.use_cases import migrated_database, recording_units_of_work
 
 UTC = ZoneInfo("UTC")
 DAY = date.today() + timedelta(days=10)
@@ -39,26 +35,16 @@ ADMIN = Identity(id=uuid.uuid4(), role=Role.ADMIN, name="Admin")
 
 @pytest.fixture(scope="module")
 async def database(servers):
-    url = servers.database_url(f"shifts_{uuid.uuid4().hex[:8]}")
-    await migrate(Path(importlib.util.find_spec("shifts").submodule_search_locations[0]), url)
-    engine = create_engine(url, pool_size=2)
+    engine = await migrated_database(servers, "shifts")
     yield engine
     await engine.dispose()
 
 
 @pytest.fixture
 def shifts(database):
-    """The service, and the list of events its committed units of work published."""
-    published: list = []
-
-    class Recording(SessionUnitOfWork):
-        async def _commit(self) -> None:
-            await super()._commit()
-            published.extend(self.events)
-
-    sessions, outbox = session_factory(database), Outbox(OUTBOX)
-    service = ShiftsService(lambda: Recording(sessions, outbox, wake_relay=lambda: None), professional_wait_seconds=0.1)
-    return service, published, sessions
+    """The service, the list of events its committed units of work published, and sessions to look."""
+    units_of_work, published = recording_units_of_work(database, OUTBOX)
+    return ShiftsService(units_of_work, professional_wait_seconds=0.1), published, session_factory(database)
 
 
 def at(hour: int, minute: int = 0) -> datetime:
