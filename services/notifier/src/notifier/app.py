@@ -1,8 +1,11 @@
+import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 from aiohttp import web
 
 from common import web as common_web
+from notifier.adapters.db import SentMail
 from notifier.adapters.smtp import SmtpMailer
 from notifier.app_keys import NOTIFIER
 from notifier.handlers.messages import subscriptions
@@ -15,7 +18,8 @@ def create_app(settings: Settings) -> web.Application:
 
     async def consume_booking_events(app: web.Application) -> AsyncIterator[None]:
         mailer = SmtpMailer(settings.smtp_host, settings.smtp_port, settings.smtp_timeout_seconds)
-        app[NOTIFIER] = Notifier(app[common_web.SESSIONS], mailer, settings.mail_from, settings.claim_lease_seconds)
+        sent_mail = SentMail(app[common_web.PG_POOL], uuid.uuid4().hex, timedelta(seconds=settings.claim_lease_seconds))
+        app[NOTIFIER] = Notifier(sent_mail, mailer, settings.mail_from)
         await app[common_web.BROKER].subscribe(
             settings.queue_name, subscriptions(app[NOTIFIER]), settings.consumer_prefetch, settings.retry_delays
         )
@@ -24,7 +28,7 @@ def create_app(settings: Settings) -> web.Application:
 
     app.cleanup_ctx.extend(
         [
-            common_web.database(settings.database_url),
+            common_web.pg_pool(settings.database_url),
             common_web.broker(settings.rabbitmq_url, settings.service_name),
             consume_booking_events,
         ]

@@ -1,6 +1,8 @@
-from datetime import datetime
+from datetime import datetime, timedelta
+from enum import Enum
 from uuid import UUID
 
+import asyncpg
 from sqlalchemy import DateTime, String, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -21,3 +23,45 @@ class SentMailRow(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(64))
     claimed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Claim(Enum):
+    OURS = "ours"  # ours to send
+    SENT = "sent"  # sent already: nothing to do
+    ELSEWHERE = "elsewhere"  # another notifier holds a fresh claim
+
+
+# Each a single statement, committed by itself: one round trip (a claim that conflicts, two).
+CLAIM = """
+INSERT INTO sent_mail (event_id, recipient, status, claimed_by) VALUES ($1, $2, 'sending', $3)
+ON CONFLICT (event_id, recipient) DO UPDATE SET claimed_by = EXCLUDED.claimed_by, claimed_at = now()
+WHERE sent_mail.status = 'sending' AND sent_mail.claimed_at < now() - $4::interval
+RETURNING claimed_by
+"""
+STATUS = "SELECT status FROM sent_mail WHERE event_id = $1 AND recipient = $2"
+SENT = "UPDATE sent_mail SET status = 'sent', sent_at = now() WHERE event_id = $1 AND recipient = $2"
+UNCLAIM = "DELETE FROM sent_mail WHERE event_id = $1 AND recipient = $2 AND status = 'sending' AND claimed_by = $3"
+
+
+class SentMail:
+    """The notifier's record of what it sent, one row per (event, recipient): its one way to its
+    table, on plain asyncpg (through SQLAlchemy, the claim and the mark cost a fifth of a mail's
+    CPU; profiled). The model above only declares the table, for the migrations."""
+
+    def __init__(self, pool: asyncpg.Pool, instance: str, lease: timedelta) -> None:
+        self._pool = pool
+        self._me = instance
+        self._lease = lease
+
+    async def claim(self, event_id: UUID, recipient: str) -> Claim:
+        if await self._pool.fetchval(CLAIM, event_id, recipient, self._me, self._lease) is not None:
+            return Claim.OURS
+        status = await self._pool.fetchval(STATUS, event_id, recipient)
+        return Claim.SENT if status == "sent" else Claim.ELSEWHERE
+
+    async def mark_sent(self, event_id: UUID, recipient: str) -> None:
+        await self._pool.execute(SENT, event_id, recipient)
+
+    async def unclaim(self, event_id: UUID, recipient: str) -> None:
+        """Give up our claim (the send failed), so a retry can claim it at once."""
+        await self._pool.execute(UNCLAIM, event_id, recipient, self._me)
