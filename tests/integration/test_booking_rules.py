@@ -214,15 +214,16 @@ async def test_every_refusal_is_a_problem_document_saying_why(api, system):
 
 
 async def test_a_shift_cancelled_while_availability_is_paused_is_never_booked_and_the_record_stays_clean(api, system, servers):
-    """The capacity-owner issue's story: the availability process pauses (SIGSTOP, as a slow
+    """The capacity-owner issue's story: the availability processes pause (SIGSTOP, as a slow
     consumer or a long pause would), the shift is cancelled (200), and two seconds later a client
     books 09:00. The booking service owns capacity and applied the cancel itself: 409, never a
     booking with a professional who is not working. The record's audit is clean at the end."""
     admin, event, day, pros = await event_with_professionals(api, system, [1], opens="09:00", closes="10:00")
     nine = local(day, 9, 0, ZONE)
     shifts = (await admin.call("GET", "/shifts", params={"event_id": event["id"]}))["items"]
-    availability = next(p for p in system.stack.supervisor.processes if p.name == "availability")
-    availability.proc.send_signal(signal.SIGSTOP)
+    availability = [p for p in system.stack.supervisor.processes if p.group == "availability"]
+    for process in availability:
+        process.proc.send_signal(signal.SIGSTOP)
     try:
         await admin.call("DELETE", f"/shifts/{shifts[0]['id']}")
         await asyncio.sleep(2)
@@ -231,7 +232,8 @@ async def test_a_shift_cancelled_while_availability_is_paused_is_never_booked_an
         )
         assert (status, problem["code"]) == (409, "slot_unavailable")
     finally:
-        availability.proc.send_signal(signal.SIGCONT)
+        for process in availability:
+            process.proc.send_signal(signal.SIGCONT)
     seen = await wait_for_availability(api, event["id"], day, lambda b: b["reason"] is not None)
     assert seen["reason"] == "no_shifts"
     assert await booking_rows(servers, "SELECT id FROM bookings WHERE event_id = $1", uuid.UUID(event["id"])) == []
