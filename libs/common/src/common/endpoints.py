@@ -131,6 +131,3 @@ class Endpoints:
 
     def public(self) -> list[Endpoint]:
         return [e for e in self._declared if e.public]
-
-    def __iter__(self):
-        return iter(self._declared)

@@ -1,3 +1,5 @@
+"""The notifier's table, what it sent, and its one way to it (``SentMail``)."""
+
 from datetime import datetime, timedelta
 from enum import Enum
 from uuid import UUID
