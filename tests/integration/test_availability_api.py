@@ -201,3 +201,29 @@ async def test_a_burst_beyond_the_redis_pool_waits_instead_of_failing(api, syste
 
         answers = await asyncio.gather(*(get() for _ in range(2 * REDIS_CONNECTIONS + 50)))
     assert set(answers) == {200}
+
+
+async def test_an_unchanged_day_answers_304_to_its_etag_and_a_booking_gives_it_a_new_one(api, system):
+    admin = await sign_in_admin(api, system)
+    day = date.today() + timedelta(days=5)
+    event = await create_event(admin, timezone="UTC", start_date=day, end_date=day, opens_at="10:00", closes_at="11:00")
+    pro, _ = await create_professional(api, admin)
+    await add_shift(admin, event, local(day, 10, 0, UTC), local(day, 11, 0, UTC), 2, professional=pro)
+    await wait_for_availability(api, event["id"], day, lambda b: b["reason"] is None)
+    url, params = f"{api.base_url}/availability", {"event_id": event["id"], "date": day.isoformat()}
+
+    async def get(if_none_match: str | None = None) -> tuple[int, str, bytes]:
+        headers = {"If-None-Match": if_none_match} if if_none_match else {}
+        async with api.http.get(url, params=params, headers=headers) as response:
+            return response.status, response.headers.get("ETag", ""), await response.read()
+
+    status, etag, body = await get()
+    assert status == 200 and etag.startswith('"') and body
+    assert await get(etag) == (304, etag, b"")  # through the public entry: no body
+    assert (await get(f'"something-else", W/{etag}'))[0] == 304  # a list, and a weak form, match too
+    assert (await get('"something-else"'))[0] == 200
+    client = api.as_user(system.token_for(Role.CLIENT))
+    ten = local(day, 10, 0, UTC).isoformat()
+    await client.call("POST", "/bookings", expect=201, json={"event_id": event["id"], "start": ten})
+    status, changed, body = await get(etag)  # the counters moved: the old tag no longer matches
+    assert status == 200 and changed != etag and b'"remaining":1' in body
