@@ -22,8 +22,9 @@ import aiohttp
 import pytest
 from redis.asyncio import Redis
 
-from common.auth import Identity, Role, TokenCodec
+from common.auth import Identity, TokenCodec
 from common.capacity import CapacityStore
+from common.roles import Role
 from common.settings import ServiceSettings
 from devstack.client import ApiClient
 from devstack.config import StackSettings

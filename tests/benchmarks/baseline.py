@@ -31,12 +31,13 @@ import booking
 from availability.api import AvailabilityQuery
 from booking.api import BookingIn, booking_out, key_reused, slot_unavailable
 from common import web as common_web
-from common.auth import Identity, Role
+from common.auth import Identity
 from common.contracts import BookingData, BookingStatus, EventData, Person
 from common.db import create_engine
 from common.endpoints import Call, Endpoints, Header
 from common.errors import Problem, not_found
 from common.events import BookingConfirmed
+from common.roles import Role
 from common.schedule import Schedule, Slot, zone_named
 from common.settings import ServiceSettings
 from common.unit_of_work import ConnectionUnitOfWork

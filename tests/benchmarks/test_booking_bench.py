@@ -20,7 +20,7 @@ import aio_pika
 import asyncpg
 import pytest
 
-from common.auth import Role
+from common.roles import Role
 from devstack.client import ApiClient
 from notifier.settings import Settings as NotifierSettings
 from tests.benchmarks import baseline as baseline_service

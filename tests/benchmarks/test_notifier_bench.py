@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from common.auth import Role
 from common.envelope import BOOKINGS_EXCHANGE
 from common.messaging import Broker
+from common.roles import Role
 from tests.benchmarks.loadgen import percentile
 from tests.benchmarks.results import Results
 from tests.integration.helpers import add_shift, create_event, create_professional, local, sign_in_admin, wait_for_availability

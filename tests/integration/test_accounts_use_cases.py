@@ -6,9 +6,10 @@ import uuid
 
 import pytest
 
-from common.auth import Role, TokenCodec
+from common.auth import TokenCodec
 from common.errors import Problem
 from common.events import ProfessionalCreated, ProfessionalUpdated
+from common.roles import Role
 from common.settings import ServiceSettings
 from gateway.adapters.db import OUTBOX
 from gateway.api import LoginIn, ProfessionalIn, ProfilePatch, RegisterIn

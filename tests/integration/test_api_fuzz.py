@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from common.auth import Role
+from common.roles import Role
 
 
 @pytest.mark.parametrize("role", [Role.CLIENT, Role.PROFESSIONAL, Role.ADMIN])

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import aiohttp
 
-from common.auth import Role
+from common.roles import Role
 from tests.integration.helpers import (
     add_shift,
     create_event,

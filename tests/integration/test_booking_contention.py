@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from common.auth import Role
 from common.capacity import CapacityStore
+from common.roles import Role
 from tests.integration.helpers import (
     add_shift,
     create_event,

@@ -11,8 +11,8 @@ from collections import Counter
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from common.auth import Role
 from common.capacity import CapacityStore
+from common.roles import Role
 from tests.integration.helpers import (
     add_shift,
     booking_rows,

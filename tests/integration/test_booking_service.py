@@ -8,7 +8,8 @@ from datetime import UTC, datetime, time
 import pytest
 
 from booking.api import BookingIn
-from common.auth import Identity, Role
+from common.auth import Identity
+from common.roles import Role
 from tests.factories import event_data, message, professional, shift_data
 from tests.integration.booking_parts import booking_parts
 

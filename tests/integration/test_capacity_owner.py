@@ -16,9 +16,10 @@ from availability.adapters.record import EventRecord
 from availability.service import Rebuilder
 from booking.api import BookingIn
 from booking.service import booking_data
-from common.auth import Identity, Role
+from common.auth import Identity
 from common.contracts import BookingStatus, DailyBlackoutData, ShiftStatus
 from common.errors import Problem
+from common.roles import Role
 from tests.factories import event_data, message, professional, shift_data
 from tests.integration.booking_parts import RecordOf, booking_parts
 from tests.integration.tcp_proxy import Cut, PostgresProxy

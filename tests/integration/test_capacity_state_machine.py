@@ -22,10 +22,11 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from availability.adapters.record import EventRecord
 from availability.service import Rebuilder, live_holds, now_ms
 from booking.api import BookingIn
-from common.auth import Identity, Role
+from common.auth import Identity
 from common.capacity import UnitInUse, differences, event_counters
 from common.contracts import OneOffBlackoutData, ShiftStatus
 from common.errors import Problem
+from common.roles import Role
 from tests.factories import event_data, message, professional, shift_data
 from tests.integration.booking_parts import RecordOf, booking_parts
 

@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from common.auth import Role
+from common.roles import Role
 from devstack.client import ApiClient
 from tests.integration.helpers import add_shift, slot_at, wait_for_availability
 

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import jwt
 import yarl
 
-from common.auth import Role
+from common.roles import Role
 from tests.integration.helpers import add_shift, create_event, create_professional, local, sign_in_admin, wait_for_availability
 
 

@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 
 import jsonschema
 
-from common.auth import Role
+from common.roles import Role
 from tests.integration.helpers import add_shift, create_event, create_professional, local, sign_in_admin, wait_for_availability
 
 SPEC_ROUTES = {

@@ -10,8 +10,8 @@ import uuid
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from common.auth import Role
 from common.capacity import CapacityStore
+from common.roles import Role
 from tests.integration.helpers import add_shift, create_event, create_professional, local, sign_in_admin, wait_for_availability
 
 ZONE = ZoneInfo("Europe/Madrid")

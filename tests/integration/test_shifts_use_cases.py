@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from common.auth import Identity, Role
+from common.auth import Identity
 from common.contracts import Person
 from common.db import session_factory
 from common.errors import Problem
@@ -23,6 +23,7 @@ from common.events import (
     ShiftCancelled,
     ShiftCreated,
 )
+from common.roles import Role
 from shifts.adapters.db import OUTBOX, EventRow, ProfessionalRow
 from shifts.api import BlackoutIn, EventIn, EventPatch, ShiftIn, ShiftPatch
 from shifts.service import ShiftsService

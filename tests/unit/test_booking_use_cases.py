@@ -12,11 +12,12 @@ import pytest
 from booking.api import BookingIn
 from booking.owner import CapacityOwner
 from booking.service import BookingService
-from common.auth import Identity, Role
+from common.auth import Identity
 from common.capacity import Earlier, Full, Limited, Taken
 from common.contracts import ShiftStatus
 from common.errors import Problem
 from common.events import BookingCancelled, BookingConfirmed, BookingNeedsReschedule, BookingReassigned, ShiftUpdated
+from common.roles import Role
 from tests.factories import event_data, professional, shift_data
 from tests.unit.booking_fakes import FakeCapacity, FakeDatabase
 

@@ -8,9 +8,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from pydantic import BaseModel, ConfigDict
 
-from common.auth import Identity, Role, TokenCodec
+from common.auth import Identity, TokenCodec
 from common.endpoints import Call, Endpoints, Header
 from common.openapi import document
+from common.roles import Role
 from common.settings import ServiceSettings
 from common.web import json_response, service_app
 

@@ -5,8 +5,9 @@ import uuid
 
 import pytest
 
-from common.auth import Identity, Role, TokenCodec
+from common.auth import Identity, TokenCodec
 from common.errors import Problem
+from common.roles import Role
 from common.settings import ServiceSettings
 
 

@@ -9,14 +9,10 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from common.problems import Problem
-from common.roles import PEOPLE, Role
+from common.roles import Role
 from common.settings import ServiceSettings
 
-__all__ = ["PEOPLE", "Role", "Identity", "TokenCodec", "current_identity", "require_identity", "unauthorized"]
-
 ALGORITHM = "HS256"
-
-
 
 
 class Identity(BaseModel):

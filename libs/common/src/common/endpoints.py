@@ -20,9 +20,10 @@ from uuid import UUID
 from aiohttp import web
 from pydantic import BaseModel
 
-from common.auth import Identity, Role, current_identity, require_identity
+from common.auth import Identity, current_identity, require_identity
 from common.errors import Problem, not_found
 from common.problems import parse_body, parse_query
+from common.roles import Role
 
 B = TypeVar("B")
 Q = TypeVar("Q")

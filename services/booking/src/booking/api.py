@@ -7,9 +7,10 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field
 
-from common.auth import Identity, Role
+from common.auth import Identity
 from common.contracts import BookingData
 from common.errors import Problem
+from common.roles import Role
 from common.schedule import Slot, zone_named
 
 

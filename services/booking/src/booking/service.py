@@ -20,11 +20,12 @@ import asyncpg
 from booking.adapters.repository import BookingUnitOfWork
 from booking.api import BookingIn, key_reused, slot_unavailable
 from booking.domain import Booking
-from common.auth import Identity, Role
+from common.auth import Identity
 from common.capacity import AttemptLimit, CapacityStore, Earlier, Full, KnownEvent, Limited, Rebuilding, StaleEvent, Taken
 from common.contracts import BookingData, BookingStatus, Person
 from common.errors import Problem, not_found, rate_limited, try_again
 from common.events import BookingCancelled, BookingConfirmed
+from common.roles import Role
 from common.schedule import Slot
 from common.unit_of_work import CONNECTION_LOST, CommitLost
 

@@ -12,10 +12,11 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from common.auth import Identity, Role, TokenCodec
+from common.auth import Identity, TokenCodec
 from common.contracts import Person
 from common.errors import Problem, not_found
 from common.events import ProfessionalCreated, ProfessionalUpdated
+from common.roles import Role
 from common.unit_of_work import UnitOfWork
 from gateway.adapters.db import UserRow
 from gateway.api import LoginIn, ProfilePatch, RegisterIn

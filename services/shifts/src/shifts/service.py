@@ -11,7 +11,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from common.auth import Identity, Role
+from common.auth import Identity
 from common.contracts import BlackoutChangeData, DailyBlackoutData, EventData, OneOffBlackoutData, Person, ShiftData, ShiftStatus
 from common.errors import Problem, not_found
 from common.events import (
@@ -24,6 +24,7 @@ from common.events import (
     ShiftCreated,
     ShiftUpdated,
 )
+from common.roles import Role
 from common.unit_of_work import UnitOfWork
 from shifts import domain
 from shifts.adapters.db import BlackoutRow, EventRow, ProfessionalRow, ShiftRow

@@ -6,9 +6,10 @@ from uuid import UUID, uuid4
 
 from aiohttp import ClientSession, ClientTimeout
 
-from common.auth import Identity, Role, TokenCodec
+from common.auth import Identity, TokenCodec
 from common.capacity import UnitInUse
 from common.contracts import EventData, ShiftData
+from common.roles import Role
 
 
 @dataclass(frozen=True)

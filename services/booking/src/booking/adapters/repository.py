@@ -14,10 +14,11 @@ from uuid import UUID
 import asyncpg
 
 from booking.domain import Booking, Coverage
-from common.auth import Identity, Role
+from common.auth import Identity
 from common.contracts import EventData, ShiftData
 from common.events import BookingEvent
 from common.outbox import outbox_values
+from common.roles import Role
 from common.unit_of_work import ConnectionUnitOfWork
 
 COLUMN_TYPES = {

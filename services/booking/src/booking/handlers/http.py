@@ -5,9 +5,9 @@ from aiohttp import web
 
 from booking.api import BookingIn, BookingOut, BookingPage, BookingQuery, Distribution, UsageQuery, booking_out
 from booking.app_keys import OWNER, SERVICE
-from common.auth import PEOPLE, Role
 from common.endpoints import Call, Endpoints, Header
 from common.errors import Problem
+from common.roles import PEOPLE, Role
 from common.web import json_response, page
 
 api = Endpoints()

@@ -3,9 +3,9 @@ document. The edge routes everything else to the service that owns it."""
 
 from aiohttp import web
 
-from common.auth import PEOPLE, Role
 from common.endpoints import Call, Endpoints
 from common.errors import Problem
+from common.roles import PEOPLE, Role
 from common.web import json_response, page
 from gateway.api import (
     LoginIn,

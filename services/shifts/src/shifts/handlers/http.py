@@ -3,9 +3,9 @@ service layer, answer. Nothing else."""
 
 from aiohttp import web
 
-from common.auth import Role
 from common.contracts import EventData
 from common.endpoints import Call, Endpoints
+from common.roles import Role
 from common.web import json_response, page
 from shifts.api import (
     Blackout,
