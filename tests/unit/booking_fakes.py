@@ -44,7 +44,7 @@ class FakeRecord:
     def __init__(self, tables: Tables) -> None:
         self.t = tables
 
-    async def lock_event(self, event_id: UUID, lock: int, exclusive: bool) -> None:
+    async def lock_event(self, event_id: UUID, exclusive: bool) -> None:
         pass  # one task at a time here
 
     async def add_confirmed(self, booking: Booking, definition_sequence: int, event: Event) -> bool:
@@ -122,7 +122,7 @@ class FakeRecord:
 class FakeUnitOfWork(UnitOfWork):
     record: FakeRecord
 
-    def __init__(self, database: "FakeDatabase", begin: str) -> None:
+    def __init__(self, database: "FakeDatabase") -> None:
         super().__init__(database.wake_relay)
         self._database = database
 
@@ -158,7 +158,7 @@ class FakeDatabase:
         self.wakes += 1
 
     def units_of_work(self):
-        return lambda begin="BEGIN": FakeUnitOfWork(self, begin)
+        return lambda shared_lock=None: FakeUnitOfWork(self)
 
 
 class FakeCapacity:

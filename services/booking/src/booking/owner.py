@@ -20,7 +20,7 @@ from uuid import UUID
 
 from booking.adapters.repository import BookingUnitOfWork, Repository
 from booking.domain import Beyond, Booking, Coverage, beyond_capacity
-from booking.service import booking_data, event_lock
+from booking.service import booking_data
 from common.capacity import CapacityStore, KnownEvent, Rebuilding
 from common.contracts import BookingStatus, EventData, ShiftData
 from common.events import BookingNeedsReschedule, BookingReassigned, Event
@@ -91,7 +91,7 @@ class CapacityOwner:
     ) -> None:
         """A change, applied to the record, the counters and the bookings under it."""
         async with self._uow() as uow:
-            await uow.record.lock_event(event_id, event_lock(event_id), exclusive=True)
+            await uow.record.lock_event(event_id, exclusive=True)
             await change_record(uow.record)
             # The counters inside the exclusive section: a take that sees the change commits after
             # it (its shared lock waits for ours) and is checked against the changed record; a take
@@ -105,7 +105,7 @@ class CapacityOwner:
         report = AuditReport()
         for each in await self._event_ids(event_id):
             async with self._uow() as uow:
-                await uow.record.lock_event(each, event_lock(each), exclusive=True)
+                await uow.record.lock_event(each, exclusive=True)
                 found = await self._settle(uow, each, None)
             _add(report, found)
         return report

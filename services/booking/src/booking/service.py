@@ -34,17 +34,6 @@ log = logging.getLogger(__name__)
 REBUILD_WAITS = 8  # takes tried while the event's counters are rebuilt: about 2.5 s in all
 IN_FLIGHT_WAIT_SECONDS = 3.0  # how long a retry waits for the attempt it races to finish
 IDEMPOTENCY_KEEP_SECONDS = 7 * 24 * 3600  # a committed booking answers retries of its key this long from Redis
-LOCK_TIMEOUT = "2s"  # a booking waits at most this long for a capacity change of its event
-
-def event_lock(event_id: UUID) -> int:
-    """The advisory lock that orders an event's bookings (shared) after or before the changes that
-    take its capacity away (exclusive)."""
-    return int.from_bytes(hashlib.blake2b(f"capacity:{event_id}".encode(), digest_size=8).digest(), "big", signed=True)
-
-
-def begin_shared(event_id: UUID) -> str:
-    """BEGIN and the event's shared lock in one round trip (a simple query: a literal, no parameters)."""
-    return f"BEGIN; SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'; SELECT pg_advisory_xact_lock_shared({event_lock(event_id)})"
 
 
 def booking_data(row: Booking, reason: str | None = None) -> BookingData:
@@ -218,7 +207,7 @@ class BookingService:
         compensation); a COMMIT whose answer is lost is resolved by asking the record, and the unit
         is never given back blindly."""
         try:
-            async with self._uow(begin_shared(known.data.id)) as uow:
+            async with self._uow(shared_lock=known.data.id) as uow:
                 uow.on_rollback(lambda: self._give_back(known, slot, booking.id, record_key))
                 uow.if_commit_lost(lambda: self._committed(booking.id))
                 if not await uow.record.add_confirmed(booking, known.sequence, event):
@@ -306,7 +295,7 @@ class BookingService:
             if found is None:
                 raise not_found("booking")
             # In the event's order (after or before a capacity change), then the row itself, read afresh.
-            await uow.record.lock_event(found.event_id, event_lock(found.event_id), exclusive=False)
+            await uow.record.lock_event(found.event_id, exclusive=False)
             booking = await uow.record.booking(booking_id, who, lock=True)
             assert booking is not None  # bookings are never deleted
             if booking.status == BookingStatus.CANCELLED.value:

@@ -6,6 +6,7 @@ its tables here, on one driver. The SQLAlchemy models in ``adapters/db.py`` only
 schema, for the migrations.
 """
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import fields
 from datetime import UTC, datetime
@@ -77,6 +78,20 @@ WHERE shifts.sequence < EXCLUDED.sequence
 """
 
 
+LOCK_TIMEOUT = "2s"  # a booking waits at most this long for a capacity change of its event
+
+
+def event_lock(event_id: UUID) -> int:
+    """The advisory lock that orders an event's bookings (shared) after or before the changes that
+    take its capacity away (exclusive)."""
+    return int.from_bytes(hashlib.blake2b(f"capacity:{event_id}".encode(), digest_size=8).digest(), "big", signed=True)
+
+
+def begin_shared(event_id: UUID) -> str:
+    """BEGIN and the event's shared lock in one round trip (a simple query: a literal, no parameters)."""
+    return f"BEGIN; SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'; SELECT pg_advisory_xact_lock_shared({event_lock(event_id)})"
+
+
 def _booking(row: asyncpg.Record) -> Booking:
     return Booking(**dict(row.items()))
 
@@ -94,9 +109,9 @@ class Repository:
     def __init__(self, connection: asyncpg.Connection) -> None:
         self._c = connection
 
-    async def lock_event(self, event_id: UUID, lock: int, exclusive: bool) -> None:
-        """The event's advisory lock, to the end of the transaction (``lock`` is its number)."""
-        await self._c.execute(f"SELECT pg_advisory_xact_lock{'' if exclusive else '_shared'}($1)", lock)
+    async def lock_event(self, event_id: UUID, exclusive: bool) -> None:
+        """The event's advisory lock, to the end of the transaction."""
+        await self._c.execute(f"SELECT pg_advisory_xact_lock{'' if exclusive else '_shared'}($1)", event_lock(event_id))
 
     # -- bookings ---------------------------------------------------------------------------------
 
@@ -215,6 +230,11 @@ class BookingUnitOfWork(ConnectionUnitOfWork):
 
 
 def units_of_work(pool: asyncpg.Pool, wake_relay: Callable[[], None]) -> Callable[..., BookingUnitOfWork]:
-    """``units_of_work()`` for a plain transaction; ``units_of_work(begin)`` to open it with ``begin``."""
-    return lambda begin="BEGIN": BookingUnitOfWork(pool, wake_relay, begin)
+    """``units_of_work()`` for a plain transaction; ``units_of_work(shared_lock=event_id)`` to open it
+    holding the event's shared lock, in the same round trip as BEGIN."""
+
+    def new(shared_lock: UUID | None = None) -> BookingUnitOfWork:
+        return BookingUnitOfWork(pool, wake_relay, begin_shared(shared_lock) if shared_lock else "BEGIN")
+
+    return new
 
