@@ -28,7 +28,7 @@ from sqlalchemy import Column, Date, DateTime, Integer, MetaData, PrimaryKeyCons
 from sqlalchemy.dialects.postgresql import JSONB, insert
 
 import booking
-from availability.api import AvailabilityQuery
+from availability.api import AvailabilityQuery, day_answer
 from booking.api import BookingIn, booking_out, key_reused, slot_unavailable
 from common import web as common_web
 from common.auth import Identity
@@ -231,24 +231,6 @@ async def day_counts(conn: asyncpg.Connection, event_id: UUID, slots) -> list[tu
     return [found.get(s.start, (0, 0)) for s in slots]
 
 
-def day_answer(event_id: UUID, schedule: Schedule, day: date, zone, counts: list[tuple[int, int]]) -> dict:
-    """The public availability answer (``availability.api.AvailabilityOut``), from the rows' counts."""
-    slots, reason = [], None
-    for slot, (_, left) in zip(schedule.slots_on_local_day(day, zone), counts, strict=True):
-        status = "blocked" if schedule.is_blocked(slot) else "available" if left > 0 else "full"
-        start, end = slot.start.astimezone(zone).isoformat(), slot.end.astimezone(zone).isoformat()
-        slots.append({"start": start, "end": end, "status": status, "remaining": left if status != "blocked" else 0})
-    if not any(s["status"] == "available" for s in slots):
-        open_capacity = [c for s, (c, _) in zip(slots, counts, strict=True) if s["status"] != "blocked"]
-        if not slots:
-            reason = "no_event"
-        elif not open_capacity:
-            reason = "blackout"
-        else:
-            reason = "fully_booked" if any(open_capacity) else "no_shifts"
-    return {"event_id": str(event_id), "date": day.isoformat(), "timezone": zone.key, "slots": slots, "reason": reason}
-
-
 CATALOGUE = web.AppKey("catalogue", Catalogue)
 BOOKINGS = web.AppKey("baseline_bookings", BaselineBooking)
 api = Endpoints()
@@ -272,7 +254,8 @@ async def availability(request: web.Request, call: Call[None, AvailabilityQuery]
     slots = schedule.slots_on_local_day(query.date, zone)
     async with request.app[common_web.PG_POOL].acquire() as conn:
         counts = await day_counts(conn, query.event_id, slots)
-    return common_web.json_response(day_answer(query.event_id, schedule, query.date, zone, counts))
+    answer = day_answer(query.event_id, schedule, query.date, zone, [c for c, _ in counts], [r for _, r in counts])
+    return common_web.json_response(answer)
 
 
 def create_app(settings: Settings) -> web.Application:

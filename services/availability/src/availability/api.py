@@ -1,9 +1,15 @@
+"""The availability service's public contract: the query and answer models its endpoint declares,
+and the answer built from a day's counters (the benchmark baseline answers with the same)."""
+
 from datetime import date
+from functools import lru_cache
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from common.schedule import zone_named
+from availability.domain import day_frame, day_view
+from common.schedule import Schedule, zone_named
 
 
 class AvailabilityQuery(BaseModel):
@@ -29,3 +35,30 @@ class AvailabilityOut(BaseModel):
     timezone: str
     slots: list[SlotOut]
     reason: str | None  # no_event | no_shifts | fully_booked | blackout, when nothing is available
+
+
+@lru_cache(maxsize=4096)
+def _local_times(schedule: Schedule, day: date, zone: ZoneInfo) -> tuple[tuple[str, str], ...]:
+    """Each slot's start and end as the client reads them; like the frame, worked out once."""
+    return tuple(
+        (slot.start.astimezone(zone).isoformat(), slot.end.astimezone(zone).isoformat())
+        for slot in day_frame(schedule, day, zone).slots
+    )
+
+
+def day_answer(event_id: UUID, schedule: Schedule, day: date, zone: ZoneInfo, capacity: list[int], remaining: list[int]) -> dict:
+    """The answer for a day, from the counters of its slots (in the order of ``slots_on_local_day``).
+    A plain dict, not a model per slot: it is the measured hot path (``AvailabilityOut`` documents
+    it, and a test checks real answers against the document)."""
+    view = day_view(day_frame(schedule, day, zone), capacity, remaining)
+    times = _local_times(schedule, day, zone)
+    return {
+        "event_id": str(event_id),
+        "date": day.isoformat(),
+        "timezone": zone.key,
+        "slots": [
+            {"start": start, "end": end, "status": v.status.value, "remaining": v.remaining}
+            for (start, end), v in zip(times, view.slots, strict=True)
+        ],
+        "reason": view.reason.value if view.reason else None,
+    }

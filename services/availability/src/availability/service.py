@@ -7,17 +7,15 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from functools import lru_cache
 from uuid import UUID, uuid4
-from zoneinfo import ZoneInfo
 
 import aiohttp
 
 from availability.adapters.record import EventRecord, SystemOfRecord
-from availability.domain import day_frame, day_view
+from availability.api import day_answer
 from common.capacity import CapacityStore, Hold, UnitInUse, differences, event_counters, lasting_differences
 from common.errors import not_found, try_again
-from common.schedule import Schedule, Slot, zone_named
+from common.schedule import Slot, zone_named
 
 log = logging.getLogger(__name__)
 
@@ -38,33 +36,6 @@ class Availability:
             raise not_found("event")
         zone = zone_named(zone_name) if zone_name else counts.event.schedule.zone
         return day_answer(event_id, counts.event.schedule, day, zone, counts.capacity, counts.remaining)
-
-
-@lru_cache(maxsize=4096)
-def _local_times(schedule: Schedule, day: date, zone: ZoneInfo) -> tuple[tuple[str, str], ...]:
-    """Each slot's start and end as the client reads them; like the frame, worked out once."""
-    return tuple(
-        (slot.start.astimezone(zone).isoformat(), slot.end.astimezone(zone).isoformat())
-        for slot in day_frame(schedule, day, zone).slots
-    )
-
-
-def day_answer(event_id: UUID, schedule: Schedule, day: date, zone: ZoneInfo, capacity: list[int], remaining: list[int]) -> dict:
-    """The answer for a day, from the counters of its slots (in the order of ``slots_on_local_day``).
-    A plain dict, not a model per slot: it is the measured hot path (``AvailabilityOut`` documents
-    it, and a test checks real answers against the document)."""
-    view = day_view(day_frame(schedule, day, zone), capacity, remaining)
-    times = _local_times(schedule, day, zone)
-    return {
-        "event_id": str(event_id),
-        "date": day.isoformat(),
-        "timezone": zone.key,
-        "slots": [
-            {"start": start, "end": end, "status": v.status.value, "remaining": v.remaining}
-            for (start, end), v in zip(times, view.slots, strict=True)
-        ],
-        "reason": view.reason.value if view.reason else None,
-    }
 
 
 @dataclass
