@@ -110,14 +110,7 @@ class AccountsService:
             row = await uow.session.scalar(select(UserRow).where(UserRow.email == email.lower()).with_for_update())
             if row is None:
                 uow.session.add(
-                    UserRow(
-                        email=email.lower(),
-                        name=name,
-                        role=Role.ADMIN.value,
-                        timezone="UTC",
-                        password_hash=password_hash,
-                        sequence=1,
-                    )
+                    UserRow(email=email.lower(), name=name, role=Role.ADMIN.value, timezone="UTC", password_hash=password_hash)
                 )
             else:
                 row.role, row.password_hash = Role.ADMIN.value, password_hash
