@@ -207,6 +207,20 @@ class RunningSystem:
         return self.tokens.issue(Identity(id=uuid.uuid4(), role=role, name=name, email=email, timezone=timezone))
 
 
+async def counters_built(availability_url: str, timeout: float = 30.0) -> None:
+    """Until availability has built the counters at its first start it answers 503 (try again):
+    an unknown event answered 404 says it is done."""
+    query = {"event_id": str(uuid.uuid4()), "date": "2026-01-01"}
+    deadline = asyncio.get_running_loop().time() + timeout
+    async with aiohttp.ClientSession() as http:
+        while True:
+            async with http.get(f"{availability_url}/availability", params=query) as response:
+                if response.status == 404:
+                    return
+            assert asyncio.get_running_loop().time() < deadline, f"counters not built after {timeout} s ({response.status})"
+            await asyncio.sleep(0.1)
+
+
 @asynccontextmanager
 async def running_system(servers, logs: Path, service_overrides: dict[str, str]) -> AsyncIterator[RunningSystem]:
     """The whole system, started the way ``make run`` starts it, against this run's servers."""
@@ -234,6 +248,7 @@ async def running_system(servers, logs: Path, service_overrides: dict[str, str])
         for log in logs.glob("*.log"):  # noqa: ASYNC240 (only when start-up failed)
             print(f"--- {log.name}\n{log.read_text()[-3000:]}")
         raise
+    await counters_built(settings.url_of("availability"))
     try:
         yield RunningSystem(settings, mail, settings.public_url, logs, TokenCodec(ServiceSettings(jwt_secret=JWT_SECRET)), stack)
     finally:

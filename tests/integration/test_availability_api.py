@@ -227,3 +227,39 @@ async def test_an_unchanged_day_answers_304_to_its_etag_and_a_booking_gives_it_a
     await client.call("POST", "/bookings", expect=201, json={"event_id": event["id"], "start": ten})
     status, changed, body = await get(etag)  # the counters moved: the old tag no longer matches
     assert status == 200 and changed != etag and b'"remaining":1' in body
+
+
+async def test_a_change_whose_announcement_is_lost_is_seen_within_the_bound(api, system):
+    """Answers are kept between announced changes; a change nobody announced (written straight into
+    the counters, as if the announcement were lost) still shows within ANSWER_MAX_AGE_SECONDS."""
+    from redis.asyncio import Redis
+
+    from common.capacity import EventKeys
+
+    admin = await sign_in_admin(api, system)
+    day = date.today() + timedelta(days=6)
+    event = await create_event(admin, timezone="UTC", start_date=day, end_date=day, opens_at="10:00", closes_at="11:00")
+    pro, _ = await create_professional(api, admin)
+    await add_shift(admin, event, local(day, 10, 0, UTC), local(day, 11, 0, UTC), 3, professional=pro)
+    await wait_for_availability(api, event["id"], day, lambda b: b["slots"][0]["remaining"] == 3)
+    ten = str(int(local(day, 10, 0, UTC).timestamp()))
+    remaining = EventKeys.of(system.settings.redis_key_prefix, uuid.UUID(event["id"])).remaining
+    redis = Redis.from_url(system.settings.redis_url, decode_responses=True)
+    loop = asyncio.get_running_loop()
+    try:
+        delays = []
+        for shown in (2, 1, 3):
+            await api.call("GET", "/availability", params={"event_id": event["id"], "date": day.isoformat()})  # kept again
+            await redis.hset(remaining, ten, shown)  # no PUBLISH: nobody is told
+            written = loop.time()
+            while (await api.call("GET", "/availability", params={"event_id": event["id"], "date": day.isoformat()}))["slots"][0][
+                "remaining"
+            ] != shown:
+                assert loop.time() - written < 1.0, "a change not announced was never seen"
+                await asyncio.sleep(0.005)
+            delays.append(loop.time() - written)
+    finally:
+        await redis.aclose()
+    max_age = 0.2  # availability's ANSWER_MAX_AGE_SECONDS
+    assert max(delays) <= max_age + 0.05, delays
+    assert max(delays) > 0.02, f"seen at once {delays}: answers are not being kept"

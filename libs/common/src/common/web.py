@@ -5,6 +5,7 @@ import contextlib
 import hashlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -82,16 +83,27 @@ def json_response(data: Any, status: int = 200) -> web.Response:
     return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
 
 
-def conditional_json(data: Any, if_none_match: str | None) -> web.Response:
-    """A JSON answer with a strong ``ETag`` (a hash of the bytes themselves, so it changes exactly
-    when the answer does), or 304 with no body when the client already holds it."""
+@dataclass(frozen=True)
+class RenderedJson:
+    """A JSON answer rendered once, with a strong ``ETag``: a hash of the bytes themselves, so it
+    changes exactly when the answer does."""
+
+    body: bytes
+    etag: str
+
+
+def render_json(data: Any) -> RenderedJson:
     body = orjson.dumps(data)
-    etag = f'"{hashlib.blake2b(body, digest_size=12).hexdigest()}"'
-    headers = {"ETag": etag, "Cache-Control": "no-cache"}  # may be kept, but asked again every time
+    return RenderedJson(body, f'"{hashlib.blake2b(body, digest_size=12).hexdigest()}"')
+
+
+def conditional_json(answer: RenderedJson, if_none_match: str | None) -> web.Response:
+    """The answer, or 304 with no body when the client already holds it."""
+    headers = {"ETag": answer.etag, "Cache-Control": "no-cache"}  # may be kept, but asked again every time
     held = {tag.strip().removeprefix("W/") for tag in (if_none_match or "").split(",")}
-    if etag in held or "*" in held:
+    if answer.etag in held or "*" in held:
         return web.Response(status=304, headers=headers)
-    return web.Response(body=body, content_type="application/json", headers=headers)
+    return web.Response(body=answer.body, content_type="application/json", headers=headers)
 
 
 def page(items: list[dict], limit: int) -> dict:

@@ -21,7 +21,7 @@ def create_app(settings: Settings) -> web.Application:
 
     async def capacity(app: web.Application) -> AsyncIterator[None]:
         store, app[REBUILDER] = build_rebuilder(settings, app[common_web.REDIS], app[common_web.HTTP])
-        app[AVAILABILITY] = Availability(store)
+        app[AVAILABILITY] = Availability(store, settings.answer_max_age_seconds)
         yield
 
     app.cleanup_ctx.extend(
@@ -29,6 +29,7 @@ def create_app(settings: Settings) -> web.Application:
             common_web.redis_client(settings.redis_url),
             common_web.http_client,
             capacity,
+            common_web.background("follow-changes", lambda app: app[AVAILABILITY].follow_changes()),
             common_web.background(
                 "rebuild-watch", lambda app: app[REBUILDER].watch(settings.rebuild_check_seconds, settings.reconcile_seconds)
             ),

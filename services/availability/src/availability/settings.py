@@ -10,3 +10,6 @@ class Settings(ServiceSettings):
     rebuild_settle_seconds: float = 0.5  # lets bookings that took capacity before the flag commit
     rebuild_flag_seconds: float = 60.0  # a crashed rebuild blocks an event no longer than this
     reconcile_seconds: float = 30.0  # how often every counter is compared with the record
+    # A kept day answer is read afresh after this long even if no change of it was announced: the
+    # bound on how far behind the counters an answer can be (docs/architecture.md).
+    answer_max_age_seconds: float = 0.2

@@ -9,6 +9,7 @@ from common.capacity.counters import Hold, UnitInUse, differences, event_counter
 from common.capacity.store import (
     AttemptLimit,
     CapacityStore,
+    CounterChange,
     DayCounts,
     Earlier,
     EventKeys,
@@ -24,6 +25,7 @@ __all__ = [
     "AttemptLimit",
     "Limited",
     "CapacityStore",
+    "CounterChange",
     "DayCounts",
     "Earlier",
     "Full",

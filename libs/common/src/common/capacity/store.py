@@ -1,6 +1,7 @@
 import json
 import math
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, fields
 from datetime import date
 from importlib.resources import files
@@ -118,6 +119,19 @@ class Limited:
     retry_after: int
 
 
+@dataclass(frozen=True)
+class CounterChange:
+    """What a script changed: one slot of an event, or (``slot`` None) anything of it."""
+
+    event_id: UUID
+    slot: str | None
+
+    @classmethod
+    def parse(cls, message: str) -> "CounterChange":
+        event_id, _, slot = message.partition(" ")
+        return cls(UUID(event_id), slot or None)
+
+
 class StaleEvent(Exception):
     """The event changed between reading it and taking capacity."""
 
@@ -138,24 +152,39 @@ class CapacityStore:
         self._commit_rebuild = redis.register_script(_script("commit_rebuild.lua"))
         self._read_day = redis.register_script(_script("read_day.lua"))
         self._confirm = redis.register_script(_script("confirm.lua"))
+        self.changes_channel = f"{prefix}:changes"  # where the scripts announce what they changed
         self._events: dict[UUID, KnownEvent] = {}  # parsed definitions, revalidated on every read
         self._days: dict[tuple[UUID, int, date], tuple[tuple[Slot, ...], str]] = {}  # an event day's slots
 
     def keys(self, event_id: UUID) -> EventKeys:
         return EventKeys.of(self._prefix, event_id)
 
+    def _announce(self, event_id: UUID) -> list[str]:
+        """The last two arguments of every script that changes what availability shows."""
+        return [self.changes_channel, str(event_id)]
+
     # -- writes from the shift-change consumer -------------------------------------------------
 
     async def apply_event(self, sequence: int, data: EventData) -> bool:
         """True when applied, False when older than (or the same as) what is there."""
         keys = self.keys(data.id)
-        return _applied(await self._apply_event(keys=[keys.event, keys.rebuilding], args=[sequence, data.model_dump_json()]))
+        return _applied(
+            await self._apply_event(
+                keys=[keys.event, keys.rebuilding], args=[sequence, data.model_dump_json(), *self._announce(data.id)]
+            )
+        )
 
     async def apply_shift(self, sequence: int, shift: ShiftData) -> bool:
         keys = self.keys(shift.event_id)
         applied = await self._apply_shift(
             keys=[keys.shifts, keys.alloc, keys.capacity, keys.remaining, keys.professionals, keys.rebuilding],
-            args=[str(shift.id), sequence, json.dumps(shift_state(shift)), shift.professional.model_dump_json()],
+            args=[
+                str(shift.id),
+                sequence,
+                json.dumps(shift_state(shift)),
+                shift.professional.model_dump_json(),
+                *self._announce(shift.event_id),
+            ],
         )
         return _applied(applied)
 
@@ -199,6 +228,21 @@ class CapacityStore:
                 return DayCounts(known, slots, [int(c) for c, _ in pairs], [int(r) for _, r in pairs])
             self._events.pop(event_id, None)
         raise StaleEvent(str(event_id))
+
+    async def changes(self) -> AsyncIterator[CounterChange | None]:
+        """Every change the scripts announce, as they announce it. Yields None first, once
+        subscribed: from then on nothing is missed until the iterator raises (Redis pub/sub keeps
+        nothing for a subscriber that was away, so whoever follows must forget what it kept)."""
+        async with self._redis.pubsub() as pubsub:
+            await pubsub.subscribe(self.changes_channel)
+            while True:
+                message = await pubsub.get_message(timeout=None)
+                if message is None:
+                    continue
+                if message["type"] == "subscribe":
+                    yield None
+                elif message["type"] == "message":
+                    yield CounterChange.parse(message["data"])
 
     # -- booking -----------------------------------------------------------------------------
 
@@ -253,6 +297,7 @@ class CapacityStore:
                 day_keys,
                 limit.per_window if limit else 0,
                 limit.window_seconds * 1000 if limit else 0,
+                *self._announce(known.data.id),
             ],
         )
         if result[0] == -4:
@@ -306,7 +351,10 @@ class CapacityStore:
                 keys.alloc, keys.remaining, keys.load, keys.capacity, keys.holds, keys.hold_expiry,
                 idempotency_key or _no_record(keys),
             ],
-            args=[slot.key, known.schedule.event_day_of(slot.start).isoformat(), str(booking_id), "held" if held_only else ""],
+            args=[
+                slot.key, known.schedule.event_day_of(slot.start).isoformat(), str(booking_id), "held" if held_only else "",
+                *self._announce(known.data.id),
+            ],
         )  # fmt: skip
         return bool(released)
 
@@ -325,6 +373,7 @@ class CapacityStore:
                 repr(random),
                 str(professional_id),
                 "blocked" if blocked else "",
+                *self._announce(known.data.id),
             ],
         )
         return self._placed(known, result)
@@ -400,14 +449,14 @@ class CapacityStore:
                     pipe.hset(key, mapping=counters[name])
             await pipe.execute()
         pairs = [key for name in LIVE_KEYS for key in (staged.live()[name], live.live()[name])]
-        swapped = bool(await self._commit_rebuild(keys=[live.rebuilding, *pairs], args=[token]))
+        swapped = bool(await self._commit_rebuild(keys=[live.rebuilding, *pairs], args=[token, *self._announce(event_id)]))
         if not swapped:
             await self._redis.delete(*staged.live().values())
         self._events.pop(event_id, None)
         return swapped
 
     async def abandon_rebuild(self, event_id: UUID, token: str) -> None:
-        await self._commit_rebuild(keys=[self.keys(event_id).rebuilding], args=[token])
+        await self._commit_rebuild(keys=[self.keys(event_id).rebuilding], args=[token, *self._announce(event_id)])
 
     async def raw(self, event_id: UUID) -> dict[str, dict[str, str]]:
         """Every hash of the event (and the hold expiry set) as stored, for checks and reconciling."""

@@ -20,7 +20,8 @@ api = Endpoints()
 )
 async def availability(request: web.Request, call: Call[None, AvailabilityQuery]) -> web.Response:
     """Answered 304 to the ETag of an unchanged day: a page polling a day costs no parsing on
-    either side and no bytes on the wire until a slot of it changes."""
+    either side and no bytes on the wire until a slot of it changes. At most ``ANSWER_MAX_AGE_SECONDS``
+    behind the counters (the answers the service keeps)."""
     query = call.query
     zone_name = query.tz or (call.who.timezone if call.who else None)  # else the event's own
     answer = await request.app[AVAILABILITY].day(query.event_id, query.date, zone_name)

@@ -237,4 +237,3 @@ def units_of_work(pool: asyncpg.Pool, wake_relay: Callable[[], None]) -> Callabl
         return BookingUnitOfWork(pool, wake_relay, begin_shared(shared_lock) if shared_lock else "BEGIN")
 
     return new
-

@@ -7,7 +7,7 @@
 -- KEYS[6] the event's rebuilding flag
 -- ARGV[1] shift id, ARGV[2] sequence,
 -- ARGV[3] state JSON {"professional_id", "capacity", "active": bool, "slots": [slot, ...]},
--- ARGV[4] professional JSON
+-- ARGV[4] professional JSON, ARGV[5] the changes channel, ARGV[6] the event id (slots.lua's announce)
 -- Returns 1 when applied, 0 when ignored as older or duplicate, -1 while the event is being rebuilt.
 -- A slot left with no capacity and no use loses its fields (save_slot, in slots.lua).
 if redis.call('EXISTS', KEYS[6]) == 1 then return -1 end

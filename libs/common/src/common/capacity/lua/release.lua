@@ -2,7 +2,8 @@
 -- KEYS[1] alloc hash, KEYS[2] remaining hash, KEYS[3] load hash, KEYS[4] capacity hash,
 -- KEYS[5] holds hash, KEYS[6] hold expiry zset, KEYS[7] the attempt's idempotency record
 -- ARGV[1] slot, ARGV[2] event day (YYYY-MM-DD), ARGV[3] booking,
--- ARGV[4] "held" to release only while the booking is still an unconfirmed hold (expiry), else ""
+-- ARGV[4] "held" to release only while the booking is still an unconfirmed hold (expiry), else "",
+-- ARGV[5] the changes channel, ARGV[6] the event id (slots.lua's announce)
 -- Returns 1 when a unit was given back, 0 when the booking held none there.
 if ARGV[4] == 'held' and redis.call('HEXISTS', KEYS[5], ARGV[3]) == 0 then return 0 end
 redis.call('HDEL', KEYS[5], ARGV[3])

@@ -6,7 +6,8 @@
 -- KEYS[1] alloc hash, KEYS[2] remaining hash, KEYS[3] load hash, KEYS[4] professionals hash,
 -- KEYS[5] the event's rebuilding flag, KEYS[6] capacity hash
 -- ARGV[1] slot, ARGV[2] event day, ARGV[3] booking, ARGV[4] random number in [0, 1),
--- ARGV[5] the booking's professional in the record, ARGV[6] "blocked" when nobody may hold the slot
+-- ARGV[5] the booking's professional in the record, ARGV[6] "blocked" when nobody may hold the slot,
+-- ARGV[7] the changes channel, ARGV[8] the event id (slots.lua's announce)
 -- Returns {1, professional, unit, professional JSON, eligible JSON} where it now is;
 -- {0} when nobody has room (it holds nothing now); {-2} while the event's counters are rebuilt.
 local slot, day, booking = ARGV[1], ARGV[2], ARGV[3]

@@ -2,6 +2,14 @@
 -- it is registered (a script loaded by EVALSHA cannot call another). A slot's allocation is
 -- {"c": {professional: capacity}, "u": {professional: {unit: booking}}}.
 
+-- Every script that changes what availability shows ends its ARGV with the changes channel and the
+-- event id: each changed slot is announced there, so that availability's readers drop the answers
+-- they keep for it (a channel is not a key: PUBLISH reaches every node of a cluster).
+local CHANGES_CHANNEL, CHANGED_EVENT = ARGV[#ARGV - 1], ARGV[#ARGV]
+local function announce(slot)
+  redis.call('PUBLISH', CHANGES_CHANNEL, CHANGED_EVENT .. ' ' .. slot)
+end
+
 local function units_in_use(units)
   local n = 0
   for _ in pairs(units or {}) do n = n + 1 end
@@ -68,6 +76,7 @@ local function save_slot(alloc_key, capacity_key, remaining_key, slot, alloc)
     redis.call('HDEL', alloc_key, slot)
     redis.call('HDEL', capacity_key, slot)
     redis.call('HDEL', remaining_key, slot)
+    announce(slot)
     return
   end
   local total, used = 0, 0
@@ -76,5 +85,6 @@ local function save_slot(alloc_key, capacity_key, remaining_key, slot, alloc)
   redis.call('HSET', alloc_key, slot, cjson.encode(alloc))
   redis.call('HSET', capacity_key, slot, total)
   redis.call('HSET', remaining_key, slot, total - used)
+  announce(slot)
 end
 

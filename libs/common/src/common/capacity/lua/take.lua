@@ -14,7 +14,8 @@
 -- ARGV[6] when the hold expires (ms since the epoch), ARGV[7] hold lifetime (ms),
 -- ARGV[8] the request's fingerprint ("" when the client sent no Idempotency-Key),
 -- ARGV[9] the slots of the event day, comma-separated (for the open slots a refusal offers)
--- ARGV[10] attempts a client may make per window (0: no limit), ARGV[11] the window (ms)
+-- ARGV[10] attempts a client may make per window (0: no limit), ARGV[11] the window (ms),
+-- ARGV[12] the changes channel, ARGV[13] the event id (slots.lua's announce)
 -- Returns {1, professional, unit, professional JSON, eligible JSON ({professional: load})};
 -- {0, "remaining,remaining,..." of the day's slots} when nobody has room; {-1} when the event changed since the caller checked the slot;
 -- {-2} while the event's counters are being rebuilt; {-3, record} when the key was used before;
@@ -55,6 +56,7 @@ alloc.u[pick] = units
 redis.call('HSET', KEYS[2], slot, cjson.encode(alloc))
 redis.call('HINCRBY', KEYS[4], day .. '|' .. pick, 1)
 redis.call('HINCRBY', KEYS[3], slot, -1)
+announce(slot)
 redis.call('HSET', KEYS[7], booking, cjson.encode({slot = slot, professional = pick, unit = unit, day = day}))
 redis.call('ZADD', KEYS[8], ARGV[6], booking)
 if ARGV[8] ~= '' then
