@@ -35,7 +35,8 @@ test: install browser edge  ## lint, then the test suite (benchmarks excluded)
 test-quick: install browser edge  ## the tests without the fault tests (which kill services and stop RabbitMQ)
 	$(UV) run --frozen --no-sync pytest -m "not bench and not fault" $(PYTEST_ARGS)
 
-bench: install edge  ## benchmarks, out of the default test run: figures into docs/benchmarks.md and docs/benchmark-results.json
+bench: install edge  ## benchmarks, out of the default test run: figures and charts into docs/benchmarks.md, docs/charts/ and docs/benchmark-results.json
+	@command -v wrk >/dev/null 2>&1 || $(call apt_install,wrk)  # the availability figures' cross-check
 	$(UV) run --frozen --no-sync pytest -m bench -p no:cacheprovider -s $(PYTEST_ARGS)
 
 soak: install edge  ## the capacity state machine for longer (SOAK_EXAMPLES histories of 30 steps; default 2,000)

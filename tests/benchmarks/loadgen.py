@@ -1,8 +1,16 @@
 """The load generator: its own process (as wrk would be), asyncio on uvloop, raw HTTP/1.1 keep-alive.
 
-A plan is a list of prepared requests (kind, bytes), sent by ``connections`` closed-loop workers
-in order, until the list is used up or ``seconds`` have passed (``repeat`` cycles the list). It
-reports, per kind of request, the count of each status, p50/p95/p99 latency and the rate.
+A plan is a list of prepared requests (kind, bytes), sent in order over ``connections`` keep-alive
+connections until the list is used up or ``seconds`` have passed (``repeat`` cycles the list).
+
+- Closed loop (the default): each connection sends its next request when the last is answered;
+  the rate is what the system sustains, and latency is measured from sending.
+- Open loop (``rate``): request *i* is due at *i* / ``rate`` seconds, answered or not; latency is
+  measured from when it was due, so a stall shows in the figures instead of slowing the sender
+  down (no coordinated omission, as in wrk2). A connection busy past a due time makes the request
+  wait, and that wait is counted.
+
+It reports, per kind of request, the count of each status, p50/p95/p99 latency and the rate.
 Preparing every request beforehand keeps the generator's own CPU per request small: the machine
 it shares with the system has two cores.
 
@@ -47,6 +55,7 @@ class Plan:
     connections: int
     seconds: float | None = None
     repeat: bool = False
+    rate: float | None = None  # open loop: requests due per second
 
 
 @dataclass
@@ -94,6 +103,13 @@ async def _drive(plan: Plan) -> Report:
             if next_index >= len(prepared) and not plan.repeat:
                 break
             kind, request = prepared[next_index % len(prepared)]
+            if plan.rate:
+                due = started + next_index / plan.rate
+                if due >= stop_at:
+                    break
+                if due > sent_at:
+                    await asyncio.sleep(due - sent_at)
+                sent_at = due  # late or not, its latency counts from when it was due
             next_index += 1
             try:
                 if writer is None:
