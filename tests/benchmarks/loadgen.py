@@ -102,15 +102,15 @@ async def _drive(plan: Plan) -> Report:
         while (sent_at := time.perf_counter()) < stop_at:
             if next_index >= len(prepared) and not plan.repeat:
                 break
-            kind, request = prepared[next_index % len(prepared)]
+            index, next_index = next_index, next_index + 1  # this worker's, before any wait
+            kind, request = prepared[index % len(prepared)]
             if plan.rate:
-                due = started + next_index / plan.rate
+                due = started + index / plan.rate
                 if due >= stop_at:
                     break
                 if due > sent_at:
                     await asyncio.sleep(due - sent_at)
                 sent_at = due  # late or not, its latency counts from when it was due
-            next_index += 1
             try:
                 if writer is None:
                     reader, writer = await asyncio.open_connection(parts.hostname, parts.port)

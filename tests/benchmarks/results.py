@@ -60,15 +60,19 @@ def draw(title: str, chart: dict, path: Path) -> None:
     width = 0.8 if chart["stacked"] else 0.8 / len(series)
     bottoms = [0.0] * len(categories)
     for i, name in enumerate(series):
-        values = [chart["values"][c].get(name, 0.0) for c in categories]
         if chart["stacked"]:
+            values = [chart["values"][c].get(name, 0.0) for c in categories]
             axes.bar(range(len(categories)), values, width, bottom=bottoms, label=name)
             bottoms = [b + v for b, v in zip(bottoms, values, strict=True)]
-        else:
-            offsets = [x - 0.4 + width * (i + 0.5) for x in range(len(categories))]
-            bars = axes.bar(offsets, values, width, label=name)
-            axes.bar_label(bars, labels=[f"{v:,.0f}" if v >= 10 else f"{v:.2f}" for v in values], fontsize=7)
-    axes.set_xticks(range(len(categories)), categories, fontsize=8)
+        else:  # a series measured in only some categories (the floor books only) has bars there only
+            measured = [(x, chart["values"][c][name]) for x, c in enumerate(categories) if name in chart["values"][c]]
+            offsets = [x - 0.4 + width * (i + 0.5) for x, _ in measured]
+            bars = axes.bar(offsets, [v for _, v in measured], width, label=name)
+            axes.bar_label(bars, labels=[f"{v:,.0f}" if v >= 10 else f"{v:.2f}" for _, v in measured], fontsize=7)
+    axes.set_xticks(range(len(categories)), categories, fontsize=7)
+    axes.margins(y=0.1)
+    if chart.get("log"):
+        axes.set_yscale("log")
     axes.set_ylabel(chart["unit"])
     axes.set_title(f"{title} (measured {chart['measured']})", fontsize=10)
     axes.legend(fontsize=8)
@@ -86,9 +90,12 @@ class Results:
     def row(self, table: str, **cells: object) -> None:
         self.tables.setdefault(table, []).append({name.replace("_", " "): str(value) for name, value in cells.items()})
 
-    def bar(self, chart: str, unit: str, category: str, series: str, value: float, stacked: bool = False) -> None:
-        """One bar of a chart: ``value`` (in ``unit``) of ``series`` in ``category``."""
-        drawn = self.charts.setdefault(chart, {"unit": unit, "stacked": stacked, "values": {}})
+    def bar(
+        self, chart: str, unit: str, category: str, series: str, value: float, stacked: bool = False, log: bool = False
+    ) -> None:
+        """One bar of a chart: ``value`` (in ``unit``) of ``series`` in ``category`` (``log``: a
+        logarithmic axis, for figures that differ by orders of magnitude)."""
+        drawn = self.charts.setdefault(chart, {"unit": unit, "stacked": stacked, "log": log, "values": {}})
         drawn["values"].setdefault(category, {})[series] = round(value, 3)
 
     def markdown(self, about: dict[str, str], tables: dict[str, dict], charts: dict[str, dict]) -> str:
