@@ -263,7 +263,17 @@ async def system(servers, tmp_path_factory) -> AsyncIterator[RunningSystem]:
         yield running
 
 
+def loopback_address() -> str:
+    """An address of its own on the loopback network (all of 127.0.0.0/8 is this machine): each
+    test is a client of its own to the entry's per-address limits, as different people would be."""
+    return f"127.{random.randrange(1, 255)}.{random.randrange(0, 256)}.{random.randrange(1, 255)}"
+
+
+def client_session(address: str | None = None) -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(local_addr=(address or loopback_address(), 0)))
+
+
 @pytest.fixture
 async def api(system) -> AsyncIterator[ApiClient]:
-    async with aiohttp.ClientSession() as http:
+    async with client_session() as http:
         yield ApiClient(http, system.public_url)

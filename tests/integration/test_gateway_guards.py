@@ -1,5 +1,6 @@
 """The public entry as a front door: bad tokens, other people's things, oversized bodies, limits."""
 
+import asyncio
 import time
 import uuid
 from datetime import datetime, timedelta
@@ -9,6 +10,8 @@ import jwt
 import yarl
 
 from common.roles import Role
+from devstack.client import ApiClient
+from tests.conftest import client_session
 from tests.integration.helpers import add_shift, create_event, create_professional, local, sign_in_admin, wait_for_availability
 
 
@@ -78,6 +81,45 @@ async def test_an_oversized_body_is_a_413_and_writes_nothing(api, system):
     client = api.as_user(system.token_for(Role.CLIENT))
     status, problem = await client.request("POST", "/bookings", json={"event_id": str(uuid.uuid4()), "start": "x" * 70_000})
     assert (status, problem["code"]) == (413, "payload_too_large")
+
+
+async def test_a_burst_of_wrong_passwords_is_held_to_the_limit_and_the_owner_still_gets_in_from_elsewhere(api, system):
+    """Counted and checked in one step: 200 wrong passwords at once for one account from one
+    address get at most the limit of 401s, the rest 429 with Retry-After; the owner, from another
+    address, signs in all the same (a stranger cannot lock an account out from everywhere)."""
+    email = f"{uuid.uuid4().hex[:8]}@test.example"
+    await api.call("POST", "/auth/register", expect=201, json={"email": email, "password": "right-password", "name": "Owner"})
+    limit = 10  # FAILED_SIGN_INS_PER_MINUTE
+
+    async def wrong() -> tuple[int, str | None]:
+        async with api.http.post(f"{api.base_url}/auth/login", json={"email": email, "password": "wrong"}) as response:
+            return response.status, response.headers.get("Retry-After")
+
+    answers = await asyncio.gather(*(wrong() for _ in range(200)))
+    refused = [after for status, after in answers if status == 429]
+    assert sorted({status for status, _ in answers}) == [401, 429]
+    assert len(answers) - len(refused) <= limit, f"{len(answers) - len(refused)} attempts got past the limit"
+    assert all(after and 1 <= int(after) <= 60 for after in refused)
+    status, _ = await api.request("POST", "/auth/login", json={"email": email, "password": "right-password"})
+    assert status == 429  # from this address, even the right password waits out the minute
+    async with client_session() as elsewhere:
+        await ApiClient(elsewhere, system.public_url).sign_in(email, "right-password")
+
+
+async def test_one_address_cannot_try_many_accounts_or_open_many(api, system):
+    emails = [f"{uuid.uuid4().hex[:8]}@test.example" for _ in range(31)]
+    answers = [(await api.request("POST", "/auth/login", json={"email": email, "password": "guess"}))[0] for email in emails]
+    assert answers == [401] * 30 + [429]  # FAILED_SIGN_INS_PER_ADDRESS_PER_MINUTE, whatever the account
+    async with client_session() as one_address:
+        registrar = ApiClient(one_address, system.public_url)
+        for i in range(20):  # REGISTRATIONS_PER_ADDRESS_PER_HOUR
+            body = {"email": f"many-{i}-{uuid.uuid4().hex[:6]}@test.example", "password": "password-123", "name": "Many"}
+            await registrar.call("POST", "/auth/register", expect=201, json=body)
+        body = {"email": f"one-more-{uuid.uuid4().hex[:6]}@test.example", "password": "password-123", "name": "More"}
+        status, problem = await registrar.request("POST", "/auth/register", json=body)
+        assert (status, problem["code"]) == (429, "rate_limited")
+        status, _ = await registrar.request("POST", "/auth/login", json={"email": body["email"], "password": "password-123"})
+        assert status == 401  # the refused registration made no account
 
 
 async def test_failed_sign_ins_are_rate_limited_with_retry_after(api, system):

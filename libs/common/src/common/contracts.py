@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer
 
-from common.schedule import DailyWindow, Schedule, Window
+from common.schedule import DailyWindow, Schedule, Window, supported_day, supported_instant
 
 
 def _without_offset(value: time) -> time:
@@ -25,6 +25,12 @@ LocalTime = Annotated[
     time, AfterValidator(_without_offset), PlainSerializer(lambda t: t.strftime("%H:%M"), return_type=str, when_used="json")
 ]
 """A wall-clock time in an event's timezone, written ``HH:MM``."""
+
+
+Day = Annotated[date, AfterValidator(supported_day)]
+"""A calendar day a client may name: 1970-01-01 to 2999-12-31."""
+Instant = Annotated[AwareDatetime, AfterValidator(supported_instant)]
+"""An instant with its offset, on a day a client may name."""
 
 
 class Contract(BaseModel):

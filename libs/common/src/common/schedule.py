@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, available_timezones
 
 
 @dataclass(frozen=True, order=True)
@@ -45,12 +45,35 @@ class Window:
 Blackout = DailyWindow | Window
 
 
+@lru_cache(maxsize=1)
+def _zone_names() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
 def zone_named(name: str) -> ZoneInfo:
-    """The IANA zone called ``name``; a ValueError (a 422 at the edge) for anything else."""
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown timezone {name!r}; use an IANA name such as 'Europe/Paris'") from None
+    """The IANA zone called ``name``; a ValueError (a 422 at the edge) for anything else: only the
+    database's zone names are looked up, never a folder of it ("America") or one of its data files."""
+    if name not in _zone_names():
+        raise ValueError(f"unknown timezone {name!r}; use an IANA name such as 'Europe/Paris'")
+    return ZoneInfo(name)
+
+
+EARLIEST_DAY, LATEST_DAY = date(1970, 1, 1), date(2999, 12, 31)
+
+
+def supported_day(value: date) -> date:
+    """A calendar day the product works with: 1970-01-01 to 2999-12-31. Beyond, a day seen from
+    another zone would fall off Python's calendar (a 500 before; a 422 at the edge now)."""
+    if not EARLIEST_DAY <= value <= LATEST_DAY:
+        raise ValueError(f"dates run from {EARLIEST_DAY} to {LATEST_DAY}")
+    return value
+
+
+def supported_instant(value: datetime) -> datetime:
+    """An instant on a supported day, in whatever offset it was written."""
+    if value.tzinfo is not None and not EARLIEST_DAY <= value.replace(tzinfo=None).date() <= LATEST_DAY:
+        raise ValueError(f"dates run from {EARLIEST_DAY} to {LATEST_DAY}")
+    return value
 
 
 def local_instant(day: date, at: time, zone: ZoneInfo) -> datetime:

@@ -71,7 +71,9 @@ async def _readyz(request: web.Request) -> web.Response:
         try:
             await asyncio.wait_for(check(), timeout=2)
         except Exception as exc:  # a readiness probe reports, it does not raise
-            failures[getattr(check, "__qualname__", "check")] = repr(exc)
+            name = getattr(check, "__qualname__", "check")
+            failures[name] = "down"  # what failed, never why: the reason (addresses, names) goes to the log
+            log.warning("readiness check %s failed: %r", name, exc)
     reported = {name: "up" if is_up() else "down" for name, is_up in request.app[REPORTED]}
     if failures:
         return json_response({"status": "unavailable", "failures": failures, **reported}, status=503)

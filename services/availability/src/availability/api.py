@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from availability.domain import day_frame, day_view
+from common.contracts import Day
 from common.schedule import Schedule, zone_named
 
 
@@ -16,7 +17,7 @@ class AvailabilityQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     event_id: UUID
-    date: date
+    date: Day
     tz: str | None = None
 
     _zone = field_validator("tz")(lambda cls, v: v if v is None else zone_named(v).key)

@@ -5,10 +5,10 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from common.auth import Identity
-from common.contracts import BookingData
+from common.contracts import BookingData, Instant
 from common.errors import Problem
 from common.roles import Role
 from common.schedule import Slot, zone_named
@@ -18,7 +18,7 @@ class BookingIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     event_id: UUID
-    start: AwareDatetime
+    start: Instant
     email: EmailStr | None = None
 
 

@@ -19,7 +19,7 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
 
     async def accounts(app: web.Application) -> AsyncIterator[None]:
-        app[ACCOUNTS] = AccountsService(app[common_web.UNITS_OF_WORK], app[TOKEN_CODEC])
+        app[ACCOUNTS] = AccountsService(app[common_web.UNITS_OF_WORK], app[TOKEN_CODEC], settings.password_hashes_at_once)
         if settings.admin_email and settings.admin_password:
             await app[ACCOUNTS].ensure_admin(
                 settings.admin_email, settings.admin_password.get_secret_value(), settings.admin_name

@@ -39,12 +39,18 @@ def email_taken() -> Problem:
 
 
 class AccountsService:
-    def __init__(self, units_of_work: Callable[[], UnitOfWork], tokens: TokenCodec) -> None:
+    def __init__(self, units_of_work: Callable[[], UnitOfWork], tokens: TokenCodec, hashes_at_once: int = 4) -> None:
         self._uow = units_of_work
         self._tokens = tokens
+        # argon2 takes 64 MiB per hash: a flood of sign-ins queues here instead of taking the memory.
+        self._hashing = asyncio.Semaphore(hashes_at_once)
+
+    async def _hash(self, work: Callable[..., object], *args: str) -> object:
+        async with self._hashing:
+            return await asyncio.to_thread(work, *args)
 
     async def register(self, spec: RegisterIn, role: Role = Role.CLIENT) -> Identity:
-        password_hash = await asyncio.to_thread(_hasher.hash, spec.password)
+        password_hash = await self._hash(_hasher.hash, spec.password)
         try:
             async with self._uow() as uow:
                 row = UserRow(
@@ -67,7 +73,7 @@ class AccountsService:
         async with self._uow() as uow:
             row = await uow.session.scalar(select(UserRow).where(UserRow.email == spec.email.lower()))
         try:
-            await asyncio.to_thread(_hasher.verify, row.password_hash if row else _DUMMY_HASH, spec.password)
+            await self._hash(_hasher.verify, row.password_hash if row else _DUMMY_HASH, spec.password)
         except (VerificationError, InvalidHashError):
             row = None
         if row is None:
@@ -105,7 +111,7 @@ class AccountsService:
 
     async def ensure_admin(self, email: str, password: str, name: str) -> None:
         """Make sure the configured admin exists and signs in with the configured password."""
-        password_hash = await asyncio.to_thread(_hasher.hash, password)
+        password_hash = await self._hash(_hasher.hash, password)
         async with self._uow() as uow:
             row = await uow.session.scalar(select(UserRow).where(UserRow.email == email.lower()).with_for_update())
             if row is None:

@@ -13,4 +13,11 @@ class Settings(ServiceSettings):
     admin_email: str | None = None
     admin_password: SecretStr | None = None
     admin_name: str = "Administrator"
-    failed_sign_ins_per_minute: int = 10  # per account: then 429 until the minute is over
+    # Sign-in and registration limits, per client address (the entry's X-Forwarded-For): failed
+    # sign-ins to one account from one address, and to any account from one address, a minute; a
+    # stranger elsewhere cannot lock an account out, nor try many accounts from one address.
+    failed_sign_ins_per_minute: int = 10
+    failed_sign_ins_per_address_per_minute: int = 30
+    registrations_per_address_per_hour: int = 20
+    # Password hashes (argon2: 64 MiB each) computed at once; the rest wait their turn.
+    password_hashes_at_once: int = 4

@@ -1,12 +1,11 @@
 """The shapes of the shifts service's HTTP requests and responses (validated at the edge)."""
 
-from datetime import date
 from typing import Self
 from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from common.contracts import DailyBlackoutData, EventData, LocalTime, OneOffBlackoutData
+from common.contracts import DailyBlackoutData, Day, EventData, Instant, LocalTime, OneOffBlackoutData
 from common.schedule import zone_named
 from shifts.domain import MAX_SHIFT_CAPACITY, MAX_SLOT_MINUTES
 
@@ -18,8 +17,8 @@ class Input(BaseModel):
 class EventIn(Input):
     name: str = Field(min_length=1, max_length=200)
     timezone: str
-    start_date: date
-    end_date: date
+    start_date: Day
+    end_date: Day
     opens_at: LocalTime
     closes_at: LocalTime
     slot_minutes: int = Field(ge=5, le=MAX_SLOT_MINUTES)
@@ -30,8 +29,8 @@ class EventIn(Input):
 class EventPatch(Input):
     name: str | None = Field(None, min_length=1, max_length=200)
     timezone: str | None = None
-    start_date: date | None = None
-    end_date: date | None = None
+    start_date: Day | None = None
+    end_date: Day | None = None
     opens_at: LocalTime | None = None
     closes_at: LocalTime | None = None
     slot_minutes: int | None = Field(None, ge=5, le=MAX_SLOT_MINUTES)
@@ -44,8 +43,8 @@ class BlackoutIn(Input):
 
     start_time: LocalTime | None = None
     end_time: LocalTime | None = None
-    start: AwareDatetime | None = None
-    end: AwareDatetime | None = None
+    start: Instant | None = None
+    end: Instant | None = None
     reason: str | None = Field(None, max_length=200)
 
     @model_validator(mode="after")
@@ -59,15 +58,15 @@ class BlackoutIn(Input):
 
 class ShiftIn(Input):
     event_id: UUID
-    start: AwareDatetime
-    end: AwareDatetime
+    start: Instant
+    end: Instant
     capacity: int = Field(1, ge=1, le=MAX_SHIFT_CAPACITY)
     professional_id: UUID | None = None
 
 
 class ShiftPatch(Input):
-    start: AwareDatetime | None = None
-    end: AwareDatetime | None = None
+    start: Instant | None = None
+    end: Instant | None = None
     capacity: int | None = Field(None, ge=1, le=MAX_SHIFT_CAPACITY)
 
 

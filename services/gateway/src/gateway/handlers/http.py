@@ -4,7 +4,6 @@ document. The edge routes everything else to the service that owns it."""
 from aiohttp import web
 
 from common.endpoints import Call, Endpoints
-from common.errors import Problem
 from common.roles import PEOPLE, Role
 from common.web import json_response, page
 from gateway.api import (
@@ -32,23 +31,33 @@ def user_out(row) -> dict:
     return UserOut.model_validate(row, from_attributes=True).model_dump(mode="json")
 
 
-@api.post("/auth/register", "Open a client account", body=RegisterIn, responses={201: UserOut}, errors=(400, 409, 422))
+def client_address(request: web.Request) -> str:
+    """The caller's address as the public entry saw it (it replaces X-Forwarded-For, never appends);
+    the peer's own for a call that did not come through the entry."""
+    forwarded = request.headers.get("X-Forwarded-For", "").rpartition(",")[2].strip()
+    return forwarded or request.remote or "unknown"
+
+
+@api.post("/auth/register", "Open a client account", body=RegisterIn, responses={201: UserOut}, errors=(400, 409, 422, 429))
 async def register(request: web.Request, call: Call[RegisterIn, None]) -> web.Response:
+    limit = request.app[SETTINGS].registrations_per_address_per_hour
+    await request.app[LIMITER].take("register", client_address(request), {"any": limit}, 3600, "registrations")
     who = await request.app[ACCOUNTS].register(call.body)
     return json_response(who.model_dump(mode="json"), status=201)
 
 
-@api.post("/auth/login", "Sign in: a bearer token", body=LoginIn, responses={200: TokenOut}, errors=(400, 401, 422))
+@api.post("/auth/login", "Sign in: a bearer token", body=LoginIn, responses={200: TokenOut}, errors=(400, 401, 422, 429))
 async def login(request: web.Request, call: Call[LoginIn, None]) -> web.Response:
-    spec = call.body
-    limiter, per_minute, account = request.app[LIMITER], request.app[SETTINGS].failed_sign_ins_per_minute, spec.email.lower()
-    await limiter.check("sign-in-failures", account, per_minute, "failed sign-ins")
-    try:
-        return json_response(await request.app[ACCOUNTS].login(spec))
-    except Problem as problem:
-        if problem.status == 401:
-            await limiter.hit("sign-in-failures", account, per_minute + 1, "failed sign-ins")
-        raise
+    """Every attempt is counted before the password is checked (so a burst cannot pass the limit),
+    and given back when it succeeds: what is limited is failures, per account and address, and per
+    address whatever the account."""
+    settings = request.app[SETTINGS]
+    limits = {f"account:{call.body.email.lower()}": settings.failed_sign_ins_per_minute}
+    limits["any account"] = settings.failed_sign_ins_per_address_per_minute
+    counted = await request.app[LIMITER].take("sign-in", client_address(request), limits, 60, "failed sign-ins")
+    token = await request.app[ACCOUNTS].login(call.body)  # a 401 stays counted
+    await request.app[LIMITER].give_back(counted)
+    return json_response(token)
 
 
 @api.get("/me", "Your profile", roles=PEOPLE, responses={200: UserOut})
