@@ -13,7 +13,7 @@ export TEST_RABBITMQ_URL ?= amqp://guest:guest@127.0.0.1:5672/
 apt_install = DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(1) >/dev/null \
 	|| { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(1) >/dev/null; }
 
-.PHONY: install browser edge run test test-quick bench soak
+.PHONY: install browser edge run test test-quick bench soak compose-env
 
 install:  ## everything from the lock file, into .venv
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet "uv==$(UV_VERSION)"
@@ -21,6 +21,9 @@ install:  ## everything from the lock file, into .venv
 
 run: install edge  ## the whole system on this machine, with a demo; Ctrl-C stops it
 	$(UV) run --frozen --no-sync python -m devstack run
+
+compose-env: install  ## .env for docker compose: fresh keys and passwords (never committed)
+	$(UV) run --frozen --no-sync python -m devstack compose-env
 
 edge:  ## nginx, the public entry, from Debian's packages (routes: deploy/edge/routes.conf.template)
 	@command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || $(call apt_install,nginx-light)

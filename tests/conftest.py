@@ -22,7 +22,7 @@ import aiohttp
 import pytest
 from redis.asyncio import Redis
 
-from common.auth import Identity, TokenCodec
+from common.auth import Identity, ServiceTokens, TokenSigner, new_private_key_pem
 from common.capacity import CapacityStore
 from common.roles import Role
 from common.settings import ServiceSettings
@@ -151,7 +151,7 @@ async def _drop_run_data(servers: Servers) -> None:
         await redis.aclose()
 
 
-JWT_SECRET = "test-secret-" + uuid.uuid4().hex
+SIGNING_KEY = new_private_key_pem()  # the test run's gateway signs with this; the tests hold it as its operator would
 
 
 def free_port_block(size: int) -> int:
@@ -199,8 +199,18 @@ class RunningSystem:
     mail: MailSink
     public_url: str  # the public entry: what clients reach
     logs: Path
-    tokens: TokenCodec
+    tokens: TokenSigner
     stack: Stack
+
+    def service_token(self) -> str:
+        """Availability's own token, as it calls the booking service's record."""
+        return ServiceTokens(
+            "availability", self.settings.availability_key.get_secret_value(), self.settings_defaults.jwt_audience
+        ).token()
+
+    @property
+    def settings_defaults(self) -> ServiceSettings:
+        return ServiceSettings()
 
     def token_for(self, role: Role, name: str = "Test User", email: str | None = None, timezone: str = "UTC") -> str:
         """A token as the gateway would issue it, for callers the test does not need to register."""
@@ -230,7 +240,7 @@ async def running_system(servers, logs: Path, service_overrides: dict[str, str])
         redis_url=servers.redis_url,
         redis_key_prefix=servers.run_id,
         rabbitmq_url=servers.rabbitmq_url,
-        jwt_secret=JWT_SECRET,
+        jwt_signing_key=SIGNING_KEY,
         public_port=base,
         smtp_port=base + 1,
         first_service_port=base + 2,
@@ -250,7 +260,9 @@ async def running_system(servers, logs: Path, service_overrides: dict[str, str])
         raise
     await counters_built(settings.url_of("availability"))
     try:
-        yield RunningSystem(settings, mail, settings.public_url, logs, TokenCodec(ServiceSettings(jwt_secret=JWT_SECRET)), stack)
+        defaults = ServiceSettings()
+        signer = TokenSigner(SIGNING_KEY, defaults.jwt_issuer, defaults.jwt_audience, defaults.jwt_ttl_seconds)
+        yield RunningSystem(settings, mail, settings.public_url, logs, signer, stack)
     finally:
         await stack.stop()
 

@@ -42,7 +42,8 @@ async def baseline(system, servers) -> AsyncIterator[Baseline]:
     env = {
         "DATABASE_URL": database_url,
         "RABBITMQ_URL": servers.rabbitmq_url,
-        "JWT_SECRET": system.settings.jwt_secret.get_secret_value(),
+        "ENVIRONMENT": "development",
+        "JWKS_URL": f"{system.settings.url_of('gateway')}/.well-known/jwks.json",  # the product's people, verified alike
         "LOG_LEVEL": "WARNING",
         "PYTHONPATH": str(ROOT),
     }

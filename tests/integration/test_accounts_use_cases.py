@@ -6,11 +6,10 @@ import uuid
 
 import pytest
 
-from common.auth import TokenCodec
+from common.auth import TokenSigner, new_private_key_pem
 from common.errors import Problem
 from common.events import ProfessionalCreated, ProfessionalUpdated
 from common.roles import Role
-from common.settings import ServiceSettings
 from gateway.adapters.db import OUTBOX
 from gateway.api import LoginIn, ProfessionalIn, ProfilePatch, RegisterIn
 from gateway.service import AccountsService
@@ -27,7 +26,7 @@ async def database(servers):
 @pytest.fixture
 def accounts(database):
     units_of_work, published = recording_units_of_work(database, OUTBOX)
-    tokens = TokenCodec(ServiceSettings(jwt_secret="unit-test-secret-0123456789abcdef0123"))
+    tokens = TokenSigner(new_private_key_pem(), "appointments-gateway", "appointments", 600)
     return AccountsService(units_of_work, tokens), published
 
 

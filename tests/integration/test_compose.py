@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from devstack.edge import PLACEHOLDER, TEMPLATE
-from tests.integration.deployment import assert_configured
+from devstack.secrets import compose_env
+from tests.integration.deployment import assert_configured, made_up_secrets
 
 ROOT = Path(__file__).resolve().parents[2]
 APP_SERVICES = ["gateway", "shifts", "availability", "booking", "notifier"]
@@ -27,9 +28,14 @@ def image_environment() -> dict[str, str]:
     return dict(pair.split("=", 1) for pair in pairs)
 
 
+SECRETS = made_up_secrets()  # what make compose-env would write to .env
+
+
 def resolved(value: str) -> str:
-    """``${NAME:-default}`` as compose resolves it with NAME unset."""
-    return re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", str(value))
+    """``${NAME:-default}`` as compose resolves it with NAME unset; ``${NAME:?message}`` (a value
+    compose refuses to start without) with what .env would hold."""
+    value = re.sub(r"\$\{([A-Z_]+):\?[^}]*\}", lambda m: SECRETS[m.group(1)], str(value))
+    return re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", value)
 
 
 def test_it_is_a_valid_compose_file():
@@ -78,3 +84,18 @@ def test_every_dependency_waits_for_health(compose):
             assert condition == {"condition": "service_healthy"}, f"{name} -> {dependency}"
             target = compose["services"][dependency]
             assert "healthcheck" in target or ("build" in target and "HEALTHCHECK" in dockerfile)
+
+
+def test_no_secret_is_written_in_the_compose_file_and_make_compose_env_gives_every_one(compose):
+    """Every password and key is a ``${NAME:?...}``: compose refuses to start without .env, and
+    make compose-env writes each of them, fresh."""
+    text = (ROOT / "docker-compose.yml").read_text()
+    required = set(re.findall(r"\$\{([A-Z_]+):\?", text))
+    assert {"JWT_SIGNING_KEY", "AVAILABILITY_SIGNING_KEY", "ADMIN_PASSWORD", "POSTGRES_PASSWORD", "REDIS_PASSWORD"} <= required
+    for line in text.splitlines():
+        if re.search(r"(PASSWORD|SECRET|KEYS?)[A-Z_]*:", line):
+            assert "${" in line, f"a secret written in the file: {line.strip()}"
+    assert "guest:guest" not in text
+    written = dict(line.split("=", 1) for line in compose_env().splitlines() if line and not line.startswith("#"))
+    assert required <= written.keys()
+    assert compose_env() != compose_env()  # fresh each time

@@ -1,42 +1,64 @@
 """The public entry as a front door: bad tokens, other people's things, oversized bodies, limits."""
 
 import asyncio
-import time
 import uuid
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import jwt
 import yarl
 
+from common.auth import ServiceTokens
 from common.roles import Role
+from common.settings import ServiceSettings
 from devstack.client import ApiClient
-from tests.conftest import client_session
+from tests.conftest import SIGNING_KEY, client_session
+from tests.forged_tokens import forged_tokens
 from tests.integration.helpers import add_shift, create_event, create_professional, local, sign_in_admin, wait_for_availability
 
 
-async def test_a_token_that_is_unsigned_forged_or_expired_is_a_401(api, system):
-    good = system.token_for(Role.CLIENT)
-    claims = jwt.decode(good, options={"verify_signature": False})
-    unsigned = jwt.encode(claims, key=None, algorithm="none")
-    forged = jwt.encode(claims, "not-the-secret-but-long-enough-0123456789", algorithm="HS256")
-    expired = jwt.encode(
-        claims | {"exp": int(time.time()) - 10}, system.settings.jwt_secret.get_secret_value(), algorithm="HS256"
-    )
-    wrong_audience = jwt.encode(
-        claims | {"aud": "someone-else"}, system.settings.jwt_secret.get_secret_value(), algorithm="HS256"
-    )
-    for name, token in {
-        "none": unsigned,
-        "forged": forged,
-        "expired": expired,
-        "audience": wrong_audience,
-        "junk": "x.y.z",
-    }.items():
-        for path in ("/me", "/bookings"):
-            status, problem = await api.as_user(token).request("GET", path)
-            assert (status, problem["code"]) == (401, "unauthorized"), (name, path)
-    assert (await api.as_user(good).request("GET", "/bookings"))[0] == 200
+async def test_every_forged_token_is_a_401_at_the_entry_and_at_each_service_and_a_service_token_a_403(api, system):
+    """The JWT attack matrix (issue 14), through the public entry and straight to each service."""
+    defaults = ServiceSettings()
+    admin = await sign_in_admin(api, system)
+    me = await admin.call("GET", "/me")
+    forged = forged_tokens(SIGNING_KEY, defaults.jwt_issuer, defaults.jwt_audience, me["id"])
+    soon = date.today() + timedelta(days=3)
+    event = await create_event(admin, timezone="UTC", start_date=soon, end_date=soon)
+    day = {"event_id": event["id"], "date": event["start_date"]}
+    settings = system.settings
+    targets = {
+        "entry: /me": (f"{system.public_url}/api/v1/me", {}),
+        "entry: /bookings": (f"{system.public_url}/api/v1/bookings", {}),
+        "entry: /shifts": (f"{system.public_url}/api/v1/shifts", {}),
+        "gateway: /me": (f"{settings.url_of('gateway')}/api/v1/me", {}),
+        "shifts: /shifts": (f"{settings.url_of('shifts')}/shifts", {}),
+        "booking: /bookings": (f"{settings.url_of('booking')}/bookings", {}),
+        "booking: /internal/snapshot": (f"{settings.url_of('booking')}/internal/snapshot", {}),
+        "availability: /availability": (f"{settings.url_of('availability')}/availability", day),
+    }
+    for target, (url, params) in targets.items():
+        for case, token in forged.items():
+            async with api.http.get(url, params=params, headers={"Authorization": f"Bearer {token}"}) as response:
+                problem = await response.json(content_type=None)
+                assert (response.status, problem.get("code")) == (401, "unauthorized"), (target, case, response.status)
+    # The real admin token works everywhere it should.
+    good = {"Authorization": f"Bearer {admin.token}"}
+    async with api.http.get(f"{settings.url_of('booking')}/bookings", headers=good) as response:
+        assert response.status == 200
+    # A service's own token (availability's, signed with its key): its internal route only.
+    service = ServiceTokens("availability", settings.availability_key.get_secret_value(), defaults.jwt_audience).token()
+    as_service = {"Authorization": f"Bearer {service}"}
+    async with api.http.get(f"{settings.url_of('booking')}/internal/snapshot", headers=as_service) as response:
+        assert response.status == 200
+    for target, (url, params) in targets.items():
+        if "internal" in target:
+            continue
+        async with api.http.get(url, params=params, headers=as_service) as response:
+            problem = await response.json(content_type=None)
+            assert (response.status, problem.get("code")) == (403, "forbidden"), (target, response.status, problem)
+    async with api.http.get(f"{system.public_url}/.well-known/jwks.json") as response:
+        published = await response.json()
+    assert [key["kty"] for key in published["keys"]] == ["OKP"] and "d" not in published["keys"][0]  # public halves only
 
 
 async def test_no_one_sees_or_changes_anothers_bookings_or_shifts(api, system):
@@ -163,7 +185,7 @@ async def test_booking_attempts_are_limited_where_bookings_are_taken_whichever_w
 
 async def test_only_published_routes_are_reachable_whatever_bytes_the_path_is_sent_as(api, system):
     admin = await sign_in_admin(api, system)
-    headers = {"Authorization": f"Bearer {system.token_for(Role.SERVICE)}"}
+    headers = {"Authorization": f"Bearer {system.service_token()}"}
     for raw in (
         "/api/v1/events/%2e%2e/internal/snapshot",
         "/api/v1/events/../internal/snapshot",

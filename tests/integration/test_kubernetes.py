@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from devstack.edge import PLACEHOLDER, TEMPLATE
-from tests.integration.deployment import assert_configured
+from tests.integration.deployment import assert_configured, made_up_secrets
 
 MANIFESTS = Path(__file__).resolve().parents[2] / "deploy" / "kubernetes"
 SERVICES = ["gateway", "shifts", "availability", "booking", "notifier"]
@@ -17,6 +17,35 @@ SERVICES = ["gateway", "shifts", "availability", "booking", "notifier"]
 
 def resources() -> list[dict]:
     return [doc for path in sorted(MANIFESTS.glob("*.yaml")) for doc in yaml.safe_load_all(path.read_text()) if doc]
+
+
+SECRET_NAMES = {
+    line.split("=", 1)[0]
+    for line in (MANIFESTS / "secrets.env.example").read_text().splitlines()
+    if "=" in line and line[0] != "#"
+}
+SECRETS = (
+    made_up_secrets()
+    | {
+        "REDIS_URL": "redis://:pw@redis:6379/0",
+        "RABBITMQ_URL": "amqp://appointments:pw@rabbitmq:5672/",
+    }
+    | {f"{s.upper()}_DATABASE_URL": f"postgresql://appointments:pw@postgres:5432/appointments_{s}" for s in SERVICES}
+)
+
+
+def container_environment(container: dict) -> dict[str, str]:
+    """A container's own variables, each secret one read from the Secret by its key (with the
+    values an operator would have put there)."""
+    environment = {}
+    for variable in container.get("env", []):
+        if "value" in variable:
+            environment[variable["name"]] = variable["value"]
+        else:
+            reference = variable["valueFrom"]["secretKeyRef"]
+            assert reference["name"] == "appointments-secrets" and reference["key"] in SECRET_NAMES, reference
+            environment[variable["name"]] = SECRETS[reference["key"]]
+    return environment
 
 
 def test_every_manifest_is_a_valid_kubernetes_resource():
@@ -31,9 +60,8 @@ def test_every_manifest_is_a_valid_kubernetes_resource():
 def test_each_service_scales_on_its_own_and_is_fully_configured(name):
     by_kind = {(r["kind"], r["metadata"]["name"]): r for r in resources()}
     deployment = by_kind["Deployment", name]
-    shared = {**by_kind["ConfigMap", "appointments-config"]["data"], **by_kind["Secret", "appointments-secrets"]["stringData"]}
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
-    environment = shared | {e["name"]: e["value"] for e in container.get("env", [])}
+    environment = by_kind["ConfigMap", "appointments-config"]["data"] | container_environment(container)
     assert_configured(name, environment)
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert deployment["spec"]["replicas"] >= 2  # stateless: more than one from the start
@@ -59,3 +87,48 @@ def test_the_edge_routes_to_each_service_where_it_listens():
     for name in ("gateway", "shifts", "availability", "booking"):
         host, port = re.fullmatch(r"server ([a-z]+):(\d+);", environment[f"{name.upper()}_SERVERS"]).groups()
         assert (host, int(port)) == (name, by_kind["Service", name]["spec"]["ports"][0]["port"])
+
+
+def test_no_secret_lives_in_the_manifests_and_each_pod_reads_only_its_own():
+    assert not [r for r in resources() if r["kind"] == "Secret"]
+    text = "\n".join(p.read_text() for p in MANIFESTS.glob("*.yaml"))
+    assert "guest:guest" not in text and "secretRef" not in text  # never the whole Secret into a pod
+    by_kind = {(r["kind"], r["metadata"]["name"]): r for r in resources()}
+    read = {}
+    for name in SERVICES:
+        containers = by_kind["Deployment", name]["spec"]["template"]["spec"]["containers"]
+        read[name] = {v["valueFrom"]["secretKeyRef"]["key"] for c in containers for v in c.get("env", []) if "valueFrom" in v}
+    assert "JWT_SIGNING_KEY" in read["gateway"]
+    assert not any("JWT_SIGNING_KEY" in keys for n, keys in read.items() if n != "gateway")
+    assert "AVAILABILITY_SIGNING_KEY" in read["availability"]
+    assert not any("AVAILABILITY_SIGNING_KEY" in keys for n, keys in read.items() if n != "availability")
+
+
+@pytest.mark.parametrize("name", [*SERVICES, "edge"])
+def test_pods_run_as_a_numeric_non_root_user_on_a_read_only_root(name):
+    by_kind = {(r["kind"], r["metadata"]["name"]): r for r in resources()}
+    pod = by_kind["Deployment", name]["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True and int(pod["securityContext"]["runAsUser"]) > 0
+    for container in [*pod.get("initContainers", []), *pod["containers"]]:
+        security = container["securityContext"]
+        assert security["readOnlyRootFilesystem"] is True and security["allowPrivilegeEscalation"] is False
+        assert security["capabilities"] == {"drop": ["ALL"]}
+
+
+def test_nothing_reaches_a_service_but_what_calls_it():
+    policies = [r for r in resources() if r["kind"] == "NetworkPolicy"]
+    (deny,) = [p for p in policies if p["spec"]["podSelector"] == {}]
+    assert deny["spec"]["policyTypes"] == ["Ingress"] and not deny["spec"].get("ingress")
+    allowed: dict[str, set[str]] = {}
+    for policy in policies:
+        target = policy["spec"]["podSelector"].get("matchLabels", {}).get("app.kubernetes.io/name")
+        for rule in policy["spec"].get("ingress", []):
+            sources = {s["podSelector"]["matchLabels"]["app.kubernetes.io/name"] for s in rule.get("from", [])} or {"outside"}
+            allowed.setdefault(target, set()).update(sources)
+    assert allowed == {
+        "edge": {"outside"},
+        "gateway": {"edge"},
+        "shifts": {"edge", "gateway"},  # the gateway reads each service's OpenAPI document
+        "availability": {"edge", "gateway"},
+        "booking": {"edge", "gateway", "availability"},  # availability rebuilds from the record
+    }  # the notifier: nobody

@@ -18,7 +18,7 @@ from common.migrations import migrate
 from devstack.mailsink import MailSink
 from notifier.app import create_app
 from notifier.settings import Settings
-from tests.conftest import JWT_SECRET, free_port_block
+from tests.conftest import free_port_block
 from tests.factories import message
 
 
@@ -45,7 +45,6 @@ class Notifiers:
             queue_name=self.queue,
             retry_delays=(0.2, 0.5, 1.0, 2.0),
             smtp_timeout_seconds=2,
-            jwt_secret=JWT_SECRET,
         )
 
     async def start(self, instances: int = 1) -> None:

@@ -8,14 +8,16 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from pydantic import BaseModel, ConfigDict
 
-from common.auth import Identity, TokenCodec
+from common.auth import Identity, ServiceTokens, SignerKeys, TokenSigner, new_private_key_pem, private_key, public_pem
 from common.endpoints import Call, Endpoints, Header
 from common.openapi import document
 from common.roles import Role
 from common.settings import ServiceSettings
 from common.web import json_response, service_app
 
-SETTINGS = ServiceSettings(jwt_secret="unit-test-secret-0123456789abcdef0123")
+SERVICE_KEY = new_private_key_pem()
+SETTINGS = ServiceSettings(trusted_service_keys={"tests": public_pem(private_key(SERVICE_KEY))})
+SIGNER = TokenSigner(new_private_key_pem(), SETTINGS.jwt_issuer, SETTINGS.jwt_audience, 600)
 
 
 class NoteIn(BaseModel):
@@ -59,13 +61,15 @@ async def internal(request: web.Request, call: Call[None, None]) -> web.Response
 
 
 def token(role: Role) -> dict[str, str]:
+    if role is Role.SERVICE:
+        return {"Authorization": f"Bearer {ServiceTokens('tests', SERVICE_KEY, SETTINGS.jwt_audience).token()}"}
     who = Identity(id=uuid.uuid4(), role=role, name=role.value)
-    return {"Authorization": f"Bearer {TokenCodec(SETTINGS).issue(who)}"}
+    return {"Authorization": f"Bearer {SIGNER.issue(who)}"}
 
 
 @pytest.fixture
 async def client():
-    app = service_app(SETTINGS)
+    app = service_app(SETTINGS, SignerKeys(SIGNER))
     app.add_routes(api.routes())
     async with TestClient(TestServer(app)) as client:
         yield client

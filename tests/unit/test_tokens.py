@@ -1,37 +1,127 @@
-"""A verified token is remembered, but never past its expiry, and a bad one never is."""
+"""Tokens as an attacker would try them (issue 14): only an EdDSA token signed by a published key,
+for this audience and issuer, unexpired and complete, is a person; only one signed by a trusted
+service's own key, naming that service, is a service. A verified token is remembered, but never
+past its expiry."""
 
+import asyncio
 import time
 import uuid
 
+import jwt
 import pytest
 
-from common.auth import Identity, TokenCodec
+from common.auth import (
+    Identity,
+    ServiceTokens,
+    SignerKeys,
+    TokenSigner,
+    TokenVerifier,
+    new_private_key_pem,
+    private_key,
+    public_pem,
+)
 from common.errors import Problem
 from common.roles import Role
-from common.settings import ServiceSettings
+from tests.forged_tokens import forged_tokens
+
+ISSUER, AUDIENCE = "appointments-gateway", "appointments"
+GATEWAY_KEY, NEXT_KEY, AVAILABILITY_KEY, STRANGER_KEY = (new_private_key_pem() for _ in range(4))
+ANA = Identity(id=uuid.uuid4(), role=Role.CLIENT, name="Ana", timezone="Europe/Lisbon")
 
 
-def codec(ttl_seconds: int = 3600) -> TokenCodec:
-    return TokenCodec(ServiceSettings(jwt_secret="unit-test-secret-0123456789abcdef0123", jwt_ttl_seconds=ttl_seconds))
+def signer(key: str = GATEWAY_KEY, ttl: int = 3600, extra: tuple[str, ...] = ()) -> TokenSigner:
+    return TokenSigner(key, ISSUER, AUDIENCE, ttl, extra)
 
 
-def test_a_remembered_token_still_expires():
-    tokens = codec(ttl_seconds=1)
-    who = Identity(id=uuid.uuid4(), role=Role.CLIENT, name="Ana")
-    token = tokens.issue(who)
-    assert tokens.verify(token) == who
-    assert tokens.verify(token) == who  # from memory
-    time.sleep(2.1)
-    with pytest.raises(Problem) as refused:
-        tokens.verify(token)
-    assert refused.value.status == 401
+def verifier(published: TokenSigner | None = None) -> TokenVerifier:
+    trusted = {"availability": public_pem(private_key(AVAILABILITY_KEY))}
+    return TokenVerifier(SignerKeys(published or signer()), ISSUER, AUDIENCE, trusted)
 
 
-def test_a_token_signed_with_another_key_is_refused_every_time():
-    forged = TokenCodec(ServiceSettings(jwt_secret="someone-else-secret-0123456789abcdef")).issue(
-        Identity(id=uuid.uuid4(), role=Role.ADMIN, name="Mallory")
-    )
-    tokens = codec()
-    for _ in range(2):
-        with pytest.raises(Problem):
-            tokens.verify(forged)
+def claims(**changes) -> dict:
+    now = int(time.time())
+    base = {"sub": str(ANA.id), "role": "admin", "name": "Ana", "iss": ISSUER, "aud": AUDIENCE, "iat": now, "exp": now + 600}
+    return {k: v for k, v in (base | changes).items() if v is not None}
+
+
+def signed(body: dict, key: str = GATEWAY_KEY, **header) -> str:
+    pem = private_key(key)
+    kid = TokenSigner(key, ISSUER, AUDIENCE, 60).jwks()["keys"][0]["kid"]
+    return jwt.encode(body, pem, algorithm="EdDSA", headers={"kid": kid} | header)
+
+
+async def refused(token: str, verifying: TokenVerifier | None = None) -> None:
+    with pytest.raises(Problem) as problem:
+        await (verifying or verifier()).verify(token)
+    assert problem.value.status == 401
+
+
+async def test_a_person_token_from_the_gateway_is_that_person():
+    assert await verifier().verify(signer().issue(ANA)) == ANA
+
+
+async def test_every_forgery_and_every_incomplete_token_is_refused():
+    for case, token in forged_tokens(GATEWAY_KEY, ISSUER, AUDIENCE, str(ANA.id)).items():
+        try:
+            await refused(token)
+        except (AssertionError, pytest.fail.Exception):
+            raise AssertionError(f"{case}: not refused") from None
+
+
+async def test_a_service_key_signs_that_service_only_and_the_gateway_key_no_service_at_all():
+    availability = ServiceTokens("availability", AVAILABILITY_KEY, AUDIENCE)
+    who = await verifier().verify(availability.token())
+    assert (who.role, who.name) == (Role.SERVICE, "availability")
+    service_kid = TokenSigner(AVAILABILITY_KEY, ISSUER, AUDIENCE, 60).jwks()["keys"][0]["kid"]
+    as_admin = claims(iss="service:availability", name="availability")  # role admin, with the service's key
+    await refused(jwt.encode(as_admin, private_key(AVAILABILITY_KEY), algorithm="EdDSA", headers={"kid": service_kid}))
+    as_booking = claims(iss="service:booking", role="service", name="booking")
+    await refused(jwt.encode(as_booking, private_key(AVAILABILITY_KEY), algorithm="EdDSA", headers={"kid": service_kid}))
+    await refused(signed(claims(role="service", name="availability")))  # the gateway's key, a service's identity
+    with pytest.raises(ValueError):
+        signer().issue(Identity(id=uuid.uuid4(), role=Role.SERVICE, name="availability"))
+    stranger = ServiceTokens("availability", STRANGER_KEY, AUDIENCE)  # the right name, a key nobody trusts
+    await refused(stranger.token())
+
+
+async def test_a_service_token_is_renewed_before_it_expires():
+    tokens = ServiceTokens("availability", AVAILABILITY_KEY, AUDIENCE, lifetime_seconds=3)
+    first = tokens.token()
+    assert tokens.token() == first
+    await asyncio.sleep(1.1)  # past a third of its life
+    renewed = tokens.token()
+    assert renewed != first and jwt.decode(renewed, options={"verify_signature": False})["exp"] > time.time() + 1
+
+
+async def test_keys_rotate_old_and_new_together_then_the_old_retired():
+    old_signer = signer(GATEWAY_KEY)
+    old_token = old_signer.issue(ANA)
+    # 1. the next key is published beside the current one; 2. the gateway signs with it, the old
+    # one still published; 3. the old one is retired.
+    both = signer(NEXT_KEY, extra=(public_pem(private_key(GATEWAY_KEY)),))
+    during = verifier(both)
+    assert await during.verify(old_token) == ANA
+    assert await during.verify(both.issue(ANA)) == ANA
+    after = verifier(signer(NEXT_KEY))
+    await refused(old_token, after)
+    assert await after.verify(both.issue(ANA)) == ANA
+
+
+async def test_a_remembered_token_still_expires():
+    short = signer(ttl=1)
+    verifying = verifier(short)
+    token = short.issue(ANA)
+    assert await verifying.verify(token) == ANA
+    assert await verifying.verify(token) == ANA  # from memory
+    await asyncio.sleep(2.1)
+    await refused(token, verifying)
+
+
+async def test_a_service_key_rotates_with_both_trusted_for_a_while():
+    new_key = new_private_key_pem()
+    both = public_pem(private_key(AVAILABILITY_KEY)) + public_pem(private_key(new_key))
+    verifying = TokenVerifier(SignerKeys(signer()), ISSUER, AUDIENCE, {"availability": both})
+    for key in (AVAILABILITY_KEY, new_key):
+        assert (await verifying.verify(ServiceTokens("availability", key, AUDIENCE).token())).name == "availability"
+    only_new = TokenVerifier(SignerKeys(signer()), ISSUER, AUDIENCE, {"availability": public_pem(private_key(new_key))})
+    await refused(ServiceTokens("availability", AVAILABILITY_KEY, AUDIENCE).token(), only_new)

@@ -1,18 +1,42 @@
-"""JWT: the gateway issues tokens; every service verifies them itself and trusts nothing else."""
+"""Tokens (SPEC §4). The gateway signs users' tokens with a private key only it holds (EdDSA on
+Ed25519); every service verifies them with the public keys the gateway publishes at
+``/.well-known/jwks.json``, so no service can mint a user's token. A service that calls another
+signs short-lived tokens of its own with a key of its own, which only the services it calls trust,
+and only on their internal routes.
 
+Keys carry a ``kid`` (their RFC 7638 thumbprint). Rotation: publish the next key beside the
+current one (``JWT_EXTRA_PUBLIC_KEYS``), sign with it (``JWT_SIGNING_KEY``) keeping the old one
+published, then retire the old one once the last token it signed has expired (README, "Keys").
+"""
+
+import asyncio
+import base64
+import hashlib
+import json
+import logging
 import time
-from typing import Self
+import uuid
+from collections.abc import Iterable
+from typing import Protocol, Self
 from uuid import UUID
 
+import aiohttp
 import jwt
 from aiohttp import web
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import BaseModel, ValidationError
 
+from common.errors import try_again
 from common.problems import Problem
 from common.roles import Role
-from common.settings import ServiceSettings
 
-ALGORITHM = "HS256"
+log = logging.getLogger(__name__)
+
+ALGORITHM = "EdDSA"
+SERVICE_ISSUER = "service:"  # a service's own tokens: iss = "service:<its name>"
+SERVICE_TOKEN_SECONDS = 300
+REQUIRED_CLAIMS = ["exp", "iat", "sub", "iss", "aud"]
 
 
 class Identity(BaseModel):
@@ -35,18 +59,83 @@ class Identity(BaseModel):
         )
 
 
-VERIFIED_TOKENS_KEPT = 50_000
+# -- keys -------------------------------------------------------------------------------------
 
 
-class TokenCodec:
-    def __init__(self, settings: ServiceSettings) -> None:
-        self._secret = settings.jwt_secret.get_secret_value()
-        self._issuer = settings.jwt_issuer
-        self._audience = settings.jwt_audience
-        self.ttl_seconds = settings.jwt_ttl_seconds
-        self._verified: dict[str, tuple[Identity, int]] = {}  # token -> (identity, exp)
+def _pem(text: str) -> bytes:
+    """A PEM as configured: its line breaks real, or written ``\\n`` (one line, as an env file has it)."""
+    return text.replace("\\n", "\n").encode()
+
+
+def private_key(pem: str) -> Ed25519PrivateKey:
+    key = serialization.load_pem_private_key(_pem(pem), password=None)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ValueError("an Ed25519 private key in PEM is needed")
+    return key
+
+
+def public_key(pem: str) -> Ed25519PublicKey:
+    key = serialization.load_pem_public_key(_pem(pem))
+    if not isinstance(key, Ed25519PublicKey):
+        raise ValueError("an Ed25519 public key in PEM is needed")
+    return key
+
+
+def public_keys(pems: str) -> list[Ed25519PublicKey]:
+    """Every public key of a text of one or more PEM blocks (two while a key rotates)."""
+    end = "-----END PUBLIC KEY-----"
+    blocks = [block + end for block in pems.replace("\\n", "\n").split(end) if block.strip()]
+    return [public_key(block) for block in blocks]
+
+
+def new_private_key_pem() -> str:
+    """A fresh signing key (``python -m common.auth`` prints one, with its public half)."""
+    return (
+        Ed25519PrivateKey.generate()
+        .private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        .decode()
+    )
+
+
+def public_pem(key: Ed25519PrivateKey | Ed25519PublicKey) -> str:
+    public = key.public_key() if isinstance(key, Ed25519PrivateKey) else key
+    return public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def jwk(key: Ed25519PublicKey) -> dict[str, str]:
+    x = _b64(key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw))
+    canonical = json.dumps({"crv": "Ed25519", "kty": "OKP", "x": x}, separators=(",", ":"))  # RFC 7638: these, in order
+    thumbprint = _b64(hashlib.sha256(canonical.encode()).digest())
+    return {"kty": "OKP", "crv": "Ed25519", "x": x, "kid": thumbprint, "alg": ALGORITHM, "use": "sig"}
+
+
+def key_id(key: Ed25519PublicKey) -> str:
+    return jwk(key)["kid"]
+
+
+# -- signing ----------------------------------------------------------------------------------
+
+
+class TokenSigner:
+    """The gateway's: signs users' tokens with the current key, and publishes every key a token
+    may still be verified with (the current one and ``extra_public_pems``)."""
+
+    def __init__(
+        self, signing_key_pem: str, issuer: str, audience: str, ttl_seconds: int, extra_public_pems: Iterable[str] = ()
+    ) -> None:
+        self._key = private_key(signing_key_pem)
+        self._kid = key_id(self._key.public_key())
+        self._issuer, self._audience, self.ttl_seconds = issuer, audience, ttl_seconds
+        published = [self._key.public_key(), *(public_key(pem) for pem in extra_public_pems)]
+        self.keys: dict[str, Ed25519PublicKey] = {key_id(k): k for k in published}
 
     def issue(self, who: Identity) -> str:
+        if who.role is Role.SERVICE:
+            raise ValueError("the gateway signs people's tokens, never a service's")
         now = int(time.time())
         claims = {
             "sub": str(who.id),
@@ -59,30 +148,156 @@ class TokenCodec:
             "iat": now,
             "exp": now + self.ttl_seconds,
         }
-        return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
+        return jwt.encode(claims, self._key, algorithm=ALGORITHM, headers={"kid": self._kid})
 
-    def verify(self, token: str) -> Identity:
-        """The token's identity. A client sends the same token with every request until it expires,
-        so a verified token is remembered until its ``exp``: checking the signature again costs
-        more than the rest of a small request's own work (profiled)."""
+    def jwks(self) -> dict:
+        return {"keys": [jwk(key) for key in self.keys.values()]}
+
+
+class ServiceTokens:
+    """A calling service's own identity, in tokens of a few minutes, renewed before they expire."""
+
+    def __init__(self, name: str, private_pem: str, audience: str, lifetime_seconds: int = SERVICE_TOKEN_SECONDS) -> None:
+        self._key = private_key(private_pem)
+        self._kid = key_id(self._key.public_key())
+        self._name, self._audience, self._lifetime = name, audience, lifetime_seconds
+        self._id = uuid.uuid5(uuid.NAMESPACE_URL, f"appointments:service:{name}")
+        self._token, self._renew_at = "", 0.0
+
+    def token(self) -> str:
+        now = time.time()
+        if now >= self._renew_at:
+            claims = {
+                "sub": str(self._id),
+                "role": Role.SERVICE.value,
+                "name": self._name,
+                "iss": SERVICE_ISSUER + self._name,
+                "aud": self._audience,
+                "iat": int(now),
+                "exp": int(now) + self._lifetime,
+            }
+            self._token = jwt.encode(claims, self._key, algorithm=ALGORITHM, headers={"kid": self._kid})
+            self._renew_at = now + self._lifetime / 3  # renewed with two thirds of its life left
+        return self._token
+
+
+# -- verifying --------------------------------------------------------------------------------
+
+
+class UserKeys(Protocol):
+    async def key(self, kid: str) -> Ed25519PublicKey | None: ...
+
+
+class SignerKeys:
+    """The gateway verifies with the keys it publishes, without asking itself over HTTP."""
+
+    def __init__(self, signer: TokenSigner) -> None:
+        self._signer = signer
+
+    async def key(self, kid: str) -> Ed25519PublicKey | None:
+        return self._signer.keys.get(kid)
+
+
+class PublishedKeys:
+    """The gateway's public keys, read from its JWKS: at the first token, again every
+    ``refresh_seconds`` (so a retired key stops counting), and when a token names a key not seen
+    yet (at most every ``unknown_kid_seconds``, so junk tokens cannot make us fetch on every
+    request)."""
+
+    def __init__(self, url: str, refresh_seconds: float = 300.0, unknown_kid_seconds: float = 10.0) -> None:
+        self._url = url
+        self._refresh_seconds, self._unknown_kid_seconds = refresh_seconds, unknown_kid_seconds
+        self._keys: dict[str, Ed25519PublicKey] = {}
+        self._fetched_at = float("-inf")
+        self._lock = asyncio.Lock()
+        self._http: aiohttp.ClientSession | None = None
+
+    async def key(self, kid: str) -> Ed25519PublicKey | None:
+        age = time.monotonic() - self._fetched_at
+        if age >= self._refresh_seconds or (kid not in self._keys and age >= self._unknown_kid_seconds):
+            await self._fetch()
+        return self._keys.get(kid)
+
+    async def _fetch(self) -> None:
+        async with self._lock:
+            if time.monotonic() - self._fetched_at < 1.0:
+                return  # another request just fetched them
+            try:
+                self._http = self._http or aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=3))
+                async with self._http.get(self._url) as response:
+                    response.raise_for_status()
+                    document = await response.json()
+                keys = {}
+                for entry in document["keys"]:
+                    if entry.get("kty") == "OKP" and entry.get("crv") == "Ed25519":
+                        key = Ed25519PublicKey.from_public_bytes(base64.urlsafe_b64decode(entry["x"] + "=="))
+                        keys[key_id(key)] = key  # by its own thumbprint, whatever the document calls it
+                self._keys, self._fetched_at = keys, time.monotonic()
+            except (aiohttp.ClientError, TimeoutError, KeyError, ValueError) as exc:
+                if not self._keys:
+                    log.warning("cannot read the token keys at %s: %r", self._url, exc)
+                    raise try_again("Sign-in keys are not available yet; try again in a moment.") from exc
+                log.warning("cannot refresh the token keys at %s (%r); keeping the ones held", self._url, exc)
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+
+
+VERIFIED_TOKENS_KEPT = 50_000
+
+
+class TokenVerifier:
+    """Every service's: a person's token signed by a key the gateway publishes; a service's token
+    signed by that service's own key (``trusted_services``: name -> its public key, PEM; two
+    while it rotates), never one for the other."""
+
+    def __init__(self, user_keys: UserKeys, issuer: str, audience: str, trusted_services: dict[str, str]) -> None:
+        self._user_keys = user_keys
+        self._issuer, self._audience = issuer, audience
+        self._services = {key_id(k): (name, k) for name, pems in trusted_services.items() for k in public_keys(pems)}
+        self._verified: dict[str, tuple[Identity, int]] = {}  # token -> (identity, exp)
+
+    async def verify(self, token: str) -> Identity:
+        """The token's identity. A client sends the same token with every request until it
+        expires, so a verified token is remembered until its ``exp``: checking the signature again
+        costs more than the rest of a small request's own work (profiled)."""
         if (known := self._verified.get(token)) and known[1] > time.time():
             return known[0]
         try:
-            claims = jwt.decode(
-                token,
-                self._secret,
-                algorithms=[ALGORITHM],  # pinned: "none" and every other algorithm are refused
-                audience=self._audience,
-                issuer=self._issuer,
-                options={"require": ["exp", "iat", "sub", "iss", "aud"]},
-            )
+            header = jwt.get_unverified_header(token)
+            if header.get("alg") != ALGORITHM or not isinstance(header.get("kid"), str):
+                raise jwt.InvalidTokenError("only EdDSA tokens that name their key")
+            kid = header["kid"]
+            if kid in self._services:
+                name, key = self._services[kid]
+                claims = self._decode(token, key, SERVICE_ISSUER + name)
+                if claims.get("role") != Role.SERVICE.value or claims.get("name") != name:
+                    raise jwt.InvalidTokenError("a service's key signs that service's identity only")
+            else:
+                key = await self._user_keys.key(kid)
+                if key is None:
+                    raise jwt.InvalidTokenError("signed by a key that is not (or no longer) published")
+                claims = self._decode(token, key, self._issuer)
+                if claims.get("role") == Role.SERVICE.value:
+                    raise jwt.InvalidTokenError("a person's key never signs a service's identity")
             identity = Identity.from_claims(claims)
-        except (jwt.PyJWTError, ValidationError, KeyError) as exc:
+        except (jwt.PyJWTError, ValidationError, KeyError, ValueError) as exc:
             raise unauthorized("The access token is invalid or expired.") from exc
         if len(self._verified) >= VERIFIED_TOKENS_KEPT:
             self._verified.pop(next(iter(self._verified)))  # the oldest
         self._verified[token] = (identity, int(claims["exp"]))
         return identity
+
+    def _decode(self, token: str, key: Ed25519PublicKey, issuer: str) -> dict:
+        return jwt.decode(
+            token,
+            key,
+            algorithms=[ALGORITHM],  # pinned: "none", HS256 and every other algorithm are refused
+            audience=self._audience,
+            issuer=issuer,
+            options={"require": REQUIRED_CLAIMS},
+        )
 
 
 def unauthorized(detail: str) -> Problem:
@@ -91,7 +306,7 @@ def unauthorized(detail: str) -> Problem:
     return problem
 
 
-TOKEN_CODEC = web.AppKey("token_codec", TokenCodec)
+TOKEN_VERIFIER = web.AppKey("token_verifier", TokenVerifier)
 _IDENTITY = web.RequestKey("identity", Identity | None)
 
 
@@ -104,7 +319,7 @@ async def identity_middleware(request: web.Request, handler):
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token:
             raise unauthorized("Use 'Authorization: Bearer <token>'.")
-        identity = request.app[TOKEN_CODEC].verify(token.strip())
+        identity = await request.app[TOKEN_VERIFIER].verify(token.strip())
     request[_IDENTITY] = identity
     return await handler(request)
 
@@ -120,3 +335,8 @@ def require_identity(request: web.Request, *roles: Role) -> Identity:
     if roles and identity.role not in roles:
         raise Problem(403, "forbidden", "Forbidden", f"This needs the role {' or '.join(r.value for r in roles)}.")
     return identity
+
+
+if __name__ == "__main__":
+    key = new_private_key_pem()
+    print(key + public_pem(private_key(key)), end="")

@@ -81,6 +81,9 @@ class Endpoint:
 
     async def serve(self, request: web.Request) -> web.StreamResponse:
         who = require_identity(request, *self.roles) if self.roles else current_identity(request)
+        if self.public and who is not None and who.role is Role.SERVICE:
+            # A service's identity is for the routes between services, never a public one.
+            raise Problem(403, "forbidden", "Forbidden", "A service's token is not accepted here.")
         headers: dict[str, str | None] = {}
         for header in self.headers:
             value = request.headers.get(header.name)

@@ -3,7 +3,9 @@
 Nothing else in the project reads ``os.environ``.
 """
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from typing import Literal
+
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -20,7 +22,13 @@ class ServiceSettings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_key_prefix: str = Field("appt", description="prefix of every Redis key, so runs never share data")
 
-    jwt_secret: SecretStr = SecretStr("dev-only-secret-change-me-0123456789abcdef")
+    # "development" (make run, the tests) lets built-in credentials through; anything else makes a
+    # service refuse to start on one (``refusals``), saying what to set.
+    environment: Literal["development", "production"] = "production"
+    # Tokens (common.auth): people's are verified with the keys the gateway publishes here; a
+    # service's own tokens with its public key, named here by whoever it calls.
+    jwks_url: str = "http://127.0.0.1:8085/.well-known/jwks.json"
+    trusted_service_keys: dict[str, str] = Field(default_factory=dict, description="service name -> Ed25519 public key (PEM)")
     jwt_issuer: str = "appointments-gateway"
     jwt_audience: str = "appointments"
     jwt_ttl_seconds: int = 3600
@@ -28,6 +36,14 @@ class ServiceSettings(BaseSettings):
     log_level: str = "INFO"
     outbox_poll_seconds: float = 0.5
     consumer_prefetch: int = 32
+
+    def refusals(self) -> list[str]:
+        """What keeps this configuration from running outside development: built-in or missing
+        credentials. Each service adds its own."""
+        found = []
+        if "//guest:guest@" in self.rabbitmq_url:
+            found.append("RABBITMQ_URL uses RabbitMQ's built-in guest account: give the service a user of its own")
+        return found
 
     @field_validator("database_url", check_fields=False)
     @classmethod

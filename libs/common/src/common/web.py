@@ -17,7 +17,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from sqlalchemy import Table, text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
-from common.auth import TOKEN_CODEC, TokenCodec, identity_middleware
+from common.auth import TOKEN_VERIFIER, PublishedKeys, TokenVerifier, UserKeys, identity_middleware
 from common.db import create_engine, create_pool, session_factory
 from common.endpoints import Endpoints
 from common.logging import configure_logging, correlation_id, new_correlation_id
@@ -113,11 +113,16 @@ def page(items: list[dict], limit: int) -> dict:
     return {"items": items, "next_cursor": str(items[-1]["id"]) if len(items) == limit else None}
 
 
-def service_app(settings: ServiceSettings) -> web.Application:
+def service_app(settings: ServiceSettings, user_keys: UserKeys | None = None) -> web.Application:
+    """The skeleton every service shares. People's tokens are verified with ``user_keys`` (the
+    gateway's own), else with the keys the gateway publishes at ``JWKS_URL``."""
     app = web.Application(
         middlewares=[correlation_middleware, problem_middleware, identity_middleware], client_max_size=MAX_BODY_BYTES
     )
-    app[TOKEN_CODEC] = TokenCodec(settings)
+    if user_keys is None:
+        published = user_keys = PublishedKeys(settings.jwks_url)
+        app.on_cleanup.append(lambda app: published.close())
+    app[TOKEN_VERIFIER] = TokenVerifier(user_keys, settings.jwt_issuer, settings.jwt_audience, settings.trusted_service_keys)
     app[READINESS] = []
     app[REPORTED] = []
     app.router.add_get("/healthz", _healthz)
@@ -305,6 +310,11 @@ def run_service(
     """The ``__main__`` of every service: ``serve`` (default), ``migrate``, ``revision MESSAGE``,
     and the service's own ``commands`` (each given the arguments after its name)."""
     configure_logging(settings.service_name, settings.log_level)
+    if settings.environment != "development" and (refusals := settings.refusals()):
+        raise SystemExit(
+            f"{settings.service_name} will not start with built-in or missing credentials outside development "
+            "(ENVIRONMENT=development is for make run and the tests):\n  - " + "\n  - ".join(refusals)
+        )
     command = argv[1] if len(argv) > 1 else "serve"
     if commands and command in commands:
         asyncio.run(commands[command](argv[2:]))

@@ -12,7 +12,7 @@ from availability.handlers.http import api
 from availability.service import Availability, Rebuilder
 from availability.settings import Settings
 from common import web as common_web
-from common.auth import TokenCodec
+from common.auth import ServiceTokens
 from common.capacity import CapacityStore
 
 
@@ -41,7 +41,12 @@ def create_app(settings: Settings) -> web.Application:
 
 def build_rebuilder(settings: Settings, redis: Redis, http: ClientSession) -> tuple[CapacityStore, Rebuilder]:
     store = CapacityStore(redis, settings.redis_key_prefix)
-    record = SystemOfRecord(http, settings.booking_url, TokenCodec(settings), settings.record_timeout_seconds)
+    if settings.service_signing_key is None:
+        raise SystemExit(
+            "SERVICE_SIGNING_KEY is not set: availability's own Ed25519 private key (PEM), trusted by the booking service"
+        )
+    tokens = ServiceTokens("availability", settings.service_signing_key.get_secret_value(), settings.jwt_audience)
+    record = SystemOfRecord(http, settings.booking_url, tokens, settings.record_timeout_seconds)
     return store, Rebuilder(store, record, settings.rebuild_settle_seconds, settings.rebuild_flag_seconds)
 
 

@@ -1,3 +1,5 @@
+from pydantic import SecretStr
+
 from common.settings import ServiceSettings
 
 
@@ -13,3 +15,12 @@ class Settings(ServiceSettings):
     # A kept day answer is read afresh after this long even if no change of it was announced: the
     # bound on how far behind the counters an answer can be (docs/architecture.md).
     answer_max_age_seconds: float = 0.2
+    # Availability's own key (Ed25519, PEM), for its calls to the booking service's record; the
+    # booking service trusts its public half (TRUSTED_SERVICE_KEYS).
+    service_signing_key: SecretStr | None = None
+
+    def refusals(self) -> list[str]:
+        found = super().refusals()
+        if self.service_signing_key is None:
+            found.append("SERVICE_SIGNING_KEY is not set: availability's own Ed25519 private key in PEM")
+        return found

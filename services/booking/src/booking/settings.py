@@ -13,3 +13,12 @@ class Settings(ServiceSettings):
     # script), so no way in skips it and a limited attempt costs nothing more.
     bookings_per_minute: int = 30
     hold_seconds: float = 30.0  # a unit taken for a booking whose commit never came back is free again after this
+
+    def refusals(self) -> list[str]:
+        found = super().refusals()
+        if "availability" not in self.trusted_service_keys:
+            found.append(
+                'TRUSTED_SERVICE_KEYS has no key for availability (JSON: {"availability": "<its public key, PEM>"}):'
+                " it could not rebuild the counters from the record"
+            )
+        return found

@@ -3,23 +3,33 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from common import web as common_web
-from common.auth import TOKEN_CODEC
+from common.auth import SignerKeys, TokenSigner
 from gateway.adapters.db import OUTBOX
 from gateway.adapters.public_api import PublicApi
 from gateway.adapters.ratelimit import RateLimiter
-from gateway.app_keys import ACCOUNTS, LIMITER, PUBLIC_API, SETTINGS
-from gateway.handlers.http import api
+from gateway.app_keys import ACCOUNTS, LIMITER, PUBLIC_API, SETTINGS, SIGNER
+from gateway.handlers.http import api, jwks
 from gateway.handlers.page import add_page
 from gateway.service import AccountsService
 from gateway.settings import Settings
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = common_web.service_app(settings)
+    if settings.jwt_signing_key is None:
+        raise SystemExit("JWT_SIGNING_KEY is not set: an Ed25519 private key in PEM (python -m common.auth prints one)")
+    signer = TokenSigner(
+        settings.jwt_signing_key.get_secret_value(),
+        settings.jwt_issuer,
+        settings.jwt_audience,
+        settings.jwt_ttl_seconds,
+        settings.jwt_extra_public_keys,
+    )
+    app = common_web.service_app(settings, SignerKeys(signer))
     app[SETTINGS] = settings
+    app[SIGNER] = signer
 
     async def accounts(app: web.Application) -> AsyncIterator[None]:
-        app[ACCOUNTS] = AccountsService(app[common_web.UNITS_OF_WORK], app[TOKEN_CODEC], settings.password_hashes_at_once)
+        app[ACCOUNTS] = AccountsService(app[common_web.UNITS_OF_WORK], signer, settings.password_hashes_at_once)
         if settings.admin_email and settings.admin_password:
             await app[ACCOUNTS].ensure_admin(
                 settings.admin_email, settings.admin_password.get_secret_value(), settings.admin_name
@@ -44,5 +54,6 @@ def create_app(settings: Settings) -> web.Application:
         ]
     )
     app.add_routes(api.routes())
+    app.router.add_get("/.well-known/jwks.json", jwks)
     add_page(app)
     return app

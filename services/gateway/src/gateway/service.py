@@ -12,7 +12,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from common.auth import Identity, TokenCodec
+from common.auth import Identity, TokenSigner
 from common.contracts import Person
 from common.errors import Problem, not_found
 from common.events import ProfessionalCreated, ProfessionalUpdated
@@ -39,7 +39,7 @@ def email_taken() -> Problem:
 
 
 class AccountsService:
-    def __init__(self, units_of_work: Callable[[], UnitOfWork], tokens: TokenCodec, hashes_at_once: int = 4) -> None:
+    def __init__(self, units_of_work: Callable[[], UnitOfWork], tokens: TokenSigner, hashes_at_once: int = 4) -> None:
         self._uow = units_of_work
         self._tokens = tokens
         # argon2 takes 64 MiB per hash: a flood of sign-ins queues here instead of taking the memory.

@@ -4,11 +4,13 @@ import asyncio
 import logging
 import signal
 import sys
+from pathlib import Path
 
 import aiohttp
 
 from devstack.client import ApiClient
 from devstack.config import StackSettings
+from devstack.secrets import write_compose_env
 from devstack.seed import DEMO_CLIENT, DEMO_PROFESSIONALS, seed_demo
 from devstack.stack import Stack
 
@@ -59,8 +61,11 @@ async def run() -> None:
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd narrates every connection
+    if sys.argv[1:] == ["compose-env"]:
+        write_compose_env(Path(".env"))
+        return
     if sys.argv[1:] != ["run"]:
-        raise SystemExit("usage: python -m devstack run")
+        raise SystemExit("usage: python -m devstack run | compose-env")
     asyncio.run(run())
 
 

@@ -1,11 +1,13 @@
 """The dev stack's settings: where the servers are, and what each service process gets."""
 
+import json
 from pathlib import Path
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
+from common.auth import new_private_key_pem, private_key, public_pem
 from common.settings import async_database_url
 
 SERVICES_WITH_DATABASE = ("gateway", "shifts", "booking", "notifier")
@@ -23,7 +25,10 @@ class StackSettings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_key_prefix: str = "appt"
     rabbitmq_url: str = "amqp://guest:guest@127.0.0.1:5672/"
-    jwt_secret: SecretStr = SecretStr("dev-only-secret-change-me-0123456789abcdef")
+    # Made afresh for each run of the stack (tokens from an earlier run are refused): the gateway's
+    # signing key, and availability's own key for its calls to the booking service.
+    jwt_signing_key: SecretStr = Field(default_factory=lambda: SecretStr(new_private_key_pem()))
+    availability_key: SecretStr = Field(default_factory=lambda: SecretStr(new_private_key_pem()))
     smtp_host: str | None = None
     smtp_port: int | None = None
     public_port: int = Field(8080, description="the public entry (nginx): the page, and the API under /api/v1")
@@ -71,13 +76,16 @@ class StackSettings(BaseSettings):
         }
 
     def service_env(self, service: str, smtp_host: str, smtp_port: int, index: int = 0) -> dict[str, str]:
+        availability_public_key = public_pem(private_key(self.availability_key.get_secret_value()))
         env = {
             "HTTP_HOST": "127.0.0.1",
             "HTTP_PORT": str(self.port_of(service, index)),
             "REDIS_URL": self.redis_url,
             "REDIS_KEY_PREFIX": self.redis_key_prefix,
             "RABBITMQ_URL": self.rabbitmq_url,
-            "JWT_SECRET": self.jwt_secret.get_secret_value(),
+            "ENVIRONMENT": "development",
+            "JWKS_URL": f"{self.url_of('gateway')}/.well-known/jwks.json",
+            "TRUSTED_SERVICE_KEYS": json.dumps({"availability": availability_public_key}),
             "LOG_LEVEL": self.log_level,
             "SMTP_HOST": smtp_host,
             "SMTP_PORT": str(smtp_port),
@@ -89,4 +97,8 @@ class StackSettings(BaseSettings):
         }
         if service in SERVICES_WITH_DATABASE:
             env["DATABASE_URL"] = self.database_for(service)
+        if service == "gateway":  # the one that signs people's tokens
+            env["JWT_SIGNING_KEY"] = self.jwt_signing_key.get_secret_value()
+        if service == "availability":  # the one that calls another service
+            env["SERVICE_SIGNING_KEY"] = self.availability_key.get_secret_value()
         return env | self.service_overrides

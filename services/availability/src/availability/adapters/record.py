@@ -2,14 +2,13 @@
 
 from collections import defaultdict
 from dataclasses import dataclass
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from aiohttp import ClientSession, ClientTimeout
 
-from common.auth import Identity, TokenCodec
+from common.auth import ServiceTokens
 from common.capacity import UnitInUse
 from common.contracts import EventData, ShiftData
-from common.roles import Role
 
 
 @dataclass(frozen=True)
@@ -42,16 +41,15 @@ def units_by_event(items: list[dict]) -> dict[UUID, list[UnitInUse]]:
 
 
 class SystemOfRecord:
-    def __init__(self, http: ClientSession, booking_url: str, tokens: TokenCodec, timeout: float) -> None:
+    def __init__(self, http: ClientSession, booking_url: str, tokens: ServiceTokens, timeout: float) -> None:
         self._http = http
         self._booking_url = booking_url
-        self._tokens = tokens
-        self._identity = Identity(id=uuid4(), role=Role.SERVICE, name="availability")
+        self._tokens = tokens  # availability's own identity, in short-lived tokens the booking service trusts
         self._timeout = ClientTimeout(total=timeout)
 
     async def _call(self, url: str, event_id: UUID | None, method: str = "GET") -> dict:
         params = {"event_id": str(event_id)} if event_id else {}
-        headers = {"Authorization": f"Bearer {self._tokens.issue(self._identity)}"}
+        headers = {"Authorization": f"Bearer {self._tokens.token()}"}
         async with self._http.request(method, url, params=params, headers=headers, timeout=self._timeout) as response:
             response.raise_for_status()
             return await response.json()

@@ -18,7 +18,7 @@ from gateway.api import (
     TokenOut,
     UserOut,
 )
-from gateway.app_keys import ACCOUNTS, LIMITER, PUBLIC_API, SETTINGS
+from gateway.app_keys import ACCOUNTS, LIMITER, PUBLIC_API, SETTINGS, SIGNER
 
 api = Endpoints("/api/v1")
 
@@ -94,3 +94,12 @@ async def list_professionals(request: web.Request, call: Call[None, PageQuery]) 
 async def openapi_document(request: web.Request, call: Call[None, None]) -> web.Response:
     """The public API: the gateway's own routes and every service's, generated from their models."""
     return json_response(await request.app[PUBLIC_API].document())
+
+
+async def jwks(request: web.Request) -> web.Response:
+    """``GET /.well-known/jwks.json`` (at the root, as SPEC §4 has it): the public keys every token
+    is verified with. Kept by verifiers for a few minutes, so a rotation publishes the next key a
+    while before signing with it (README, "Keys")."""
+    response = json_response(request.app[SIGNER].jwks())
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response

@@ -1,0 +1,34 @@
+"""Fresh secrets for ``docker compose`` (``make compose-env``): written to .env once, never
+committed, so the compose file names every secret and holds none."""
+
+import secrets
+from pathlib import Path
+
+from common.auth import new_private_key_pem, private_key, public_pem
+
+
+def one_line(pem: str) -> str:
+    """A PEM as an env file holds it: its line breaks written ``\\n`` (the services read both)."""
+    return pem.strip().replace("\n", "\\n")
+
+
+def compose_env() -> str:
+    availability = new_private_key_pem()
+    values = {
+        "JWT_SIGNING_KEY": one_line(new_private_key_pem()),
+        "AVAILABILITY_SIGNING_KEY": one_line(availability),
+        "AVAILABILITY_PUBLIC_KEY": one_line(public_pem(private_key(availability))),
+        "ADMIN_PASSWORD": secrets.token_urlsafe(18),
+        "POSTGRES_PASSWORD": secrets.token_urlsafe(18),
+        "REDIS_PASSWORD": secrets.token_urlsafe(18),
+        "RABBITMQ_PASSWORD": secrets.token_urlsafe(18),
+    }
+    return "# Made by make compose-env; keep it out of version control.\n" + "".join(f"{k}={v}\n" for k, v in values.items())
+
+
+def write_compose_env(path: Path) -> None:
+    if path.exists():
+        raise SystemExit(f"{path} exists already; remove it to make new secrets (every token and account password stays)")
+    path.write_text(compose_env())
+    path.chmod(0o600)
+    print(f"wrote {path}: the admin's password is its ADMIN_PASSWORD")
