@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from common.auth import TokenSigner, new_private_key_pem
+from common.auth import Identity, TokenSigner, new_private_key_pem
 from common.errors import Problem
 from common.events import ProfessionalCreated, ProfessionalUpdated
 from common.roles import Role
@@ -23,11 +23,28 @@ async def database(servers):
     await engine.dispose()
 
 
+class RecordedProfiles:
+    """The profile changes the gateway announces to the services (Redis, in the system)."""
+
+    def __init__(self) -> None:
+        self.changed_to: list[Identity] = []
+
+    async def changed(self, who: Identity, keep_seconds: int) -> None:
+        assert keep_seconds == 600  # as long as a token from before the change can live
+        self.changed_to.append(who)
+
+    async def forget(self, person) -> None:
+        self.changed_to = [who for who in self.changed_to if who.id != person]
+
+
 @pytest.fixture
 def accounts(database):
     units_of_work, published = recording_units_of_work(database, OUTBOX)
     tokens = TokenSigner(new_private_key_pem(), "appointments-gateway", "appointments", 600)
-    return AccountsService(units_of_work, tokens), published
+    profiles = RecordedProfiles()
+    service = AccountsService(units_of_work, tokens, profiles)
+    service.profiles = profiles
+    return service, published
 
 
 def email() -> str:
@@ -50,11 +67,13 @@ async def test_a_professional_is_announced_with_the_account_and_each_change_with
     )
 
 
-async def test_a_clients_account_announces_nothing(accounts):
+async def test_a_clients_account_announces_no_event_but_its_profile_change_reaches_the_services(accounts):
     service, published = accounts
     who = await service.register(RegisterIn(email=email(), password="client-password", name="Casey"))
-    await service.update_profile(who.id, ProfilePatch(name="Casey C."))
+    await service.update_profile(who.id, ProfilePatch(name="Casey C.", timezone="America/Lima"))
     assert published == []
+    (now,) = service.profiles.changed_to
+    assert (now.id, now.name, now.timezone, now.role) == (who.id, "Casey C.", "America/Lima", Role.CLIENT)
 
 
 async def test_a_taken_email_is_refused_and_nothing_is_announced(accounts):

@@ -306,13 +306,19 @@ def unauthorized(detail: str) -> Problem:
     return problem
 
 
+class CurrentProfiles(Protocol):
+    async def current(self, token_says: Identity) -> Identity: ...
+
+
 TOKEN_VERIFIER = web.AppKey("token_verifier", TokenVerifier)
+PROFILES = web.AppKey("profiles", CurrentProfiles)  # where a service has them (common.profiles)
 _IDENTITY = web.RequestKey("identity", Identity | None)
 
 
 @web.middleware
 async def identity_middleware(request: web.Request, handler):
-    """Attach the caller's identity when a bearer token is presented; reject a bad token."""
+    """Attach the caller's identity when a bearer token is presented, with their profile as it is
+    now where the service keeps up with profiles; reject a bad token."""
     header = request.headers.get("Authorization")
     identity = None
     if header:
@@ -320,6 +326,8 @@ async def identity_middleware(request: web.Request, handler):
         if scheme.lower() != "bearer" or not token:
             raise unauthorized("Use 'Authorization: Bearer <token>'.")
         identity = await request.app[TOKEN_VERIFIER].verify(token.strip())
+        if identity.role is not Role.SERVICE and (profiles := request.app.get(PROFILES)) is not None:
+            identity = await profiles.current(identity)
     request[_IDENTITY] = identity
     return await handler(request)
 

@@ -17,7 +17,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from sqlalchemy import Table, text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
-from common.auth import TOKEN_VERIFIER, PublishedKeys, TokenVerifier, UserKeys, identity_middleware
+from common.auth import PROFILES, TOKEN_VERIFIER, PublishedKeys, TokenVerifier, UserKeys, identity_middleware
 from common.db import create_engine, create_pool, session_factory
 from common.endpoints import Endpoints
 from common.logging import configure_logging, correlation_id, new_correlation_id
@@ -25,6 +25,7 @@ from common.messaging import Broker
 from common.openapi import document
 from common.outbox import ConnectionOutboxRows, Outbox, OutboxRelay, SessionOutboxRows
 from common.problems import problem_middleware
+from common.profiles import Profiles
 from common.settings import ServiceSettings
 from common.unit_of_work import UnitOfWork, unit_of_work
 
@@ -238,6 +239,18 @@ async def _background_task(name: str, run: Callable[[], Coroutine[Any, Any, None
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+def profiles(settings: ServiceSettings):
+    """People's current profiles for the identity middleware (``common.profiles``), following the
+    gateway's announcements of changes; needs the Redis context before it."""
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        app[PROFILES] = kept = Profiles(app[REDIS], settings.redis_key_prefix)
+        async with _background_task("follow-profiles", kept.follow):
+            yield
+
+    return ctx
 
 
 def background(name: str, run: Callable[[web.Application], Coroutine[Any, Any, None]]):

@@ -27,6 +27,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.extend(
         [
             common_web.redis_client(settings.redis_url),
+            common_web.profiles(settings),  # a signed-in reader's own timezone, as it is now
             common_web.http_client,
             capacity,
             common_web.background("follow-changes", lambda app: app[AVAILABILITY].follow_changes()),

@@ -3,7 +3,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from common import web as common_web
-from common.auth import SignerKeys, TokenSigner
+from common.auth import PROFILES, SignerKeys, TokenSigner
 from gateway.adapters.db import OUTBOX
 from gateway.adapters.public_api import PublicApi
 from gateway.adapters.ratelimit import RateLimiter
@@ -29,7 +29,7 @@ def create_app(settings: Settings) -> web.Application:
     app[SIGNER] = signer
 
     async def accounts(app: web.Application) -> AsyncIterator[None]:
-        app[ACCOUNTS] = AccountsService(app[common_web.UNITS_OF_WORK], signer, settings.password_hashes_at_once)
+        app[ACCOUNTS] = AccountsService(app[common_web.UNITS_OF_WORK], signer, app[PROFILES], settings.password_hashes_at_once)
         if settings.admin_email and settings.admin_password:
             await app[ACCOUNTS].ensure_admin(
                 settings.admin_email, settings.admin_password.get_secret_value(), settings.admin_name
@@ -46,6 +46,7 @@ def create_app(settings: Settings) -> web.Application:
         [
             common_web.database(settings.database_url),
             common_web.redis_client(settings.redis_url),
+            common_web.profiles(settings),  # announces each profile change, and reads them like everyone
             common_web.http_client,
             common_web.broker(settings.rabbitmq_url, settings.service_name),
             common_web.outbox(settings.outbox_poll_seconds, OUTBOX),

@@ -16,6 +16,7 @@ from common.auth import Identity, TokenSigner
 from common.contracts import Person
 from common.errors import Problem, not_found
 from common.events import ProfessionalCreated, ProfessionalUpdated
+from common.profiles import Profiles
 from common.roles import Role
 from common.unit_of_work import UnitOfWork
 from gateway.adapters.db import UserRow
@@ -39,9 +40,12 @@ def email_taken() -> Problem:
 
 
 class AccountsService:
-    def __init__(self, units_of_work: Callable[[], UnitOfWork], tokens: TokenSigner, hashes_at_once: int = 4) -> None:
+    def __init__(
+        self, units_of_work: Callable[[], UnitOfWork], tokens: TokenSigner, profiles: Profiles, hashes_at_once: int = 4
+    ) -> None:
         self._uow = units_of_work
         self._tokens = tokens
+        self._profiles = profiles
         # argon2 takes 64 MiB per hash: a flood of sign-ins queues here instead of taking the memory.
         self._hashing = asyncio.Semaphore(hashes_at_once)
 
@@ -100,6 +104,11 @@ class AccountsService:
             if row.role == Role.PROFESSIONAL.value:
                 row.sequence += 1
                 uow.publish(ProfessionalUpdated.of(row.id, row.sequence, person(row)))
+            # Every token issued before now carries the old profile: the services read the new one
+            # instead from the next request on. Announced before the commit (so that the answer
+            # to this request means it is in effect), taken back if the commit does not happen.
+            await self._profiles.changed(identity(row), self._tokens.ttl_seconds)
+            uow.on_rollback(lambda: self._profiles.forget(user_id))
         return row
 
     async def professionals(self, cursor: UUID | None, limit: int) -> list[UserRow]:
