@@ -2,6 +2,7 @@
 unit of work: a professional's account and its announcement are one unit of work; a client's
 account announces nothing; a refused account writes and announces nothing."""
 
+import asyncio
 import uuid
 
 import pytest
@@ -86,3 +87,28 @@ async def test_a_taken_email_is_refused_and_nothing_is_announced(accounts):
     assert [e.data.name for e in published] == ["First"]
     token = await service.login(LoginIn(email=address, password="pro-password-1"))
     assert token["token_type"] == "bearer"
+
+
+async def test_password_hashing_runs_at_most_so_many_at_once(database):
+    """argon2 takes 64 MiB a hash: a flood of sign-ins waits for a turn instead of taking the memory."""
+    import threading
+    import time as clock
+
+    units_of_work, _ = recording_units_of_work(database, OUTBOX)
+    service = AccountsService(
+        units_of_work, TokenSigner(new_private_key_pem(), "i", "a", 60), RecordedProfiles(), hashes_at_once=2
+    )
+    running, most, lock = 0, 0, threading.Lock()
+
+    def slow_hash(_: str) -> str:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        clock.sleep(0.05)
+        with lock:
+            running -= 1
+        return "hashed"
+
+    await asyncio.gather(*(service._hash(slow_hash, "password") for _ in range(12)))
+    assert most == 2
