@@ -15,8 +15,8 @@ FROM python:3.11-slim
 ARG SERVICE
 ENV SERVICE=${SERVICE} PATH=/app/.venv/bin:$PATH HTTP_HOST=0.0.0.0 PYTHONUNBUFFERED=1
 COPY --from=build /app/.venv /app/.venv
-RUN useradd --system --no-create-home app
-USER app
+RUN useradd --system --no-create-home --uid 10001 app
+USER 10001
 HEALTHCHECK --interval=5s --timeout=3s --retries=20 \
   CMD python -c "import os, urllib.request; urllib.request.urlopen(f'http://127.0.0.1:{os.environ.get(\"HTTP_PORT\", os.environ.get(\"GATEWAY_PORT\", \"8080\"))}/readyz', timeout=2)"
 # Migrate (a no-op when current), then serve. In Kubernetes the migrate step runs as an init container.

@@ -109,6 +109,8 @@ def test_pods_run_as_a_numeric_non_root_user_on_a_read_only_root(name):
     by_kind = {(r["kind"], r["metadata"]["name"]): r for r in resources()}
     pod = by_kind["Deployment", name]["spec"]["template"]["spec"]
     assert pod["securityContext"]["runAsNonRoot"] is True and int(pod["securityContext"]["runAsUser"]) > 0
+    if name != "edge":  # the services' image runs as the same numeric user (the Dockerfile's USER)
+        assert f"USER {pod['securityContext']['runAsUser']}\n" in (MANIFESTS.parents[1] / "Dockerfile").read_text()
     for container in [*pod.get("initContainers", []), *pod["containers"]]:
         security = container["securityContext"]
         assert security["readOnlyRootFilesystem"] is True and security["allowPrivilegeEscalation"] is False

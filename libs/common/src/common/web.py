@@ -323,12 +323,13 @@ def run_service(
     """The ``__main__`` of every service: ``serve`` (default), ``migrate``, ``revision MESSAGE``,
     and the service's own ``commands`` (each given the arguments after its name)."""
     configure_logging(settings.service_name, settings.log_level)
-    if settings.environment != "development" and (refusals := settings.refusals()):
+    command = argv[1] if len(argv) > 1 else "serve"
+    # A migration needs its database only; everything else, credentials of its own.
+    if command not in ("migrate", "revision") and settings.environment != "development" and (refusals := settings.refusals()):
         raise SystemExit(
             f"{settings.service_name} will not start with built-in or missing credentials outside development "
             "(ENVIRONMENT=development is for make run and the tests):\n  - " + "\n  - ".join(refusals)
         )
-    command = argv[1] if len(argv) > 1 else "serve"
     if commands and command in commands:
         asyncio.run(commands[command](argv[2:]))
     elif command == "serve":
