@@ -81,3 +81,36 @@ async def test_the_document_lists_every_public_route_and_real_answers_conform(ap
             json={"email": system.settings.admin_email, "password": system.settings.admin_password.get_secret_value()},
         ),
     )
+
+
+async def test_what_a_post_creates_is_linked_to_the_operations_that_take_its_id(api, system):
+    """OpenAPI links, so that a stateful test (schemathesis) follows a created booking, shift, event
+    or blackout to the operations on it."""
+    document = await api.call("GET", "/openapi.json")
+    operation_ids = {op["operationId"] for item in document["paths"].values() for op in item.values()}
+
+    def linked(path: str) -> dict[str, dict]:
+        return {
+            link["operationId"]: link["parameters"]
+            for link in document["paths"][path]["post"]["responses"]["201"]["links"].values()
+        }
+
+    assert linked("/api/v1/bookings") == {
+        "get_bookings_{booking_id}": {"booking_id": "$response.body#/id"},
+        "post_bookings_{booking_id}_cancel": {"booking_id": "$response.body#/id"},
+    }
+    assert linked("/api/v1/events/{event_id}/blackouts") == {
+        "delete_events_{event_id}_blackouts_{blackout_id}": {
+            "event_id": "$request.path.event_id",
+            "blackout_id": "$response.body#/id",
+        }
+    }
+    assert {"get_shifts_{shift_id}", "patch_shifts_{shift_id}", "delete_shifts_{shift_id}"} == set(linked("/api/v1/shifts"))
+    every_link = [
+        link
+        for item in document["paths"].values()
+        for op in item.values()
+        for r in op["responses"].values()
+        for link in r.get("links", {}).values()
+    ]
+    assert every_link and {link["operationId"] for link in every_link} <= operation_ids

@@ -33,12 +33,30 @@ def _schema(model: Any, components: dict) -> dict:
     return schema
 
 
+def _operation_id(op: Endpoint) -> str:
+    return f"{op.method.lower()}{op.path}".replace("/", "_")
+
+
+def _links(created_by: Endpoint, operations: list[Endpoint]) -> dict[str, dict]:
+    """OpenAPI links from what a POST creates (``/events`` makes an ``event_id``) to every operation
+    of the same document that takes that id, so a stateful test follows them to real rows."""
+    made = created_by.path.rstrip("/").rsplit("/", 1)[-1].removesuffix("s") + "_id"
+    links = {}
+    for op in operations:
+        if made not in op.path_ids or not set(op.path_ids) - {made} <= set(created_by.path_ids):
+            continue
+        parameters = {name: f"$request.path.{name}" for name in op.path_ids if name != made} | {made: "$response.body#/id"}
+        name = _operation_id(op).replace("{", "").replace("}", "")  # a link's name: letters, digits, . - _
+        links[name] = {"operationId": _operation_id(op), "parameters": parameters}
+    return links
+
+
 def document(title: str, operations: list[Endpoint], prefix: str = "") -> dict:
     components: dict[str, Any] = {}
     paths: dict[str, dict] = {}
     problem = _schema(ProblemDocument, components)
     for op in operations:
-        entry: dict[str, Any] = {"summary": op.summary, "operationId": f"{op.method.lower()}{op.path}".replace("/", "_")}
+        entry: dict[str, Any] = {"summary": op.summary, "operationId": _operation_id(op)}
         if op.roles:
             entry["security"] = [{"bearer": []}]
             entry["description"] = "Allowed to: " + ", ".join(op.roles) + "."
@@ -69,6 +87,8 @@ def document(title: str, operations: list[Endpoint], prefix: str = "") -> dict:
             responses[str(status)] = {"description": "OK" if status < 300 else str(status)}
             if model is not None:
                 responses[str(status)]["content"] = {"application/json": {"schema": _schema(model, components)}}
+            if status == 201 and (links := _links(op, operations)):
+                responses[str(status)]["links"] = links
         for status in (*op.errors, 413, 415, 429, 503):
             responses.setdefault(
                 str(status), {"description": "problem", "content": {"application/problem+json": {"schema": problem}}}
