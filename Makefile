@@ -13,7 +13,7 @@ export TEST_RABBITMQ_URL ?= amqp://guest:guest@127.0.0.1:5672/
 apt_install = DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(1) >/dev/null \
 	|| { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(1) >/dev/null; }
 
-.PHONY: install browser edge run test test-quick bench soak compose-env
+.PHONY: install browser edge run test test-quick test-faults bench soak compose-env
 
 install:  ## everything from the lock file, into .venv
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet "uv==$(UV_VERSION)"
@@ -37,6 +37,9 @@ test: install browser edge  ## lint, then the test suite (benchmarks excluded)
 
 test-quick: install browser edge  ## the tests without the fault tests (which kill services and stop RabbitMQ)
 	$(UV) run --frozen --no-sync pytest -m "not bench and not fault" $(PYTEST_ARGS)
+
+test-faults: install edge  ## the fault suite alone: faults injected under load, with what was lost (nothing)
+	$(UV) run --frozen --no-sync pytest -m fault -p no:cacheprovider -s $(PYTEST_ARGS)
 
 bench: install edge  ## benchmarks, out of the default test run: figures and charts into docs/benchmarks.md, docs/charts/ and docs/benchmark-results.json
 	@command -v wrk >/dev/null 2>&1 || $(call apt_install,wrk)  # the availability figures' cross-check

@@ -4,10 +4,14 @@ import json
 import logging
 from typing import TypeVar
 
+import asyncpg
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import DBAPIError
 
-from common.errors import Problem, not_found
+from common.errors import Problem, not_found, try_again
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +66,25 @@ def parse_path_uuid(request: web.Request, name: str, what: str):
         raise not_found(what) from None
 
 
+# Lost connections to PostgreSQL, Redis or RabbitMQ (a restart, a network fault): 503, not 500.
+UNAVAILABLE = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.ConnectionDoesNotExistError,
+    ConnectionError,
+    TimeoutError,
+)
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    if isinstance(exc, UNAVAILABLE):
+        return True
+    # SQLAlchemy wraps the driver's error, and says when it lost the connection.
+    return isinstance(exc, DBAPIError) and (exc.connection_invalidated or isinstance(exc.orig, UNAVAILABLE))
+
+
 @web.middleware
 async def problem_middleware(request: web.Request, handler):
     try:
@@ -77,7 +100,12 @@ async def problem_middleware(request: web.Request, handler):
         )
         problem.headers = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after")}
         return problem_response(problem, request.path)
-    except Exception:
+    except Exception as exc:
+        if is_unavailable(exc):
+            # A server we depend on is down or restarting: nothing of ours is broken, and the
+            # client's retry (with its Idempotency-Key, where it has one) is the right thing to do.
+            log.warning("%s %s: a server we depend on is unavailable (%r)", request.method, request.path, exc)
+            return problem_response(try_again("A server this needs is not answering; try again in a moment."), request.path)
         log.exception("unhandled error on %s %s", request.method, request.path)
         return problem_response(
             Problem(500, "internal_error", "Internal error", "Something went wrong on our side."), request.path

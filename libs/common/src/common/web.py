@@ -14,6 +14,9 @@ import orjson
 import uvloop
 from aiohttp import ClientSession, TCPConnector, web
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy import Table, text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
@@ -175,12 +178,22 @@ def pg_pool(url: str):
     return ctx
 
 
-def redis_client(url: str):
+def redis_client(url: str, retry_lost_connections: bool = False):
+    """``retry_lost_connections``: a command whose connection turns out lost (Redis restarted) is
+    sent again once on a new one; only for a service whose commands may run twice harmlessly (a
+    read, a count). Elsewhere the loss is a 503 and the client's retry does it."""
+
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         # A bounded pool that makes a burst wait for a connection: redis-py's default pool refuses
         # the request past its size ("Too many connections", a 500 seen under 100 clients).
+        retry = {"retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), 2), "retry_on_error": [RedisConnectionError]}
         pool = BlockingConnectionPool.from_url(
-            url, max_connections=REDIS_CONNECTIONS, timeout=5, decode_responses=True, health_check_interval=10
+            url,
+            max_connections=REDIS_CONNECTIONS,
+            timeout=5,
+            decode_responses=True,
+            health_check_interval=10,
+            **(retry if retry_lost_connections else {}),
         )
         client = Redis.from_pool(pool)  # owns the pool: aclose() closes it
         app[REDIS] = client

@@ -26,7 +26,7 @@ def create_app(settings: Settings) -> web.Application:
 
     app.cleanup_ctx.extend(
         [
-            common_web.redis_client(settings.redis_url),
+            common_web.redis_client(settings.redis_url, retry_lost_connections=True),  # reads, and rebuild steps safe to repeat
             common_web.profiles(settings),  # a signed-in reader's own timezone, as it is now
             common_web.http_client,
             capacity,
