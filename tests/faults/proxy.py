@@ -10,12 +10,15 @@ small enough to own.)
     proxy.reset_all()              # every open connection cut (RST)
     proxy.close_after = 100        # each new connection cut after 100 bytes upstream
     proxy.heal()                   # pass again
+    proxy.arm(b"COMMIT", crash)    # once: the next COMMIT a client sends never arrives; crash() runs
+    proxy.arm(b"COMMIT", crash, after_reply=True)  # it arrives; crash() runs before the reply reaches the client
 """
 
 import asyncio
 import contextlib
 import socket
 import struct
+from collections.abc import Awaitable, Callable
 
 
 class FaultProxy:
@@ -28,6 +31,13 @@ class FaultProxy:
         self.injected: list[str] = []  # what was done, in order, for the test's report
         self._server: asyncio.Server | None = None
         self._open: set[asyncio.StreamWriter] = set()
+        self._armed: tuple[bytes, Callable[[], Awaitable[None]], bool] | None = None
+
+    def arm(self, pattern: bytes, action: Callable[[], Awaitable[None]], after_reply: bool = False) -> None:
+        """Once, when a client next sends bytes containing ``pattern``: run ``action`` instead of
+        passing them on (they never arrive), or, ``after_reply``, pass them on and run ``action``
+        when the server's answer comes back, before the client gets it."""
+        self._armed = (pattern, action, after_reply)
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
@@ -61,21 +71,34 @@ class FaultProxy:
             return
         self._open |= {client_writer, upstream_writer}
         budget = [self.close_after]  # bytes this connection may still carry upstream
+        on_reply: list[Callable[[], Awaitable[None]]] = []  # what runs when the server next answers
         try:
             await asyncio.gather(
-                self._pipe(client_reader, upstream_writer, budget, client_writer),
-                self._pipe(upstream_reader, client_writer, [None], upstream_writer),
+                self._pipe(client_reader, upstream_writer, budget, client_writer, to_server=on_reply),
+                self._pipe(upstream_reader, client_writer, [None], upstream_writer, from_server=on_reply),
             )
         finally:
             for writer in (client_writer, upstream_writer):
                 self._open.discard(writer)
                 writer.transport.abort()
 
-    async def _pipe(self, reader, writer, budget: list[int | None], other) -> None:
+    async def _pipe(self, reader, writer, budget: list[int | None], other, to_server=None, from_server=None) -> None:
         with contextlib.suppress(OSError, ConnectionError, asyncio.IncompleteReadError):
             while chunk := await reader.read(65536):
                 if self.blackhole:
                     continue  # read and dropped: the other side hears nothing
+                if to_server is not None and self._armed and self._armed[0] in chunk:
+                    _, action, after_reply = self._armed
+                    self._armed = None
+                    if not after_reply:
+                        self.injected.append("crash before it arrived")
+                        await action()
+                        break  # and the connection with it, as a crashed client's would go
+                    to_server.append(action)
+                if from_server:
+                    self.injected.append("crash before the reply reached the client")
+                    await from_server.pop()()
+                    break
                 if self.latency:
                     await asyncio.sleep(self.latency)
                 if budget[0] is not None:
@@ -89,3 +112,4 @@ class FaultProxy:
                 writer.write(chunk)
                 await writer.drain()
         writer.transport.abort()
+        other.transport.abort()

@@ -16,6 +16,7 @@ import pytest
 
 from tests.faults.checker import assert_nothing_lost, report, verdict_after
 from tests.faults.load import SteadyLoad, scene
+from tests.faults.proxy import FaultProxy
 
 pytestmark = [pytest.mark.fault, pytest.mark.timeout(300)]
 
@@ -51,6 +52,46 @@ async def test_the_booking_service_killed_five_times(api, system, redis):
 
     faults = await during(load, kill_booking)
     await settle_and_check("booking SIGKILL x5", load, system, redis, faults)
+
+
+async def test_the_booking_service_killed_just_before_its_commit_and_just_after(api, system, redis):
+    """The booking service reaches PostgreSQL through the fault proxy, which kills it the moment it
+    sends a COMMIT (the unit is taken in Redis, the booking not committed), or the moment
+    PostgreSQL answers one (committed, the client not told): alternately, five times."""
+    proxy = FaultProxy("127.0.0.1", 5432)
+    await proxy.start()
+    direct = system.settings.database_for("booking")
+    through_proxy = {"DATABASE_URL": direct.replace("@127.0.0.1:5432/", f"@127.0.0.1:{proxy.port}/")}
+    assert through_proxy["DATABASE_URL"] != direct
+    await system.stack.kill("booking")
+    await system.stack.restart("booking", through_proxy)
+    try:
+        load = SteadyLoad(system, await scene(api, system))
+
+        async def crash_at_commits() -> int:
+            for n in range(5):
+                await asyncio.sleep(2.5)
+                crashed = asyncio.Event()
+
+                async def crash(crashed: asyncio.Event = crashed) -> None:
+                    await system.stack.kill("booking")
+                    crashed.set()
+
+                proxy.arm(b"COMMIT", crash, after_reply=n % 2 == 1)
+                await asyncio.wait_for(crashed.wait(), 15)
+                await system.stack.restart("booking", through_proxy)
+            return 5
+
+        faults = await during(load, crash_at_commits)
+        assert proxy.injected.count("crash before it arrived") == 3
+        assert proxy.injected.count("crash before the reply reached the client") == 2
+        await settle_and_check(
+            "booking SIGKILL x5 at COMMIT (3 before it arrives, 2 before its answer)", load, system, redis, faults
+        )
+    finally:
+        await system.stack.kill("booking")
+        await system.stack.restart("booking", {"DATABASE_URL": direct})
+        await proxy.stop()
 
 
 async def test_rabbitmq_stopped_and_every_connection_closed(api, system, redis):
@@ -119,3 +160,40 @@ async def test_the_notifier_killed_three_times(api, system, redis):
     # A crash between the SMTP server's 250 and the "sent" mark resends that one mail: at most one
     # duplicate per crash (README, "Mail, exactly once").
     await settle_and_check("notifier SIGKILL x3", load, system, redis, faults, mails_duplicated_at_most=faults)
+
+
+async def test_the_notifier_killed_as_it_hands_a_mail_over_and_once_the_smtp_server_accepted_it(api, system, redis):
+    """The notifier reaches the SMTP server through the fault proxy, which kills it when a mail's
+    last line goes out: before the server has it (it must be sent again), or once the server
+    answered 250 (it was accepted, the notifier never heard: the one duplicate window), three times."""
+    proxy = FaultProxy(system.mail.host, system.mail.port)
+    await proxy.start()
+    through_proxy = {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(proxy.port)}
+    await system.stack.kill("notifier")
+    await system.stack.restart("notifier", through_proxy)
+    try:
+        load = SteadyLoad(system, await scene(api, system))
+
+        async def crash_at_hand_over() -> int:
+            for n in range(3):
+                await asyncio.sleep(5)
+                crashed = asyncio.Event()
+
+                async def crash(crashed: asyncio.Event = crashed) -> None:
+                    await system.stack.kill("notifier")
+                    crashed.set()
+
+                proxy.arm(b"\r\n.\r\n", crash, after_reply=n != 1)
+                await asyncio.wait_for(crashed.wait(), 15)
+                await system.stack.restart("notifier", through_proxy)
+            return 3
+
+        faults = await during(load, crash_at_hand_over)
+        assert proxy.injected.count("crash before the reply reached the client") == 2
+        # At most one duplicate for each crash after a 250: the claim's lease (20 s) runs out, the mail goes again.
+        name = "notifier SIGKILL x3 at the end of DATA (1 before the server has it, 2 after its 250)"
+        await settle_and_check(name, load, system, redis, faults, mails_duplicated_at_most=2)
+    finally:
+        await system.stack.kill("notifier")
+        await system.stack.restart("notifier", {"SMTP_HOST": system.mail.host, "SMTP_PORT": str(system.mail.port)})
+        await proxy.stop()

@@ -64,6 +64,19 @@ async def test_takes_only_while_there_is_capacity_and_only_from_professionals_wh
     assert dict(zip((s.key for s in refused.slots), refused.remaining, strict=True))[slot(event, 11).key] == 1
 
 
+async def test_a_take_sent_again_for_the_same_booking_holds_its_one_unit(store, event):
+    """A client that lost the reply (a Redis connection cut after the script ran) sends it again:
+    the booking keeps the unit it has, and no second one is taken."""
+    ada = professional("Ada")
+    await store.apply_shift(1, shift_data(event.data, ada, at(event, 10), at(event, 11), capacity=2))
+    booking = uuid.uuid4()
+    first = await store.take(event, slot(event, 10), 0.5, booking, hold_seconds=30)
+    again = await store.take(event, slot(event, 10), 0.5, booking, hold_seconds=30)
+    assert (again.professional.id, again.unit) == (first.professional.id, first.unit)
+    assert await store.professional_usage(event.data.id, slot(event, 10)) == {str(ada.id): 1}
+    assert [h.taken.booking_id for h in await store.holds(event.data.id)] == [booking]
+
+
 async def test_ties_are_broken_by_the_callers_random_number(store, event):
     pros = sorted((professional(n) for n in ("P1", "P2", "P3")), key=lambda p: str(p.id))
     for pro in pros:

@@ -57,3 +57,21 @@ async def test_passes_delays_drops_and_cuts(proxied):
         await asyncio.wait_for(reader.readexactly(1), 1)
     writer.close()
     assert proxied.injected == ["closed after bytes", "reset"]
+
+
+async def test_an_armed_pattern_runs_its_action_before_the_bytes_arrive_or_before_the_reply_returns(proxied):
+    ran = []
+
+    async def crash() -> None:
+        ran.append(True)
+
+    proxied.arm(b"COMMIT", crash)
+    with pytest.raises((asyncio.IncompleteReadError, ConnectionError)):
+        await roundtrip(proxied, b"COMMIT")  # never echoed: it never arrived
+    assert ran == [True]
+    assert await roundtrip(proxied, b"COMMIT") == b"COMMIT"  # once only
+    proxied.arm(b"COMMIT", crash, after_reply=True)
+    with pytest.raises((asyncio.IncompleteReadError, ConnectionError)):
+        await roundtrip(proxied, b"COMMIT")  # it arrived (echoed by the server), the reply was cut
+    assert ran == [True, True]
+    assert proxied.injected[-2:] == ["crash before it arrived", "crash before the reply reached the client"]

@@ -14,6 +14,7 @@ from uuid import UUID
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from common.announcements import announcements
 from common.auth import Identity
 
 log = logging.getLogger(__name__)
@@ -70,17 +71,12 @@ class Profiles:
         while not subscribed (an announcement may be missed then)."""
         while True:
             try:
-                async with self._redis.pubsub() as pubsub:
-                    await pubsub.subscribe(self.channel)
-                    while True:
-                        message = await pubsub.get_message(timeout=None)
-                        if message is None:
-                            continue
-                        if message["type"] == "subscribe":
-                            self._kept.clear()
-                            self._following = True
-                        elif message["type"] == "message":
-                            self._kept.pop(UUID(message["data"]), None)
+                async for person in announcements(self._redis, self.channel):
+                    if person is None:  # subscribed: from now on no change is missed
+                        self._kept.clear()
+                        self._following = True
+                    else:
+                        self._kept.pop(UUID(person), None)
             except (RedisError, OSError) as exc:
                 log.warning("not following profile changes (%r); reading them afresh until then", exc)
             finally:

@@ -180,8 +180,9 @@ def pg_pool(url: str):
 
 def redis_client(url: str, retry_lost_connections: bool = False):
     """``retry_lost_connections``: a command whose connection turns out lost (Redis restarted) is
-    sent again once on a new one; only for a service whose commands may run twice harmlessly (a
-    read, a count). Elsewhere the loss is a 503 and the client's retry does it."""
+    sent again on a new one; only for a service whose commands may run twice harmlessly (reads,
+    counts, and the capacity scripts, each idempotent: a take by the booking's id). Elsewhere the
+    loss is a 503 and the client's retry does it."""
 
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         # A bounded pool that makes a burst wait for a connection: redis-py's default pool refuses

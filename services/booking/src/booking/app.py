@@ -33,7 +33,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.extend(
         [
             common_web.pg_pool(settings.database_url),
-            common_web.redis_client(settings.redis_url),
+            common_web.redis_client(settings.redis_url, retry_lost_connections=True),  # every script is idempotent
             common_web.profiles(settings),  # a booking records its client as they are now
             common_web.broker(settings.rabbitmq_url, settings.service_name),
             common_web.outbox(settings.outbox_poll_seconds),

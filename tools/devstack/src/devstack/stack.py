@@ -71,8 +71,9 @@ class Stack:
         """SIGKILL every process of one service, as a crash would."""
         await self.supervisor.kill(service)
 
-    async def restart(self, service: str) -> None:
-        await self.supervisor.restart(service, [self.settings.public_url] if service == EDGE else self.settings.urls_of(service))
+    async def restart(self, service: str, env: dict[str, str] | None = None) -> None:
+        ready = [self.settings.public_url] if service == EDGE else self.settings.urls_of(service)
+        await self.supervisor.restart(service, ready, env)
 
     async def stop(self) -> None:
         await self.supervisor.stop_all()

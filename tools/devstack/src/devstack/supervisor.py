@@ -133,10 +133,11 @@ class Supervisor:
             process.proc.kill()
             await process.wait()
 
-    async def restart(self, group: str, ready_urls: list[str]) -> None:
-        """Start a killed service's processes again, with the same commands and environments."""
+    async def restart(self, group: str, ready_urls: list[str], env: Mapping[str, str] | None = None) -> None:
+        """Start a killed service's processes again, with the same commands and environments
+        (``env``: some of it changed from now on, e.g. a server reached through a fault proxy)."""
         for old, ready_url in zip(self.of(group), ready_urls, strict=True):
-            new = Process(old.name, old.args, old.env, old.output, old.program, old.group)
+            new = Process(old.name, old.args, {**old.env, **(env or {})}, old.output, old.program, old.group)
             self.processes[self.processes.index(old)] = new
             await new.start()
             await wait_ready(ready_url, new)

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from redis.asyncio import Redis
 
+from common.announcements import announcements
 from common.capacity.counters import Hold, UnitInUse, shift_state
 from common.contracts import EventData, Person, ShiftData
 from common.schedule import Schedule, Slot
@@ -230,19 +231,10 @@ class CapacityStore:
         raise StaleEvent(str(event_id))
 
     async def changes(self) -> AsyncIterator[CounterChange | None]:
-        """Every change the scripts announce, as they announce it. Yields None first, once
-        subscribed: from then on nothing is missed until the iterator raises (Redis pub/sub keeps
-        nothing for a subscriber that was away, so whoever follows must forget what it kept)."""
-        async with self._redis.pubsub() as pubsub:
-            await pubsub.subscribe(self.changes_channel)
-            while True:
-                message = await pubsub.get_message(timeout=None)
-                if message is None:
-                    continue
-                if message["type"] == "subscribe":
-                    yield None
-                elif message["type"] == "message":
-                    yield CounterChange.parse(message["data"])
+        """Every change the scripts announce, as they announce it; None first, once subscribed
+        (``common.announcements``: whoever follows must forget what it kept when this raises)."""
+        async for message in announcements(self._redis, self.changes_channel):
+            yield None if message is None else CounterChange.parse(message)
 
     # -- booking -----------------------------------------------------------------------------
 

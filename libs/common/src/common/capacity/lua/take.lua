@@ -16,11 +16,18 @@
 -- ARGV[9] the slots of the event day, comma-separated (for the open slots a refusal offers)
 -- ARGV[10] attempts a client may make per window (0: no limit), ARGV[11] the window (ms),
 -- ARGV[12] the changes channel, ARGV[13] the event id (slots.lua's announce)
--- Returns {1, professional, unit, professional JSON, eligible JSON ({professional: load})};
+-- Returns {1, professional, unit, professional JSON, eligible JSON ({professional: load})} (the
+-- same unit, with no eligible list, when the booking holds one already: taking is idempotent);
 -- {0, "remaining,remaining,..." of the day's slots} when nobody has room; {-1} when the event changed since the caller checked the slot;
 -- {-2} while the event's counters are being rebuilt; {-3, record} when the key was used before;
 -- {-4} when the client has made its attempts for this window (a replayed key is answered, not counted).
 local slot, day, booking = ARGV[2], ARGV[3], ARGV[5]
+-- The same booking again (a client that lost the reply sends the command once more): its unit, not another.
+local held = redis.call('HGET', KEYS[7], booking)
+if held then
+  held = cjson.decode(held)
+  return {1, held.professional, held.unit, redis.call('HGET', KEYS[5], held.professional) or '{}', '{}'}
+end
 if ARGV[8] ~= '' then
   local earlier = redis.call('GET', KEYS[9])
   if earlier then return {-3, earlier} end
