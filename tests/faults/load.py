@@ -20,6 +20,7 @@ import aiohttp
 from common.auth import Identity
 from common.roles import Role
 from devstack.client import ApiClient
+from devstack.mailsink import REFUSED_PREFIX
 from tests.integration.helpers import add_shift, create_event, create_professional, local, sign_in_admin, wait_for_availability
 
 UTC = ZoneInfo("UTC")
@@ -76,6 +77,7 @@ class SteadyLoad:
     cancelled: list[str] = field(default_factory=list)  # bookings their client cancelled (200)
     shift_changes: int = 0
     seed: int = 15
+    refused_share: float = 0.0  # clients whose address the SMTP server refuses (550)
 
     async def run(self) -> None:
         rng = random.Random(self.seed)
@@ -93,7 +95,7 @@ class SteadyLoad:
 
     async def _attempt(self, http: aiohttp.ClientSession, rng: random.Random) -> None:
         client_id = uuid.uuid4()
-        email = f"c-{client_id.hex[:10]}@test.example"
+        email = f"{REFUSED_PREFIX if rng.random() < self.refused_share else 'c-'}{client_id.hex[:10]}@test.example"
         token = self.system.tokens.issue(
             Identity(id=client_id, role=Role.CLIENT, name=f"Client {client_id.hex[:6]}", email=email)
         )

@@ -7,6 +7,7 @@ small enough to own.)
     await proxy.start()            # proxy.port: point the service at it
     proxy.latency = 0.2            # every chunk, both ways, 200 ms late
     proxy.blackhole = True         # bytes are read and dropped: the peer hears nothing
+    proxy.refuse = True            # every new connection cut at once: the server is unreachable
     proxy.reset_all()              # every open connection cut (RST)
     proxy.close_after = 100        # each new connection cut after 100 bytes upstream
     proxy.heal()                   # pass again
@@ -27,6 +28,7 @@ class FaultProxy:
         self.port = 0
         self.latency = 0.0
         self.blackhole = False
+        self.refuse = False
         self.close_after: int | None = None
         self.injected: list[str] = []  # what was done, in order, for the test's report
         self._server: asyncio.Server | None = None
@@ -50,7 +52,7 @@ class FaultProxy:
             await self._server.wait_closed()
 
     def heal(self) -> None:
-        self.latency, self.blackhole, self.close_after = 0.0, False, None
+        self.latency, self.blackhole, self.refuse, self.close_after = 0.0, False, False, None
 
     def reset_all(self) -> None:
         """Cut every open connection with a RST, as a crashed peer or a middlebox would."""
@@ -64,6 +66,9 @@ class FaultProxy:
         self.injected.append("reset")
 
     async def _serve(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        if self.refuse:
+            client_writer.transport.abort()
+            return
         try:
             upstream_reader, upstream_writer = await asyncio.open_connection(*self.upstream)
         except OSError:

@@ -14,7 +14,10 @@ import time
 
 import pytest
 
-from tests.faults.checker import assert_nothing_lost, report, verdict_after
+from booking.settings import Settings as BookingSettings
+from common.messaging import Broker
+from devstack.mailsink import REFUSED_PREFIX
+from tests.faults.checker import assert_nothing_lost, record_rows, report, verdict_after
 from tests.faults.load import SteadyLoad, scene
 from tests.faults.proxy import FaultProxy
 
@@ -196,4 +199,72 @@ async def test_the_notifier_killed_as_it_hands_a_mail_over_and_once_the_smtp_ser
     finally:
         await system.stack.kill("notifier")
         await system.stack.restart("notifier", {"SMTP_HOST": system.mail.host, "SMTP_PORT": str(system.mail.port)})
+        await proxy.stop()
+
+
+async def test_a_recipient_refused_with_550_does_not_stop_the_other_readers_mail(api, system, redis):
+    """A tenth of the clients give an address the SMTP server refuses for good (550): their
+    professional's mail still goes, once, and the refusal is not retried for ever."""
+    load = SteadyLoad(system, await scene(api, system), refused_share=0.1)
+    await load.run()
+    refused = sum(1 for a in load.acknowledged if a.body["email"].startswith(REFUSED_PREFIX))
+    assert refused > 0
+    await settle_and_check("a client's address refused with 550 (a tenth of them)", load, system, redis, refused)
+
+
+async def until_no_booking_is_with(system, event_id: str, professional_id: str, timeout: float = 60.0) -> float:
+    """Seconds until the record holds no confirmed booking with this professional."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        rows = await record_rows(system, event_id)
+        if not [r for r in rows if r["status"] == "confirmed" and str(r["professional_id"]) == professional_id]:
+            break
+        await asyncio.sleep(0.5)
+    return time.monotonic() - started
+
+
+async def test_postgresql_unreachable_for_a_minute_across_a_shift_cancel(api, system, redis):
+    """The booking service (the owner of capacity) cannot reach PostgreSQL for 60 s, and meanwhile
+    an admin cancels a shift with bookings on it. Once PostgreSQL is back, the owner applies the
+    cancel and moves or flags those bookings by itself: no message stays parked for a fault that
+    has passed, and no operator replays anything."""
+    proxy = FaultProxy("127.0.0.1", 5432)
+    await proxy.start()
+    direct = system.settings.database_for("booking")
+    through_proxy = {"DATABASE_URL": direct.replace("@127.0.0.1:5432/", f"@127.0.0.1:{proxy.port}/")}
+    await system.stack.kill("booking")
+    await system.stack.restart("booking", through_proxy)
+    try:
+        setting = await scene(api, system)
+        load = SteadyLoad(system, setting)
+        cancelled = setting.shifts[0]
+
+        async def outage() -> int:
+            await asyncio.sleep(8)  # bookings on every shift first
+            proxy.refuse = True
+            proxy.reset_all()
+            await setting.admin.call("DELETE", f"/shifts/{cancelled['id']}")  # the shifts service is reachable
+            await asyncio.sleep(60)
+            proxy.heal()
+            return 1
+
+        faults = await during(load, outage)
+        applied_in = await until_no_booking_is_with(system, setting.event["id"], cancelled["professional_id"])
+        print(f"\nthe cancel was applied {applied_in:.1f} s after PostgreSQL came back, with no operator")
+        rows = await record_rows(system, setting.event["id"])
+        on_cancelled = [
+            r for r in rows if r["status"] == "confirmed" and str(r["professional_id"]) == cancelled["professional_id"]
+        ]
+        assert on_cancelled == [], f"{len(on_cancelled)} bookings still with a professional whose shift was cancelled"
+        name = "postgresql unreachable from booking for 60 s across a shift cancel"
+        await settle_and_check(name, load, system, redis, faults)
+        broker = Broker(system.settings.rabbitmq_url, "fault-test")
+        await broker.connect()
+        try:
+            assert await broker.dead_letters(BookingSettings().queue_name) == []  # nothing parked
+        finally:
+            await broker.close()
+    finally:
+        await system.stack.kill("booking")
+        await system.stack.restart("booking", {"DATABASE_URL": direct})
         await proxy.stop()

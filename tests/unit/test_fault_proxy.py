@@ -45,6 +45,10 @@ async def test_passes_delays_drops_and_cuts(proxied):
     with pytest.raises(TimeoutError):
         await roundtrip(proxied, timeout=0.3)
     proxied.heal()
+    proxied.refuse = True
+    with pytest.raises((ConnectionError, asyncio.IncompleteReadError)):
+        await roundtrip(proxied)
+    proxied.heal()
     proxied.close_after = 2
     with pytest.raises(asyncio.IncompleteReadError):
         await roundtrip(proxied, b"four")

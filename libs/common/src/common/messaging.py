@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from common.envelope import IntegrationEvent
 from common.events import Event
 from common.logging import correlation_id
+from common.unavailable import is_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,7 @@ RETRY_DELAYS = (1.0, 5.0, 30.0)  # seconds before the 2nd, 3rd and 4th attempt
 # aio-pika waits 5 s between attempts by default: after a broker restart every outbox then waits
 # that long before anything goes out, and a change announced meanwhile arrives seconds late.
 RECONNECT_SECONDS = 1.0
+UNAVAILABLE_HEADER = "x-unavailable-attempts"  # tries while a server it needs was down: never parks it
 ATTEMPT_HEADER = "x-attempt"
 
 EventHandler = Callable[[Event], Awaitable[None]]
@@ -247,7 +249,17 @@ class Broker:
             except Exception as exc:
                 attempt = int((message.headers or {}).get(ATTEMPT_HEADER, 0))
                 try:
-                    if attempt < len(delay_queues):
+                    if is_unavailable(exc):
+                        # A server we need is down (PostgreSQL restarting, Redis away): the message
+                        # is not at fault, so it is never parked for it; tried again after 1 s,
+                        # then every 5 s, until the server is back.
+                        waited = int((message.headers or {}).get(UNAVAILABLE_HEADER, 0))
+                        log.warning(
+                            "%s %s: a server it needs is unavailable, trying again later: %r", event.type, event.event_id, exc
+                        )
+                        delay = delay_queues[min(waited, 1, len(delay_queues) - 1)]  # 1 s, then every 5 s
+                        await self._republish("", delay, message, {UNAVAILABLE_HEADER: waited + 1})
+                    elif attempt < len(delay_queues):
                         log.warning("%s %s failed (attempt %d), retrying later: %r", event.type, event.event_id, attempt + 1, exc)
                         await self._republish("", delay_queues[attempt], message, {ATTEMPT_HEADER: attempt + 1})
                     else:

@@ -4,14 +4,11 @@ import json
 import logging
 from typing import TypeVar
 
-import asyncpg
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-from sqlalchemy.exc import DBAPIError
 
 from common.errors import Problem, not_found, try_again
+from common.unavailable import is_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -64,25 +61,6 @@ def parse_path_uuid(request: web.Request, name: str, what: str):
         return UUID(request.match_info[name])
     except ValueError:
         raise not_found(what) from None
-
-
-# Lost connections to PostgreSQL, Redis or RabbitMQ (a restart, a network fault): 503, not 500.
-UNAVAILABLE = (
-    RedisConnectionError,
-    RedisTimeoutError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.ConnectionDoesNotExistError,
-    ConnectionError,
-    TimeoutError,
-)
-
-
-def is_unavailable(exc: BaseException) -> bool:
-    if isinstance(exc, UNAVAILABLE):
-        return True
-    # SQLAlchemy wraps the driver's error, and says when it lost the connection.
-    return isinstance(exc, DBAPIError) and (exc.connection_invalidated or isinstance(exc.orig, UNAVAILABLE))
 
 
 @web.middleware

@@ -8,10 +8,14 @@ sends nothing; a second instance finds a fresh claim and retries later. A claim 
 accepting the mail and the 'sent' commit, a window of one database round trip.
 """
 
+import asyncio
 import hashlib
 import logging
 
+import aiosmtplib
+
 from common.events import BookingEvent
+from common.unavailable import is_unavailable
 from notifier.adapters.db import Claim, SentMail
 from notifier.adapters.mail import compose
 from notifier.adapters.smtp import SmtpMailer
@@ -22,6 +26,9 @@ log = logging.getLogger(__name__)
 
 class ClaimedElsewhere(Exception):
     """Another notifier is sending this mail right now; look again later."""
+
+
+MARK_SENT_PATIENCE_SECONDS = 60.0
 
 
 class Notifier:
@@ -43,8 +50,33 @@ class Notifier:
             message_id = f"<{event.event_id}.{hashlib.sha256(recipient.encode()).hexdigest()[:16]}@appointments>"
             try:
                 await self._mailer.send(compose(notice, event.sequence, self._sender, message_id, event.correlation_id))
+            except aiosmtplib.SMTPRecipientsRefused as refused:
+                if any(r.code < 500 for r in refused.recipients):  # a 4xx: try again later
+                    await self._sent_mail.unclaim(event.event_id, recipient)
+                    raise
+                # A 5xx: this address will never take it. The other readers still get theirs.
+                log.warning("the SMTP server refused %s for %s for good: %s", recipient, event.event_id, refused)
+                await self._sent_mail.mark_refused(event.event_id, recipient)
+                continue
             except BaseException:
                 await self._sent_mail.unclaim(event.event_id, recipient)  # so the retry can claim it at once
                 raise
-            await self._sent_mail.mark_sent(event.event_id, recipient)
+            await self._record_sent(event.event_id, recipient)
             log.info("sent %s for %s to %s", event.routing_key, booking.id, recipient)
+
+    async def _record_sent(self, event_id, recipient: str) -> None:
+        """The mail went: record it, waiting out a database that is away (a restart) rather than
+        failing the message, whose retry would find its own fresh claim and, once the claim's lease
+        ran out, send the mail a second time."""
+        waited, pause = 0.0, 0.1
+        while True:
+            try:
+                await self._sent_mail.mark_sent(event_id, recipient)
+                return
+            except Exception as exc:
+                if not is_unavailable(exc) or waited >= MARK_SENT_PATIENCE_SECONDS:
+                    raise
+                log.warning("mail %s to %s went; recording it waits for the database (%r)", event_id, recipient, exc)
+            await asyncio.sleep(pause)
+            waited += pause
+            pause = min(pause * 2, 2.0)

@@ -14,6 +14,9 @@ from aiosmtpd.controller import Controller
 log = logging.getLogger(__name__)
 
 
+REFUSED_PREFIX = "refused-"
+
+
 def parse(raw: bytes) -> EmailMessage:
     return email.message_from_bytes(raw, policy=email.policy.default)
 
@@ -26,6 +29,14 @@ class _Keeper:
         self.arrivals: list[float] = []  # time.time() when each message was accepted, in order
         self.changed = threading.Condition()
         self._numbers = itertools.count(1)
+
+    async def handle_RCPT(self, server, session, envelope, address: str, rcpt_options: list) -> str:
+        """A mailbox that does not exist, as a real server answers it: any address that starts with
+        ``refused-`` (the fault tests' clients with a bad address)."""
+        if address.lower().startswith(REFUSED_PREFIX):
+            return "550 5.1.1 No such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope) -> str:
         raw = envelope.original_content or envelope.content

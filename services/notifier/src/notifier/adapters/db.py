@@ -21,7 +21,7 @@ class SentMailRow(Base):
 
     event_id: Mapped[UUID] = mapped_column(primary_key=True)
     recipient: Mapped[str] = mapped_column(String(320), primary_key=True)
-    status: Mapped[str] = mapped_column(String(10), server_default="sent")  # sending | sent
+    status: Mapped[str] = mapped_column(String(10), server_default="sent")  # sending | sent | refused
     claimed_by: Mapped[str | None] = mapped_column(String(64))
     claimed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -41,7 +41,9 @@ WHERE sent_mail.status = 'sending' AND sent_mail.claimed_at < now() - $4::interv
 RETURNING claimed_by
 """
 STATUS = "SELECT status FROM sent_mail WHERE event_id = $1 AND recipient = $2"
-SENT = "UPDATE sent_mail SET status = 'sent', sent_at = now() WHERE event_id = $1 AND recipient = $2"
+# Only the claim's holder settles it: a notifier whose claim was taken over (it was slow past the
+# lease) changes nothing of the one that took it.
+SETTLE = "UPDATE sent_mail SET status = $4, sent_at = now() WHERE event_id = $1 AND recipient = $2 AND claimed_by = $3"
 UNCLAIM = "DELETE FROM sent_mail WHERE event_id = $1 AND recipient = $2 AND status = 'sending' AND claimed_by = $3"
 
 
@@ -59,10 +61,14 @@ class SentMail:
         if await self._pool.fetchval(CLAIM, event_id, recipient, self._me, self._lease) is not None:
             return Claim.OURS
         status = await self._pool.fetchval(STATUS, event_id, recipient)
-        return Claim.SENT if status == "sent" else Claim.ELSEWHERE
+        return Claim.SENT if status in ("sent", "refused") else Claim.ELSEWHERE
 
     async def mark_sent(self, event_id: UUID, recipient: str) -> None:
-        await self._pool.execute(SENT, event_id, recipient)
+        await self._pool.execute(SETTLE, event_id, recipient, self._me, "sent")
+
+    async def mark_refused(self, event_id: UUID, recipient: str) -> None:
+        """The SMTP server said no for good to this address (5xx): nothing more to send to it."""
+        await self._pool.execute(SETTLE, event_id, recipient, self._me, "refused")
 
     async def unclaim(self, event_id: UUID, recipient: str) -> None:
         """Give up our claim (the send failed), so a retry can claim it at once."""
