@@ -29,6 +29,7 @@ class Profiles:
         self.channel = f"{prefix}:profiles:changed"
         self._kept: dict[UUID, Identity | None] = {}  # None: nothing stored, the token's own is current
         self._following = False
+        self._announced = 0  # announcements so far: a read that one overtook is used, not kept
 
     def _key(self, person: UUID) -> str:
         return f"{self._prefix}:profile:{person}"
@@ -56,9 +57,10 @@ class Profiles:
         """The caller with their profile as it is now (their role and id as the token says)."""
         stored = self._kept.get(token_says.id, ...) if self._following else ...
         if stored is ...:
+            announced = self._announced
             raw = await self._redis.get(self._key(token_says.id))
             stored = Identity.model_validate_json(raw) if raw else None
-            if self._following:
+            if self._following and self._announced == announced:
                 if len(self._kept) >= KEPT_AT_MOST:
                     self._kept.clear()
                 self._kept[token_says.id] = stored
@@ -76,10 +78,12 @@ class Profiles:
                         self._kept.clear()
                         self._following = True
                     else:
+                        self._announced += 1
                         self._kept.pop(UUID(person), None)
             except (RedisError, OSError) as exc:
                 log.warning("not following profile changes (%r); reading them afresh until then", exc)
             finally:
                 self._following = False
+                self._announced += 1
                 self._kept.clear()
             await asyncio.sleep(retry_seconds)
