@@ -103,8 +103,10 @@ async def test_rabbitmq_stopped_and_every_connection_closed(api, system, redis):
     async def break_the_broker() -> int:
         await asyncio.sleep(4)
         await run("rabbitmqctl", "stop_app")
-        await asyncio.sleep(4)
-        await run("rabbitmqctl", "start_app")
+        try:
+            await asyncio.sleep(4)
+        finally:  # whatever happens, the broker is left running for the tests after this one
+            await run("rabbitmqctl", "start_app")
         await asyncio.sleep(4)
         await run("rabbitmqctl", "close_all_connections", "fault test")
         return 2
