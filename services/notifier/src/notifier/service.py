@@ -24,6 +24,10 @@ from notifier.domain import notices_for
 log = logging.getLogger(__name__)
 
 
+class MailNotSent(Exception):
+    """The SMTP server did not take a mail (down, timing out, a temporary refusal)."""
+
+
 class ClaimedElsewhere(Exception):
     """Another notifier is sending this mail right now; look again later."""
 
@@ -58,8 +62,13 @@ class Notifier:
                 log.warning("the SMTP server refused %s for %s for good: %s", recipient, event.event_id, refused)
                 await self._sent_mail.mark_refused(event.event_id, recipient)
                 continue
-            except BaseException:
+            except aiosmtplib.SMTPException as exc:
                 await self._sent_mail.unclaim(event.event_id, recipient)  # so the retry can claim it at once
+                # Not one of our own servers: an SMTP server that keeps failing gets the retries
+                # and then the parking of any failing message, where an operator sees it.
+                raise MailNotSent(f"{recipient}: {exc!r}") from exc
+            except BaseException:
+                await self._sent_mail.unclaim(event.event_id, recipient)
                 raise
             await self._record_sent(event.event_id, recipient)
             log.info("sent %s for %s to %s", event.routing_key, booking.id, recipient)
