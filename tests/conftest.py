@@ -289,3 +289,9 @@ def client_session(address: str | None = None) -> aiohttp.ClientSession:
 async def api(system) -> AsyncIterator[ApiClient]:
     async with client_session() as http:
         yield ApiClient(http, system.public_url)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The fault suite last: it restarts the servers every other test shares, and what the system
+    repairs afterwards (holds expiring, reconcile) should not run beside the other tests."""
+    items.sort(key=lambda item: item.get_closest_marker("fault") is not None and "tests/faults" in str(item.path))
