@@ -19,7 +19,7 @@ from common.unavailable import is_unavailable
 from notifier.adapters.db import Claim, SentMail
 from notifier.adapters.mail import compose
 from notifier.adapters.smtp import SmtpMailer
-from notifier.domain import notices_for
+from notifier.domain import Notice, notices_for
 
 log = logging.getLogger(__name__)
 
@@ -42,36 +42,42 @@ class Notifier:
         self._sender = sender
 
     async def handle(self, event: BookingEvent) -> None:
-        booking = event.data
+        # Each mail's hand-over and its record are one step that nothing cancels halfway: a broker
+        # connection closing cancels the handler, and a cancel between the SMTP server's 250 and
+        # the "sent" mark would send the mail again.
         for notice in notices_for(event):
-            recipient = notice.reader.email
-            claim = await self._sent_mail.claim(event.event_id, recipient)
-            if claim is Claim.SENT:
-                log.info("mail for %s to %s was sent already", event.event_id, recipient)
-                continue
-            if claim is Claim.ELSEWHERE:
-                raise ClaimedElsewhere(f"{event.event_id} to {recipient}")
-            message_id = f"<{event.event_id}.{hashlib.sha256(recipient.encode()).hexdigest()[:16]}@appointments>"
-            try:
-                await self._mailer.send(compose(notice, event.sequence, self._sender, message_id, event.correlation_id))
-            except aiosmtplib.SMTPRecipientsRefused as refused:
-                if any(r.code < 500 for r in refused.recipients):  # a 4xx: try again later
-                    await self._sent_mail.unclaim(event.event_id, recipient)
-                    raise
-                # A 5xx: this address will never take it. The other readers still get theirs.
-                log.warning("the SMTP server refused %s for %s for good: %s", recipient, event.event_id, refused)
-                await self._sent_mail.mark_refused(event.event_id, recipient)
-                continue
-            except aiosmtplib.SMTPException as exc:
-                await self._sent_mail.unclaim(event.event_id, recipient)  # so the retry can claim it at once
-                # Not one of our own servers: an SMTP server that keeps failing gets the retries
-                # and then the parking of any failing message, where an operator sees it.
-                raise MailNotSent(f"{recipient}: {exc!r}") from exc
-            except BaseException:
+            await asyncio.shield(self._deliver(event, notice))
+
+    async def _deliver(self, event: BookingEvent, notice: Notice) -> None:
+        booking = event.data
+        recipient = notice.reader.email
+        claim = await self._sent_mail.claim(event.event_id, recipient)
+        if claim is Claim.SENT:
+            log.info("mail for %s to %s was sent already", event.event_id, recipient)
+            return
+        if claim is Claim.ELSEWHERE:
+            raise ClaimedElsewhere(f"{event.event_id} to {recipient}")
+        message_id = f"<{event.event_id}.{hashlib.sha256(recipient.encode()).hexdigest()[:16]}@appointments>"
+        try:
+            await self._mailer.send(compose(notice, event.sequence, self._sender, message_id, event.correlation_id))
+        except aiosmtplib.SMTPRecipientsRefused as refused:
+            if any(r.code < 500 for r in refused.recipients):  # a 4xx: try again later
                 await self._sent_mail.unclaim(event.event_id, recipient)
                 raise
-            await self._record_sent(event.event_id, recipient)
-            log.info("sent %s for %s to %s", event.routing_key, booking.id, recipient)
+            # A 5xx: this address will never take it. The other readers still get theirs.
+            log.warning("the SMTP server refused %s for %s for good: %s", recipient, event.event_id, refused)
+            await self._sent_mail.mark_refused(event.event_id, recipient)
+            return
+        except aiosmtplib.SMTPException as exc:
+            await self._sent_mail.unclaim(event.event_id, recipient)  # so the retry can claim it at once
+            # Not one of our own servers: an SMTP server that keeps failing gets the retries
+            # and then the parking of any failing message, where an operator sees it.
+            raise MailNotSent(f"{recipient}: {exc!r}") from exc
+        except BaseException:
+            await self._sent_mail.unclaim(event.event_id, recipient)
+            raise
+        await self._record_sent(event.event_id, recipient)
+        log.info("sent %s for %s to %s", event.routing_key, booking.id, recipient)
 
     async def _record_sent(self, event_id, recipient: str) -> None:
         """The mail went: record it, waiting out a database that is away (a restart) rather than
