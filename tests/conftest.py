@@ -31,6 +31,9 @@ from devstack.config import StackSettings
 from devstack.mailsink import MailSink
 from devstack.stack import Stack
 
+# Helpers that assert on behalf of tests: their failures should say what they compared.
+pytest.register_assert_rewrite("tests.faults.checker")
+
 
 @dataclass(frozen=True)
 class Servers:

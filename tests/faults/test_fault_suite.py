@@ -9,6 +9,7 @@ own records (tests/faults/checker.py) and prints one line:
 ``make test-faults`` runs them; so does CI, with the rest."""
 
 import asyncio
+import statistics
 import subprocess
 import time
 
@@ -17,7 +18,14 @@ import pytest
 from booking.settings import Settings as BookingSettings
 from common.messaging import Broker
 from devstack.mailsink import REFUSED_PREFIX
-from tests.faults.checker import assert_nothing_lost, record_rows, report, verdict_after
+from tests.faults.checker import (
+    assert_nothing_lost,
+    duplicate_window,
+    mails_accepted_but_not_recorded,
+    record_rows,
+    report,
+    verdict_after,
+)
 from tests.faults.load import SteadyLoad, scene
 from tests.faults.proxy import FaultProxy
 
@@ -153,18 +161,26 @@ async def test_postgresql_restarted_immediately(api, system, redis):
 async def test_the_notifier_killed_three_times(api, system, redis):
     load = SteadyLoad(system, await scene(api, system))
 
+    in_the_window = []  # per crash: mails the SMTP server had accepted and the notifier not yet recorded
+
     async def kill_notifier() -> int:
         for _ in range(3):
             await asyncio.sleep(5)
             await system.stack.kill("notifier")
-            await asyncio.sleep(0.5)
+            in_the_window.append(await mails_accepted_but_not_recorded(system))
             await system.stack.restart("notifier")
         return 3
 
     faults = await during(load, kill_notifier)
-    # A crash between the SMTP server's 250 and the "sent" mark resends that one mail: at most one
-    # duplicate per crash (README, "Mail, exactly once").
-    await settle_and_check("notifier SIGKILL x3", load, system, redis, faults, mails_duplicated_at_most=faults)
+    # Each mail between the SMTP server's 250 and the notifier's "sent" mark when it died goes
+    # again, once (README, "Mail, exactly once"): that window, and nothing else, duplicates.
+    print(f"\nmails accepted by the SMTP server and not yet recorded when the notifier died: {in_the_window}")
+    window = await duplicate_window(system)
+    print(
+        f"from the SMTP server's 250 to the notifier's record: median {statistics.median(window) * 1000:.1f} ms, "
+        f"p99 {window[int(len(window) * 0.99)] * 1000:.1f} ms, max {window[-1] * 1000:.1f} ms ({len(window)} mails)"
+    )
+    await settle_and_check("notifier SIGKILL x3", load, system, redis, faults, mails_duplicated_at_most=sum(in_the_window))
 
 
 @pytest.mark.skip(reason="failed in 1 CI run of 4 on 2026-12-02, cause not yet found; kept out of CI until it is (closing note)")

@@ -1,6 +1,8 @@
 """Which mails a booking event causes, to whom, and what they say. Pure."""
 
+import hashlib
 from dataclasses import dataclass
+from uuid import UUID
 
 from common.contracts import BookingData, Person
 from common.events import BookingCancelled, BookingConfirmed, BookingEvent, BookingNeedsReschedule, BookingReassigned
@@ -55,3 +57,10 @@ def notices_for(event: BookingEvent) -> list[Notice]:
     booking = event.data
     readers = [(Role.CLIENT, booking.client), (Role.PROFESSIONAL, booking.professional)]
     return [Notice(type(event), role, reader, booking) for role, reader in readers if reader.email]
+
+
+def message_id(event_id: UUID, recipient: str) -> str:
+    """One Message-ID per mail the notifier ever means to send (an integration event, a recipient):
+    every copy of a mail sent twice carries the same one, so a reader's mail client, and the
+    fault tests, can tell a copy from a new mail."""
+    return f"<{event_id}.{hashlib.sha256(recipient.encode()).hexdigest()[:16]}@appointments>"

@@ -9,7 +9,6 @@ accepting the mail and the 'sent' commit, a window of one database round trip.
 """
 
 import asyncio
-import hashlib
 import logging
 
 import aiosmtplib
@@ -19,7 +18,7 @@ from common.unavailable import is_unavailable
 from notifier.adapters.db import Claim, SentMail
 from notifier.adapters.mail import compose
 from notifier.adapters.smtp import SmtpMailer
-from notifier.domain import Notice, notices_for
+from notifier.domain import Notice, message_id, notices_for
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +56,9 @@ class Notifier:
             return
         if claim is Claim.ELSEWHERE:
             raise ClaimedElsewhere(f"{event.event_id} to {recipient}")
-        message_id = f"<{event.event_id}.{hashlib.sha256(recipient.encode()).hexdigest()[:16]}@appointments>"
+        mail = compose(notice, event.sequence, self._sender, message_id(event.event_id, recipient), event.correlation_id)
         try:
-            await self._mailer.send(compose(notice, event.sequence, self._sender, message_id, event.correlation_id))
+            await self._mailer.send(mail)
         except aiosmtplib.SMTPRecipientsRefused as refused:
             if any(r.code < 500 for r in refused.recipients):  # a 4xx: try again later
                 await self._sent_mail.unclaim(event.event_id, recipient)
