@@ -13,6 +13,9 @@ small enough to own.)
     proxy.heal()                   # pass again
     proxy.arm(b"COMMIT", crash)    # once: the next COMMIT a client sends never arrives; crash() runs
     proxy.arm(b"COMMIT", crash, after_reply=True)  # it arrives; crash() runs before the reply reaches the client
+    proxy.arm(b"\r\n.\r\n", after_reply=True)   # no action: that connection falls silent instead of
+                                                  # answering (the client's read times out)
+    proxy.arm(b"\r\n.\r\n", after_reply=True, late=3.0)  # the answer comes, 3 s late
 """
 
 import asyncio
@@ -20,6 +23,30 @@ import contextlib
 import socket
 import struct
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+Action = Callable[[], Awaitable[None]]
+
+
+@dataclass
+class _Armed:
+    pattern: bytes
+    action: Action | None  # None: the connection falls silent rather than being cut
+    after_reply: bool
+    late: float | None  # not stopped: passed on this many seconds late
+
+
+@dataclass
+class _Connection:
+    budget: int | None  # bytes it may still carry upstream (close_after)
+    silent: bool = False  # bytes read and dropped both ways, the connection kept open
+    tail: bytes = b""  # the last bytes passed to the server: a pattern split across two reads is still found
+    unanswered: bool = False  # the server has not answered what was last passed to it
+    on_reply: list[_Armed] = field(default_factory=list)  # what happens when the server next answers
+
+    def ending(self, pattern: bytes) -> bytes:
+        """The last bytes passed on, one short of the pattern: a whole one there was seen already."""
+        return self.tail[max(0, len(self.tail) - len(pattern) + 1) :]
 
 
 class FaultProxy:
@@ -31,15 +58,18 @@ class FaultProxy:
         self.refuse = False
         self.close_after: int | None = None
         self.injected: list[str] = []  # what was done, in order, for the test's report
+        self.answers_dropped: list[bytes] = []  # per answer a blackhole swallowed: the end of its request
         self._server: asyncio.Server | None = None
         self._open: set[asyncio.StreamWriter] = set()
-        self._armed: tuple[bytes, Callable[[], Awaitable[None]], bool] | None = None
+        self._armed: _Armed | None = None
 
-    def arm(self, pattern: bytes, action: Callable[[], Awaitable[None]], after_reply: bool = False) -> None:
-        """Once, when a client next sends bytes containing ``pattern``: run ``action`` instead of
-        passing them on (they never arrive), or, ``after_reply``, pass them on and run ``action``
-        when the server's answer comes back, before the client gets it."""
-        self._armed = (pattern, action, after_reply)
+    def arm(self, pattern: bytes, action: Action | None = None, after_reply: bool = False, late: float | None = None) -> None:
+        """Once, when a client next sends bytes containing ``pattern``: stop them (they never
+        arrive), or, ``after_reply``, pass them on and stop the server's answer (the request was
+        done, the client never hears). Then run ``action`` and cut the connection, or, with no
+        action, let that connection fall silent: the client waits for an answer that never comes.
+        ``late``: stop nothing, pass them (or the answer) on that many seconds late."""
+        self._armed = _Armed(pattern, action, after_reply, late)
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
@@ -75,45 +105,69 @@ class FaultProxy:
             client_writer.transport.abort()
             return
         self._open |= {client_writer, upstream_writer}
-        budget = [self.close_after]  # bytes this connection may still carry upstream
-        on_reply: list[Callable[[], Awaitable[None]]] = []  # what runs when the server next answers
+        connection = _Connection(budget=self.close_after)
         try:
             await asyncio.gather(
-                self._pipe(client_reader, upstream_writer, budget, client_writer, to_server=on_reply),
-                self._pipe(upstream_reader, client_writer, [None], upstream_writer, from_server=on_reply),
+                self._pipe(client_reader, upstream_writer, client_writer, connection, to_server=True),
+                self._pipe(upstream_reader, client_writer, upstream_writer, connection, to_server=False),
             )
         finally:
             for writer in (client_writer, upstream_writer):
                 self._open.discard(writer)
                 writer.transport.abort()
 
-    async def _pipe(self, reader, writer, budget: list[int | None], other, to_server=None, from_server=None) -> None:
+    async def _fault(self, armed: _Armed, connection: _Connection, what: str) -> str:
+        """Inject an armed fault; then the bytes are to be passed on, dropped, or the connection cut."""
+        if armed.late is not None:
+            self.injected.append(f"late {what}")
+            await asyncio.sleep(armed.late)
+            return "pass"
+        if armed.action is None:
+            self.injected.append(f"silence {what}")
+            connection.silent = True
+            return "drop"
+        self.injected.append(f"crash {what}")
+        await armed.action()
+        return "cut"
+
+    def answers_dropped_to(self, ending: bytes) -> int:
+        """How many of the server's answers a blackhole swallowed to a request ending so."""
+        return sum(1 for tail in self.answers_dropped if tail.endswith(ending))
+
+    async def _pipe(self, reader, writer, other, connection: _Connection, to_server: bool) -> None:
         with contextlib.suppress(OSError, ConnectionError, asyncio.IncompleteReadError):
             while chunk := await reader.read(65536):
-                if self.blackhole:
+                if self.blackhole or connection.silent:
+                    if not to_server and connection.unanswered and not connection.silent:
+                        self.answers_dropped.append(connection.tail)
+                    connection.unanswered = False
                     continue  # read and dropped: the other side hears nothing
-                if to_server is not None and self._armed and self._armed[0] in chunk:
-                    _, action, after_reply = self._armed
+                then = "pass"
+                if to_server and (armed := self._armed) and armed.pattern in connection.ending(armed.pattern) + chunk:
                     self._armed = None
-                    if not after_reply:
-                        self.injected.append("crash before it arrived")
-                        await action()
-                        break  # and the connection with it, as a crashed client's would go
-                    to_server.append(action)
-                if from_server:
-                    self.injected.append("crash before the reply reached the client")
-                    await from_server.pop()()
-                    break
+                    if armed.after_reply:
+                        connection.on_reply.append(armed)
+                    else:
+                        then = await self._fault(armed, connection, "before it arrived")
+                if not to_server and connection.on_reply:
+                    then = await self._fault(connection.on_reply.pop(), connection, "before the reply reached the client")
+                connection.unanswered = to_server and then == "pass"
+                if to_server and then == "pass":
+                    connection.tail = (connection.tail + chunk)[-16:]
+                if then == "cut":
+                    break  # and the connection with it, as a crashed peer's would go
+                if then == "drop":
+                    continue
                 if self.latency:
                     await asyncio.sleep(self.latency)
-                if budget[0] is not None:
-                    if len(chunk) >= budget[0]:
-                        writer.write(chunk[: budget[0]])
+                if to_server and connection.budget is not None:
+                    if len(chunk) >= connection.budget:
+                        writer.write(chunk[: connection.budget])
                         self.injected.append("closed after bytes")
                         writer.transport.abort()
                         other.transport.abort()
                         return
-                    budget[0] -= len(chunk)
+                    connection.budget -= len(chunk)
                 writer.write(chunk)
                 await writer.drain()
         writer.transport.abort()

@@ -20,6 +20,7 @@ from notifier.app import create_app
 from notifier.settings import Settings
 from tests.conftest import free_port_block
 from tests.factories import message
+from tests.faults.proxy import FaultProxy
 
 
 @pytest.fixture
@@ -197,3 +198,23 @@ async def test_two_notifiers_on_one_queue_send_every_mail_once(notifiers, publis
     await asyncio.sleep(1.0)
     sent = Counter((m["To"], m["Message-ID"]) for m in notifiers.mail.messages)
     assert len(sent) == 40 and set(sent.values()) == {1}
+
+
+async def test_a_mail_the_smtp_server_is_slow_to_accept_is_sent_once_though_another_notifier_has_it_too(notifiers, publisher):
+    """The server answers a mail's data 3 s late: later than a command may take (2 s), and later
+    than a claim lasts unrenewed (0.5 s). The sender waits for it, and keeps its claim, so the
+    second notifier, given the same event, finds the mail sent rather than sending it again."""
+    notifiers.mail.start()
+    slow = FaultProxy("127.0.0.1", notifiers.port)
+    await slow.start()
+    notifiers.settings = notifiers.settings.model_copy(update={"smtp_port": slow.port, "claim_lease_seconds": 0.5})
+    await notifiers.start(instances=2)
+    slow.arm(b"\r\n.\r\n", after_reply=True, late=3.0)
+    message = event_of("booking.confirmed", booking())
+    await publisher.publish(BOOKINGS_EXCHANGE, message)
+    await publisher.publish(BOOKINGS_EXCHANGE, message)
+    await asyncio.to_thread(notifiers.mail.wait_for, 2, 10)
+    await asyncio.sleep(4.0)  # past every retry of the second copy
+    assert slow.injected == ["late before the reply reached the client"]
+    assert sorted(Counter(m["Message-ID"] for m in notifiers.mail.messages).values()) == [1, 1]
+    await slow.stop()

@@ -17,7 +17,9 @@ def create_app(settings: Settings) -> web.Application:
     app = common_web.service_app(settings)
 
     async def consume_booking_events(app: web.Application) -> AsyncIterator[None]:
-        mailer = SmtpMailer(settings.smtp_host, settings.smtp_port, settings.smtp_timeout_seconds)
+        mailer = SmtpMailer(
+            settings.smtp_host, settings.smtp_port, settings.smtp_timeout_seconds, settings.smtp_data_timeout_seconds
+        )
         sent_mail = SentMail(app[common_web.PG_POOL], uuid.uuid4().hex, timedelta(seconds=settings.claim_lease_seconds))
         app[NOTIFIER] = Notifier(sent_mail, mailer, settings.mail_from)
         await app[common_web.BROKER].subscribe(

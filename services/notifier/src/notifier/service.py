@@ -3,9 +3,11 @@ recipient), as far as SMTP allows.
 
 Before sending, a notifier claims the (event, recipient) row in its own committed transaction;
 after SMTP accepted the mail it marks the row sent. A redelivered message finds the row sent and
-sends nothing; a second instance finds a fresh claim and retries later. A claim whose holder died
-(older than the lease) may be taken over: the only way to a second mail is a crash between SMTP
-accepting the mail and the 'sent' commit, a window of one database round trip.
+sends nothing; a second instance finds a fresh claim and retries later. The holder renews its claim
+while the hand-over lasts; a claim not renewed for the lease belongs to a notifier that died and is
+taken over. Two ways remain to a second mail, both where SMTP cannot tell: a crash between the
+server's 250 and the 'sent' commit (a few milliseconds: README, "Mail, exactly once"), and an
+answer to the data that never came (the server may have kept the mail: it is sent again).
 """
 
 import asyncio
@@ -58,7 +60,8 @@ class Notifier:
             raise ClaimedElsewhere(f"{event.event_id} to {recipient}")
         mail = compose(notice, event.sequence, self._sender, message_id(event.event_id, recipient), event.correlation_id)
         try:
-            await self._mailer.send(mail)
+            async with self._sent_mail.renewed(event.event_id, recipient):
+                await self._mailer.send(mail)
         except aiosmtplib.SMTPRecipientsRefused as refused:
             if any(r.code < 500 for r in refused.recipients):  # a 4xx: try again later
                 await self._sent_mail.unclaim(event.event_id, recipient)

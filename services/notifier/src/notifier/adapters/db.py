@@ -1,5 +1,9 @@
 """The notifier's table, what it sent, and its one way to it (``SentMail``)."""
 
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from enum import Enum
 from uuid import UUID
@@ -7,6 +11,8 @@ from uuid import UUID
 import asyncpg
 from sqlalchemy import DateTime, String, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+log = logging.getLogger(__name__)
 
 
 class Base(DeclarativeBase):
@@ -44,6 +50,9 @@ STATUS = "SELECT status FROM sent_mail WHERE event_id = $1 AND recipient = $2"
 # Only the claim's holder settles it: a notifier whose claim was taken over (it was slow past the
 # lease) changes nothing of the one that took it.
 SETTLE = "UPDATE sent_mail SET status = $4, sent_at = now() WHERE event_id = $1 AND recipient = $2 AND claimed_by = $3"
+RENEW = (
+    "UPDATE sent_mail SET claimed_at = now() WHERE event_id = $1 AND recipient = $2 AND claimed_by = $3 AND status = 'sending'"
+)
 UNCLAIM = "DELETE FROM sent_mail WHERE event_id = $1 AND recipient = $2 AND status = 'sending' AND claimed_by = $3"
 
 
@@ -62,6 +71,25 @@ class SentMail:
             return Claim.OURS
         status = await self._pool.fetchval(STATUS, event_id, recipient)
         return Claim.SENT if status in ("sent", "refused") else Claim.ELSEWHERE
+
+    @contextlib.asynccontextmanager
+    async def renewed(self, event_id: UUID, recipient: str) -> AsyncIterator[None]:
+        """Keep our claim fresh while the mail is being handed over: a slow SMTP server (the answer
+        to the data may take minutes) is not a dead notifier, and its mail not another's to send."""
+
+        async def renew() -> None:
+            while True:
+                await asyncio.sleep(self._lease.total_seconds() / 3)
+                try:
+                    await self._pool.execute(RENEW, event_id, recipient, self._me)
+                except Exception as exc:  # the database away for a moment: the next renewal may reach it
+                    log.warning("could not renew the claim on %s to %s: %r", event_id, recipient, exc)
+
+        renewing = asyncio.create_task(renew())
+        try:
+            yield
+        finally:
+            renewing.cancel()
 
     async def mark_sent(self, event_id: UUID, recipient: str) -> None:
         await self._pool.execute(SETTLE, event_id, recipient, self._me, "sent")

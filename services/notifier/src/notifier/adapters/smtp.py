@@ -6,16 +6,29 @@ import contextlib
 from email.message import Message
 
 import aiosmtplib
+from aiosmtplib.typing import Default
+
+
+class _Smtp(aiosmtplib.SMTP):
+    """A client that waits longer for the answer to a mail's data than to a command. Once the data
+    went out, the server may be writing or scanning the mail: given up on too soon, a mail it then
+    accepts is sent again, and against a server that is always that slow, once per retry. RFC 5321
+    (4.5.3.2) gives commands 5 minutes and the end of the data 10; we wait less for both, and the
+    data several times longer than a command."""
+
+    def __init__(self, *, data_timeout: float, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.data_timeout = data_timeout
+
+    async def data(self, message: str | bytes, /, *, timeout=Default.token) -> aiosmtplib.SMTPResponse:
+        return await super().data(message, timeout=self.data_timeout)
 
 
 class SmtpMailer:
-    def __init__(self, host: str, port: int, timeout: float, connections: int = 8) -> None:
-        self._host = host
-        self._port = port
-        self._timeout = timeout
+    def __init__(self, host: str, port: int, timeout: float, data_timeout: float, connections: int = 8) -> None:
         self._idle: asyncio.Queue[aiosmtplib.SMTP] = asyncio.Queue()
         for _ in range(connections):
-            self._idle.put_nowait(aiosmtplib.SMTP(hostname=host, port=port, timeout=timeout))
+            self._idle.put_nowait(_Smtp(hostname=host, port=port, timeout=timeout, data_timeout=data_timeout))
 
     async def send(self, message: Message) -> None:
         client = await self._idle.get()
