@@ -109,10 +109,10 @@ def expected_mails(confirmations: list[dict], rows: list) -> dict[str, str]:
     return expected
 
 
-async def mails_accepted_but_not_recorded(system) -> int:
-    """Right after the notifier died: how many mails the SMTP server had accepted (its own record)
-    that the notifier had not yet recorded as sent. Each is sent again once its claim's lease runs
-    out: the duplicate window, counted."""
+async def mails_accepted_but_not_recorded(system) -> set[str]:
+    """Right after the notifier died: the mails (Message-IDs) the SMTP server had accepted, by its
+    own record, that the notifier had not yet recorded as sent. Each is sent again once its claim's
+    lease runs out: the duplicate window, counted."""
     await asyncio.sleep(0.5)  # a mail already in the server's socket buffer is still accepted
     conn = await asyncpg.connect(system.settings.database_for("notifier").replace("+asyncpg", ""))
     try:
@@ -120,7 +120,7 @@ async def mails_accepted_but_not_recorded(system) -> int:
     finally:
         await conn.close()
     received = {str(m["Message-ID"]).strip() for m in system.mail.messages}
-    return sum(1 for row in claimed if message_id(row["event_id"], row["recipient"]) in received)
+    return {message_id(row["event_id"], row["recipient"]) for row in claimed} & received
 
 
 async def duplicate_window(system) -> list[float]:

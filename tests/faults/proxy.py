@@ -6,7 +6,8 @@ small enough to own.)
     proxy = FaultProxy("127.0.0.1", 5432)
     await proxy.start()            # proxy.port: point the service at it
     proxy.latency = 0.2            # every chunk, both ways, 200 ms late
-    proxy.blackhole = True         # bytes are read and dropped: the peer hears nothing
+    proxy.blackhole = True         # bytes are read and dropped: the peer hears nothing; a connection
+                                   # that lost bytes so is cut when it heals, as TCP gives up on one
     proxy.refuse = True            # every new connection cut at once: the server is unreachable
     proxy.reset_all()              # every open connection cut (RST)
     proxy.close_after = 100        # each new connection cut after 100 bytes upstream
@@ -36,12 +37,14 @@ class _Armed:
     late: float | None  # not stopped: passed on this many seconds late
 
 
-@dataclass
+@dataclass(eq=False)
 class _Connection:
     budget: int | None  # bytes it may still carry upstream (close_after)
     silent: bool = False  # bytes read and dropped both ways, the connection kept open
     tail: bytes = b""  # the last bytes passed to the server: a pattern split across two reads is still found
     unanswered: bool = False  # the server has not answered what was last passed to it
+    lost_bytes: bool = False  # a blackhole dropped some of its bytes: its stream is broken
+    writers: tuple = ()
     on_reply: list[_Armed] = field(default_factory=list)  # what happens when the server next answers
 
     def ending(self, pattern: bytes) -> bytes:
@@ -61,6 +64,7 @@ class FaultProxy:
         self.answers_dropped: list[bytes] = []  # per answer a blackhole swallowed: the end of its request
         self._server: asyncio.Server | None = None
         self._open: set[asyncio.StreamWriter] = set()
+        self._connections: set[_Connection] = set()
         self._armed: _Armed | None = None
 
     def arm(self, pattern: bytes, action: Action | None = None, after_reply: bool = False, late: float | None = None) -> None:
@@ -81,8 +85,15 @@ class FaultProxy:
             self._server.close()
             await self._server.wait_closed()
 
+    @property
+    def armed(self) -> bool:
+        return self._armed is not None
+
     def heal(self) -> None:
         self.latency, self.blackhole, self.refuse, self.close_after = 0.0, False, False, None
+        for connection in [c for c in self._connections if c.lost_bytes]:
+            for writer in connection.writers:
+                writer.transport.abort()
 
     def reset_all(self) -> None:
         """Cut every open connection with a RST, as a crashed peer or a middlebox would."""
@@ -105,13 +116,15 @@ class FaultProxy:
             client_writer.transport.abort()
             return
         self._open |= {client_writer, upstream_writer}
-        connection = _Connection(budget=self.close_after)
+        connection = _Connection(budget=self.close_after, writers=(client_writer, upstream_writer))
+        self._connections.add(connection)
         try:
             await asyncio.gather(
                 self._pipe(client_reader, upstream_writer, client_writer, connection, to_server=True),
                 self._pipe(upstream_reader, client_writer, upstream_writer, connection, to_server=False),
             )
         finally:
+            self._connections.discard(connection)
             for writer in (client_writer, upstream_writer):
                 self._open.discard(writer)
                 writer.transport.abort()
@@ -141,6 +154,7 @@ class FaultProxy:
                     if not to_server and connection.unanswered and not connection.silent:
                         self.answers_dropped.append(connection.tail)
                     connection.unanswered = False
+                    connection.lost_bytes = connection.lost_bytes or self.blackhole
                     continue  # read and dropped: the other side hears nothing
                 then = "pass"
                 if to_server and (armed := self._armed) and armed.pattern in connection.ending(armed.pattern) + chunk:

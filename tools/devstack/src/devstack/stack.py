@@ -71,7 +71,7 @@ class Stack:
         """SIGKILL every process of one service, as a crash would."""
         await self.supervisor.kill(service)
 
-    async def restart(self, service: str, env: dict[str, str] | None = None) -> None:
+    async def restart(self, service: str, env: dict[str, str | None] | None = None) -> None:
         ready = [self.settings.public_url] if service == EDGE else self.settings.urls_of(service)
         await self.supervisor.restart(service, ready, env)
 

@@ -133,11 +133,14 @@ class Supervisor:
             process.proc.kill()
             await process.wait()
 
-    async def restart(self, group: str, ready_urls: list[str], env: Mapping[str, str] | None = None) -> None:
+    async def restart(self, group: str, ready_urls: list[str], env: Mapping[str, str | None] | None = None) -> None:
         """Start a killed service's processes again, with the same commands and environments
-        (``env``: some of it changed from now on, e.g. a server reached through a fault proxy)."""
+        (``env``: some of it changed from now on, e.g. a server reached through a fault proxy; None
+        removes a variable)."""
         for old, ready_url in zip(self.of(group), ready_urls, strict=True):
-            new = Process(old.name, old.args, {**old.env, **(env or {})}, old.output, old.program, old.group)
+            changed = {**old.env, **(env or {})}
+            new_env = {name: value for name, value in changed.items() if value is not None}
+            new = Process(old.name, old.args, new_env, old.output, old.program, old.group)
             self.processes[self.processes.index(old)] = new
             await new.start()
             await wait_ready(ready_url, new)
