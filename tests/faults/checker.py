@@ -97,7 +97,7 @@ async def check_counters(system, redis, event_id: str, rows: list, verdict: Verd
             verdict.counter_drift[start.isoformat()] = {"redis": in_redis, "record": dict(in_record)}
 
 
-def expected_mails(confirmations: list[dict], rows: list) -> dict[str, str]:
+def expected_mails(confirmations: list[dict]) -> dict[str, str]:
     """Message-ID -> recipient, for every recipient of every booking.confirmed."""
     expected = {}
     for c in confirmations:
@@ -109,23 +109,35 @@ def expected_mails(confirmations: list[dict], rows: list) -> dict[str, str]:
     return expected
 
 
-async def mails_accepted_but_not_recorded(system) -> set[str]:
-    """Right after the notifier died: the mails (Message-IDs) the SMTP server had accepted, by its
-    own record, that the notifier had not yet recorded as sent. Each is sent again once its claim's
-    lease runs out: the duplicate window, counted."""
-    await asyncio.sleep(0.5)  # a mail already in the server's socket buffer is still accepted
+async def mails_being_sent(system) -> set[str]:
+    """The mails (Message-IDs) the notifier's record holds claimed and not yet sent."""
     conn = await asyncpg.connect(system.settings.database_for("notifier").replace("+asyncpg", ""))
     try:
         claimed = await conn.fetch("SELECT event_id, recipient FROM sent_mail WHERE status = 'sending'")
     finally:
         await conn.close()
+    return {message_id(row["event_id"], row["recipient"]) for row in claimed}
+
+
+async def mails_accepted_but_not_recorded(system) -> set[str]:
+    """Right after the notifier died: the mails the SMTP server had accepted, by its own record,
+    that the notifier had not yet recorded as sent. Each is sent again once its claim's lease runs
+    out: the duplicate window, counted."""
+    await asyncio.sleep(0.5)  # a mail already in the server's socket buffer is still accepted
     received = {str(m["Message-ID"]).strip() for m in system.mail.messages}
-    return {message_id(row["event_id"], row["recipient"]) for row in claimed} & received
+    return await mails_being_sent(system) & received
 
 
-async def duplicate_window(system) -> list[float]:
-    """For every mail sent once and recorded: seconds from the SMTP server accepting it (its own
-    clock, this machine's) to the notifier's "sent" record. A crash inside it sends the mail again."""
+async def confirmation_mails(system, event_id: str) -> set[str]:
+    """The mails (Message-IDs) of the event's ``booking.confirmed``s: those the checker counts."""
+    return set(expected_mails(await published_confirmations(system, event_id)))
+
+
+async def duplicate_window(system, event_id: str) -> list[float]:
+    """For every mail of the event's confirmations sent once: seconds from the SMTP server accepting
+    it (its own clock, this machine's) to the notifier's "sent" record. A crash inside it sends the
+    mail again."""
+    ours = await confirmation_mails(system, event_id)
     conn = await asyncpg.connect(system.settings.database_for("notifier").replace("+asyncpg", ""))
     try:
         rows = await conn.fetch("SELECT event_id, recipient, sent_at FROM sent_mail WHERE status = 'sent'")
@@ -136,20 +148,22 @@ async def duplicate_window(system) -> list[float]:
         accepted.setdefault(str(message["Message-ID"]).strip(), []).append(at)
     windows = []
     for row in rows:
-        arrivals = accepted.get(message_id(row["event_id"], row["recipient"]), [])
-        if len(arrivals) == 1:
-            windows.append(row["sent_at"].timestamp() - arrivals[0])
+        mail = message_id(row["event_id"], row["recipient"])
+        if mail in ours and len(accepted.get(mail, [])) == 1:
+            windows.append(row["sent_at"].timestamp() - accepted[mail][0])
     return sorted(windows)
 
 
-async def check_mails(system, event_id: str, rows: list, verdict: Verdict, wait_seconds: float) -> None:
+async def check_mails(system, event_id: str, verdict: Verdict, wait_seconds: float) -> None:
+    """Once every mail arrived and none is still being sent (a copy still to come is counted too)."""
     deadline = time.monotonic() + wait_seconds
     while True:
-        expected = expected_mails(await published_confirmations(system, event_id), rows)
+        expected = expected_mails(await published_confirmations(system, event_id))
         received = Counter(str(m["Message-ID"]).strip() for m in system.mail.messages)
         verdict.mails_missing = [mid for mid in expected if received[mid] == 0]
         verdict.mails_duplicated = sum(received[mid] - 1 for mid in expected if received[mid] > 1)
-        if not verdict.mails_missing or time.monotonic() > deadline:
+        in_flight = await mails_being_sent(system) & set(expected)
+        if not verdict.mails_missing and not in_flight or time.monotonic() > deadline:
             return
         await asyncio.sleep(1.0)
 
@@ -161,7 +175,7 @@ async def verdict_after(load: SteadyLoad, system, redis, settle_started: float, 
     rows = await record_rows(system, event_id)
     await check_set(load, rows, verdict)
     await check_counters_settled(system, redis, event_id, rows, verdict)
-    await check_mails(system, event_id, rows, verdict, mail_wait)
+    await check_mails(system, event_id, verdict, mail_wait)
     return verdict, time.monotonic() - settle_started
 
 
