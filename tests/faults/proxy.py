@@ -12,6 +12,7 @@ small enough to own.)
     proxy.reset_all()              # every open connection cut (RST)
     proxy.close_after = 100        # each new connection cut after 100 bytes upstream
     proxy.heal()                   # pass again
+    await proxy.late_for(6)        # 200 ms late for 6 s;  await proxy.blackhole_for(5): nothing for 5 s
     proxy.arm(b"COMMIT", crash)    # once: the next COMMIT a client sends never arrives; crash() runs
     proxy.arm(b"COMMIT", crash, after_reply=True)  # it arrives; crash() runs before the reply reaches the client
     proxy.arm(b"\r\n.\r\n", after_reply=True)   # no action: that connection falls silent instead of
@@ -88,6 +89,18 @@ class FaultProxy:
     @property
     def armed(self) -> bool:
         return self._armed is not None
+
+    async def late_for(self, seconds: float, latency: float = 0.2) -> None:
+        """Every chunk, both ways, ``latency`` late, for a while."""
+        self.latency = latency
+        await asyncio.sleep(seconds)
+        self.latency = 0.0
+
+    async def blackhole_for(self, seconds: float) -> None:
+        """Nothing through, for a while; then the connections that lost bytes are cut."""
+        self.blackhole = True
+        await asyncio.sleep(seconds)
+        self.heal()
 
     def heal(self) -> None:
         self.latency, self.blackhole, self.refuse, self.close_after = 0.0, False, False, None

@@ -214,12 +214,8 @@ async def test_postgresql_slow_then_silent_to_the_booking_service(api, system, r
 
         async def slow_then_silent() -> int:
             await asyncio.sleep(3)
-            proxy.latency = 0.2
-            await asyncio.sleep(6)
-            proxy.latency = 0.0
-            proxy.blackhole = True
-            await asyncio.sleep(5)
-            proxy.heal()
+            await proxy.late_for(6)
+            await proxy.blackhole_for(5)
             return 2
 
         faults = await during(load, slow_then_silent)
@@ -241,16 +237,12 @@ async def test_the_smtp_server_slow_late_then_silent(api, system, redis):
 
         async def slow_late_then_silent() -> int:
             await asyncio.sleep(2)
-            proxy.latency = 0.2
-            await asyncio.sleep(5)
-            proxy.latency = 0.0
+            await proxy.late_for(5)
             for late, after_reply in ((4.0, True), (None, True), (None, True), (None, False)):
                 proxy.arm(b"\r\n.\r\n", after_reply=after_reply, late=late)
                 await until_fired(proxy)
             await asyncio.sleep(1)
-            proxy.blackhole = True
-            await asyncio.sleep(5)
-            proxy.heal()
+            await proxy.blackhole_for(5)
             return 6
 
         faults = await during(load, slow_late_then_silent)
