@@ -5,7 +5,8 @@ each against the system's own records (never against what the test believes it d
   every booking in the record came from an attempt (by its Idempotency-Key): lost 0;
   no Idempotency-Key has two bookings: duplicated 0;
 - *counter*: the record's audit is clean (no slot or professional beyond capacity): overbooked 0;
-  and the Redis counters equal what the record gives, slot by slot and professional by professional;
+  the Redis counters equal what the record gives, slot by slot and professional by professional;
+  and what availability shows each slot left is the shifts' capacity less its bookings;
 - *total queue*: every ``booking.confirmed`` the record published reached the SMTP server once for
   each of its recipients (the SMTP server's own record): mails missing 0; duplicates counted.
 
@@ -18,6 +19,7 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import aiohttp
 import asyncpg
@@ -25,7 +27,7 @@ import asyncpg
 from common.capacity import CapacityStore
 from devstack.mailsink import REFUSED_PREFIX
 from notifier.domain import message_id
-from tests.faults.load import SteadyLoad
+from tests.faults.load import Scene, SteadyLoad
 
 
 @dataclass
@@ -95,6 +97,28 @@ async def check_counters(system, redis, event_id: str, rows: list, verdict: Verd
         in_redis = await store.professional_usage(known.data.id, known.schedule.slot_starting_at(start))
         if in_redis != dict(in_record):
             verdict.counter_drift[start.isoformat()] = {"redis": in_redis, "record": dict(in_record)}
+
+
+async def check_what_clients_see(scene: Scene, rows: list, verdict: Verdict) -> None:
+    """Each slot's remaining, as availability answers it, is the active shifts' capacity (as the
+    shifts service holds them now, every change applied) less the slot's confirmed bookings."""
+    shifts = [await scene.admin.call("GET", f"/shifts/{shift['id']}") for shift in scene.shifts]
+    query = {"event_id": scene.event["id"], "date": scene.day.isoformat()}
+    availability = await scene.admin.call("GET", "/availability", params=query)
+    for slot in availability["slots"]:
+        start = datetime.fromisoformat(slot["start"])
+        capacity = sum(
+            s["capacity"]
+            for s in shifts
+            if s["status"] == "active" and datetime.fromisoformat(s["start"]) <= start < datetime.fromisoformat(s["end"])
+        )
+        booked = sum(1 for r in rows if r["status"] == "confirmed" and r["slot_start"] == start)
+        if slot["remaining"] != max(0, capacity - booked):
+            verdict.counter_drift[f"remaining {start.isoformat()}"] = {
+                "shown": slot["remaining"],
+                "capacity": capacity,
+                "booked": booked,
+            }
 
 
 def expected_mails(confirmations: list[dict]) -> dict[str, str]:
@@ -174,18 +198,19 @@ async def verdict_after(load: SteadyLoad, system, redis, settle_started: float, 
     verdict = Verdict()
     rows = await record_rows(system, event_id)
     await check_set(load, rows, verdict)
-    await check_counters_settled(system, redis, event_id, rows, verdict)
+    await check_counters_settled(system, redis, load.scene, rows, verdict)
     await check_mails(system, event_id, verdict, mail_wait)
     return verdict, time.monotonic() - settle_started
 
 
-async def check_counters_settled(system, redis, event_id: str, rows: list, verdict: Verdict, wait_seconds: float = 30.0) -> None:
+async def check_counters_settled(system, redis, scene: Scene, rows: list, verdict: Verdict, wait_seconds: float = 30.0) -> None:
     """Counters may lag the record for a moment after a fault (holds expire, reconcile repairs):
     they must agree within ``wait_seconds``."""
     deadline = time.monotonic() + wait_seconds
     while True:
         verdict.counter_drift, verdict.overbooked = {}, {}
-        await check_counters(system, redis, event_id, rows, verdict)
+        await check_counters(system, redis, scene.event["id"], rows, verdict)
+        await check_what_clients_see(scene, rows, verdict)
         if not verdict.counter_drift and not verdict.overbooked or time.monotonic() > deadline:
             return
         await asyncio.sleep(1.0)

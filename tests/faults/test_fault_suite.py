@@ -95,6 +95,11 @@ def booking_to_postgresql(system):
     return ("127.0.0.1", 5432), lambda host, port: {"DATABASE_URL": url.replace("@127.0.0.1:5432/", f"@{host}:{port}/")}
 
 
+def booking_to_redis(system):
+    url = system.settings.redis_url
+    return ("127.0.0.1", 6379), lambda host, port: {"REDIS_URL": url.replace("127.0.0.1:6379", f"{host}:{port}")}
+
+
 def notifier_to_smtp(system):
     return (system.mail.host, system.mail.port), lambda host, port: {"SMTP_HOST": host, "SMTP_PORT": str(port)}
 
@@ -142,6 +147,39 @@ async def test_the_booking_service_killed_just_before_its_commit_and_just_after(
         await settle_and_check(
             "booking SIGKILL x5 at COMMIT (3 before it arrives, 2 before its answer)", load, system, redis, faults
         )
+
+
+async def test_the_capacity_owner_killed_as_it_applies_a_shift_change(api, system, redis):
+    """The booking service (the one owner of capacity) reaches Redis through the fault proxy, which
+    kills it when it sends a shift's change to the counters: before Redis has it (the record's
+    change not committed either), or once Redis applied it (the counters changed, the record not):
+    three times, while the load books and changes shifts. Each change is applied in the end, once,
+    from its redelivered message; what clients see is the shifts' capacity less the bookings."""
+    async with behind_a_proxy(system, "booking", *booking_to_redis(system)) as proxied:
+        proxy = proxied.proxy
+        setting = await scene(api, system)
+        load = SteadyLoad(system, setting)
+
+        async def crash_as_shifts_change() -> int:
+            for n in range(3):
+                await asyncio.sleep(3)
+                crashed = asyncio.Event()
+
+                async def crash(crashed: asyncio.Event = crashed) -> None:
+                    await system.stack.kill("booking")
+                    crashed.set()
+
+                shift = setting.shifts[n]
+                proxy.arm(shift["id"].encode(), crash, after_reply=n % 2 == 0)
+                await setting.admin.call("PATCH", f"/shifts/{shift['id']}", json={"capacity": shift["capacity"] - 3})
+                await asyncio.wait_for(crashed.wait(), 15)
+                await system.stack.restart("booking", proxied.env)
+            return 3
+
+        faults = await during(load, crash_as_shifts_change)
+        assert proxy.injected.count("crash before the reply reached the client") == 2
+        name = "capacity owner SIGKILL x3 applying a shift change (2 after Redis applied it, 1 before)"
+        await settle_and_check(name, load, system, redis, faults)
 
 
 async def test_rabbitmq_stopped_and_every_connection_closed(api, system, redis):
