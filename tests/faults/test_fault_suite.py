@@ -59,8 +59,28 @@ async def settle_and_check(name: str, load: SteadyLoad, system, redis, faults: i
 class Proxied:
     """A service restarted to reach one of its servers through a fault proxy."""
 
+    system: object
+    service: str
     proxy: FaultProxy
     env: dict[str, str]  # what the service runs with meanwhile, for a restart within the test
+
+    async def crash_at(self, pattern: bytes, after_reply: bool, while_down=None, cause=None) -> None:
+        """SIGKILL the service when the proxy sees ``pattern`` go out (``after_reply``: once the
+        server answered it), run ``while_down`` before anything restarts, then restart the service.
+        ``cause``: what makes the pattern go out, if the load alone does not."""
+        crashed = asyncio.Event()
+
+        async def crash() -> None:
+            await self.system.stack.kill(self.service)
+            if while_down is not None:
+                await while_down()
+            crashed.set()
+
+        self.proxy.arm(pattern, crash, after_reply=after_reply)
+        if cause is not None:
+            await cause()
+        await asyncio.wait_for(crashed.wait(), 15)
+        await self.system.stack.restart(self.service, self.env)
 
 
 @contextlib.asynccontextmanager
@@ -69,7 +89,7 @@ async def behind_a_proxy(system, service: str, server: tuple[str, int], env, **m
     proxy (and with ``more_env``) inside the block, and as before after it (``more_env`` unset)."""
     proxy = FaultProxy(*server)
     await proxy.start()
-    proxied = Proxied(proxy, {**env("127.0.0.1", proxy.port), **more_env})
+    proxied = Proxied(system, service, proxy, {**env("127.0.0.1", proxy.port), **more_env})
     await system.stack.kill(service)
     await system.stack.restart(service, proxied.env)
     try:
@@ -130,15 +150,7 @@ async def test_the_booking_service_killed_just_before_its_commit_and_just_after(
         async def crash_at_commits() -> int:
             for n in range(5):
                 await asyncio.sleep(2.5)
-                crashed = asyncio.Event()
-
-                async def crash(crashed: asyncio.Event = crashed) -> None:
-                    await system.stack.kill("booking")
-                    crashed.set()
-
-                proxy.arm(b"COMMIT", crash, after_reply=n % 2 == 1)
-                await asyncio.wait_for(crashed.wait(), 15)
-                await system.stack.restart("booking", proxied.env)
+                await proxied.crash_at(b"COMMIT", after_reply=n % 2 == 1)
             return 5
 
         faults = await during(load, crash_at_commits)
@@ -163,17 +175,13 @@ async def test_the_capacity_owner_killed_as_it_applies_a_shift_change(api, syste
         async def crash_as_shifts_change() -> int:
             for n in range(3):
                 await asyncio.sleep(3)
-                crashed = asyncio.Event()
-
-                async def crash(crashed: asyncio.Event = crashed) -> None:
-                    await system.stack.kill("booking")
-                    crashed.set()
-
                 shift = setting.shifts[n]
-                proxy.arm(shift["id"].encode(), crash, after_reply=n % 2 == 0)
-                await setting.admin.call("PATCH", f"/shifts/{shift['id']}", json={"capacity": shift["capacity"] - 3})
-                await asyncio.wait_for(crashed.wait(), 15)
-                await system.stack.restart("booking", proxied.env)
+                change = {"capacity": shift["capacity"] - 3}
+                await proxied.crash_at(
+                    shift["id"].encode(),
+                    after_reply=n % 2 == 0,
+                    cause=lambda shift=shift, change=change: setting.admin.call("PATCH", f"/shifts/{shift['id']}", json=change),
+                )
             return 3
 
         faults = await during(load, crash_as_shifts_change)
@@ -292,6 +300,14 @@ async def test_the_smtp_server_slow_late_then_silent(api, system, redis):
         await settle_and_check(name, load, system, redis, faults, mails_duplicated_at_most=swallowed)
 
 
+async def accepted_when_it_died(system, load: SteadyLoad, in_the_window: list[set[str]]) -> int:
+    """How many of the event's confirmation mails the SMTP server had accepted and the notifier not
+    yet recorded, at any of its crashes (a mail still unrecorded at the next crash is one mail)."""
+    duplicable = set().union(*in_the_window) & await confirmation_mails(system, load.scene.event["id"])
+    print(f"\nconfirmation mails the SMTP server had accepted and the notifier not yet recorded when it died: {len(duplicable)}")
+    return len(duplicable)
+
+
 async def test_the_notifier_killed_three_times(api, system, redis):
     load = SteadyLoad(system, await scene(api, system))
 
@@ -308,15 +324,13 @@ async def test_the_notifier_killed_three_times(api, system, redis):
     faults = await during(load, kill_notifier)
     # Each mail between the SMTP server's 250 and the notifier's "sent" mark when it died goes
     # again, once (README, "Mail, exactly once"): that window, and nothing else, duplicates.
-    # A mail still unrecorded at the next crash is one mail; the checker counts the confirmations.
-    duplicable = set().union(*in_the_window) & await confirmation_mails(system, load.scene.event["id"])
-    print(f"\nconfirmation mails the SMTP server had accepted and the notifier not yet recorded when it died: {len(duplicable)}")
+    duplicable = await accepted_when_it_died(system, load, in_the_window)
     window = await duplicate_window(system, load.scene.event["id"])
     print(
         f"from the SMTP server's 250 to the notifier's record: median {statistics.median(window) * 1000:.1f} ms, "
         f"p99 {window[int(len(window) * 0.99)] * 1000:.1f} ms, max {window[-1] * 1000:.1f} ms ({len(window)} mails)"
     )
-    await settle_and_check("notifier SIGKILL x3", load, system, redis, faults, mails_duplicated_at_most=len(duplicable))
+    await settle_and_check("notifier SIGKILL x3", load, system, redis, faults, mails_duplicated_at_most=duplicable)
 
 
 async def test_the_notifier_killed_as_it_hands_a_mail_over_and_once_the_smtp_server_accepted_it(api, system, redis):
@@ -329,31 +343,21 @@ async def test_the_notifier_killed_as_it_hands_a_mail_over_and_once_the_smtp_ser
 
         in_the_window = []  # per crash: mails the SMTP server had accepted and the notifier not yet recorded
 
+        async def count_the_window() -> None:
+            in_the_window.append(await mails_accepted_but_not_recorded(system))
+
         async def crash_at_hand_over() -> int:
             for n in range(3):
                 await asyncio.sleep(2)  # a restart takes seconds: all three land while the load runs
-                crashed = asyncio.Event()
-
-                async def crash(crashed: asyncio.Event = crashed) -> None:
-                    await system.stack.kill("notifier")
-                    in_the_window.append(await mails_accepted_but_not_recorded(system))
-                    crashed.set()
-
-                proxy.arm(b"\r\n.\r\n", crash, after_reply=n != 1)
-                await asyncio.wait_for(crashed.wait(), 15)
-                await system.stack.restart("notifier", proxied.env)
+                await proxied.crash_at(b"\r\n.\r\n", after_reply=n != 1, while_down=count_the_window)
             return 3
 
         faults = await during(load, crash_at_hand_over)
         assert proxy.injected.count("crash before the reply reached the client") == 2
         assert in_the_window[0] and in_the_window[2]  # the mail whose 250 the notifier never heard, at least
-        # A mail still unrecorded at the next crash is one mail; the checker counts the confirmations.
-        duplicable = set().union(*in_the_window) & await confirmation_mails(system, load.scene.event["id"])
-        print(
-            f"\nconfirmation mails the SMTP server had accepted and the notifier not yet recorded when it died: {len(duplicable)}"
-        )
+        duplicable = await accepted_when_it_died(system, load, in_the_window)
         name = "notifier SIGKILL x3 at the end of DATA (1 before the server has it, 2 after its 250)"
-        await settle_and_check(name, load, system, redis, faults, mails_duplicated_at_most=len(duplicable))
+        await settle_and_check(name, load, system, redis, faults, mails_duplicated_at_most=duplicable)
 
 
 async def test_a_recipient_refused_with_550_does_not_stop_the_other_readers_mail(api, system, redis):
