@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import time
 import uuid
 from collections import Counter
 from datetime import datetime
@@ -280,6 +281,29 @@ async def test_attempts_are_counted_per_client_once_each_and_a_wait_for_a_rebuil
     assert isinstance(await attempt(eager, "key-1"), Earlier)  # a replay is answered, not counted
     assert isinstance(await attempt(eager), Taken)
     limited = await attempt(eager)
-    assert isinstance(limited, Limited) and 1 <= limited.retry_after <= 60
+    assert isinstance(limited, Limited) and 59 <= limited.retry_after <= 60  # when the first leaves the minute
     assert isinstance(await attempt(other), Taken)  # another client is not held back
     assert len(await store.holds(event.data.id)) == 3  # the limited attempt took nothing
+
+
+async def test_a_clients_attempts_are_limited_in_any_window_not_per_window_of_the_clock(store, event):
+    """Two attempts a second: the third is refused though the wall clock's second turned between
+    them (a fixed window would let it through, and two more), and let through once the first is a
+    second old."""
+    ada = professional("Ada")
+    await store.apply_shift(1, shift_data(event.data, ada, at(event, 9), at(event, 10), capacity=5))
+    limit = AttemptLimit(uuid.uuid4(), per_window=2, window_seconds=1)
+
+    async def attempt():
+        return await store.take(event, slot(event, 9), 0.5, uuid.uuid4(), 30, limit=limit)
+
+    await asyncio.sleep(1.7 - time.time() % 1)  # 0.7 s into a second, so the next turns mid-test
+    first = time.monotonic()
+    assert isinstance(await attempt(), Taken)
+    await asyncio.sleep(0.1)
+    assert isinstance(await attempt(), Taken)
+    await asyncio.sleep(0.3)  # the wall clock's second has turned
+    assert await attempt() == Limited(retry_after=1)
+    await asyncio.sleep(max(0.0, first + 1.03 - time.monotonic()))
+    assert isinstance(await attempt(), Taken)  # the first attempt is a second old
+    assert isinstance(await attempt(), Limited)  # the second is not yet

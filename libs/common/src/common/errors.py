@@ -39,7 +39,7 @@ def try_again(detail: str, after_seconds: int = 1) -> Problem:
 
 
 def rate_limited(retry_after: int, what: str) -> Problem:
-    """429 ``rate_limited``; Retry-After says when the next window opens."""
+    """429 ``rate_limited``; Retry-After says when the next attempt would be let through."""
     problem = Problem(429, "rate_limited", "Too many requests", f"Too many {what}; try again in {retry_after} s.")
     problem.headers = {"Retry-After": str(retry_after)}
     return problem

@@ -100,22 +100,17 @@ class Full:
 
 @dataclass(frozen=True)
 class AttemptLimit:
-    """How many booking attempts one client may make on one event per window; counted by the take
-    script itself, so a limited attempt costs no round trip of its own."""
+    """How many booking attempts one client may make on one event in any window (a sliding one);
+    counted by the take script itself, so a limited attempt costs no round trip of its own."""
 
     client_id: UUID
     per_window: int  # 0: no limit
     window_seconds: int = 60
 
-    def window(self, now: float) -> tuple[int, int]:
-        """The current window's number, and the seconds until the next one begins (at least 1)."""
-        number = int(now // self.window_seconds)
-        return number, max(1, math.ceil((number + 1) * self.window_seconds - now))
-
 
 @dataclass(frozen=True)
 class Limited:
-    """The client has made its attempts for this window."""
+    """The client has made its attempts in the last window; ``retry_after`` s until one more is let through."""
 
     retry_after: int
 
@@ -261,7 +256,6 @@ class CapacityStore:
         keys = self.keys(known.data.id)
         now = time.time()
         expires_ms = int((now + hold_seconds) * 1000)
-        window, retry_after = limit.window(now) if limit else (0, 0)
         day = known.schedule.event_day_of(slot.start)
         day_slots, day_keys = self._event_day(known, day)
         result = await self._take(
@@ -275,7 +269,7 @@ class CapacityStore:
                 keys.holds,
                 keys.hold_expiry,
                 idempotency_key or _no_record(keys),
-                f"{keys.event}:attempts:{limit.client_id}:{window}" if limit else f"{keys.event}:attempts:none",
+                f"{keys.event}:attempts:{limit.client_id}" if limit else f"{keys.event}:attempts:none",
             ],
             args=[
                 known.sequence,
@@ -293,7 +287,7 @@ class CapacityStore:
             ],
         )
         if result[0] == -4:
-            return Limited(retry_after)
+            return Limited(max(1, math.ceil(int(result[1]) / 1000)))
         if result[0] == -3:
             return Earlier.parse(result[1])
         if result[0] == 0:

@@ -1,33 +1,48 @@
-"""Rate limits kept in Redis, so they hold across gateway instances: fixed windows, checked and
-counted in one step (a script), so a burst cannot get past a limit between the check and the count."""
+"""Rate limits kept in Redis, so they hold across gateway instances: a sliding log per scope (the
+times of the attempts still inside the window), checked and counted in one step (a script), so a
+burst cannot get past a limit between the check and the count, nor at a window's edge: a limit of
+N a minute is N in any 60 s, not N before and N after the turn of each minute."""
 
 import math
-import time
+import uuid
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
 from common.errors import rate_limited
 
-# Count one attempt in every scope, unless one of them is at its limit already.
-# KEYS: one counter per scope (all sharing one {hash tag}); ARGV[1] the window (s); ARGV[1 + i] KEYS[i]'s limit.
-# Returns 1 when counted, 0 (nothing counted) when a scope is at its limit.
+# Count one attempt in every scope, unless one of them is at its limit already. Time is Redis's
+# own clock, one for every gateway instance.
+# KEYS: one log per scope (sorted sets of attempt id -> ms, all sharing one {hash tag});
+# ARGV[1] the window (ms); ARGV[2] this attempt's id; ARGV[2 + i] KEYS[i]'s limit.
+# Returns 0 when counted; else, nothing counted, the ms until a full scope has room again.
 TAKE = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local window = tonumber(ARGV[1])
+local wait = 0
 for i, key in ipairs(KEYS) do
-  if tonumber(redis.call('GET', key) or '0') >= tonumber(ARGV[i + 1]) then return 0 end
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+  if redis.call('ZCARD', key) >= tonumber(ARGV[i + 2]) then
+    local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+    wait = math.max(wait, tonumber(oldest[2]) + window - now)
+  end
 end
+if wait > 0 then return wait end
 for _, key in ipairs(KEYS) do
-  if redis.call('INCR', key) == 1 then redis.call('EXPIRE', key, ARGV[1]) end
+  redis.call('ZADD', key, now, ARGV[2])
+  redis.call('PEXPIRE', key, window)
 end
-return 1
+return 0
 """
 
 
 @dataclass(frozen=True)
 class Counted:
-    """The counters one attempt went into, to give it back if it turns out not to count."""
+    """The logs one attempt went into, to take it out again if it turns out not to count."""
 
     keys: tuple[str, ...]
+    attempt: str
 
 
 class RateLimiter:
@@ -39,17 +54,17 @@ class RateLimiter:
     async def take(self, bucket: str, shard: str, limits: dict[str, int], window_seconds: int, what: str) -> Counted:
         """One more attempt in each scope of ``limits`` (scope -> attempts per window), all of them
         under ``shard`` (e.g. the client's address); a 429 problem, nothing counted, when any
-        scope has used its attempts in this window."""
-        window = int(time.time() // window_seconds)
-        retry_after = max(1, math.ceil((window + 1) * window_seconds - time.time()))
-        keys = tuple(f"{self._prefix}:ratelimit:{{{bucket}:{shard}}}:{scope}:{window}" for scope in limits)
-        if not await self._take(keys=list(keys), args=[window_seconds * 2, *limits.values()]):
-            raise rate_limited(retry_after, what)
-        return Counted(keys)
+        scope has had its attempts in the last ``window_seconds``."""
+        keys = tuple(f"{self._prefix}:ratelimit:{{{bucket}:{shard}}}:{scope}" for scope in limits)
+        attempt = uuid.uuid4().hex
+        wait_ms = await self._take(keys=list(keys), args=[window_seconds * 1000, attempt, *limits.values()])
+        if wait_ms:
+            raise rate_limited(max(1, math.ceil(wait_ms / 1000)), what)
+        return Counted(keys, attempt)
 
     async def give_back(self, counted: Counted) -> None:
         """The attempt does not count after all (a sign-in that succeeded)."""
         async with self._redis.pipeline(transaction=False) as pipe:
             for key in counted.keys:
-                pipe.decr(key)
+                pipe.zrem(key, counted.attempt)
             await pipe.execute()

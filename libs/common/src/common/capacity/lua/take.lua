@@ -8,7 +8,7 @@
 -- KEYS[6] the event's rebuilding flag
 -- KEYS[7] holds hash (booking -> {slot, professional, unit, day}), KEYS[8] hold expiry zset
 -- KEYS[9] the attempt's idempotency record (a string; unused when ARGV[8] is "")
--- KEYS[10] the client's attempts on this event in the current window (a counter)
+-- KEYS[10] the client's attempts on this event still inside the window (a zset: booking -> ms)
 -- ARGV[1] event sequence the caller checked the slot against, ARGV[2] slot, ARGV[3] event day,
 -- ARGV[4] random number in [0, 1) chosen by the caller, ARGV[5] booking id,
 -- ARGV[6] when the hold expires (ms since the epoch), ARGV[7] hold lifetime (ms),
@@ -20,7 +20,8 @@
 -- same unit, with no eligible list, when the booking holds one already: taking is idempotent);
 -- {0, "remaining,remaining,..." of the day's slots} when nobody has room; {-1} when the event changed since the caller checked the slot;
 -- {-2} while the event's counters are being rebuilt; {-3, record} when the key was used before;
--- {-4} when the client has made its attempts for this window (a replayed key is answered, not counted).
+-- {-4, ms until the oldest attempt leaves the window} when the client has made its attempts in the
+-- last window (a sliding one: no window edge for a burst to straddle; a replayed key is answered, not counted).
 local slot, day, booking = ARGV[2], ARGV[3], ARGV[5]
 -- The same booking again (a client that lost the reply sends the command once more): its unit, not another.
 local held = redis.call('HGET', KEYS[7], booking)
@@ -36,9 +37,14 @@ if redis.call('EXISTS', KEYS[6]) == 1 then return {-2} end
 if redis.call('HGET', KEYS[1], 'sequence') ~= ARGV[1] then return {-1} end
 -- Counted only here: a wait for a rebuild or a changed event is the same attempt, not another.
 if ARGV[10] ~= '0' then
-  local attempts = redis.call('INCR', KEYS[10])
-  if attempts == 1 then redis.call('PEXPIRE', KEYS[10], ARGV[11]) end
-  if attempts > tonumber(ARGV[10]) then return {-4} end
+  local now, window = tonumber(ARGV[6]) - tonumber(ARGV[7]), tonumber(ARGV[11])
+  redis.call('ZREMRANGEBYSCORE', KEYS[10], '-inf', now - window)
+  if redis.call('ZCARD', KEYS[10]) >= tonumber(ARGV[10]) then
+    local oldest = redis.call('ZRANGE', KEYS[10], 0, 0, 'WITHSCORES')
+    return {-4, math.max(1, tonumber(oldest[2]) + window - now)}
+  end
+  redis.call('ZADD', KEYS[10], now, booking)
+  redis.call('PEXPIRE', KEYS[10], window)
 end
 local function full()
   local fields = {}
