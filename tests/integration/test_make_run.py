@@ -12,6 +12,7 @@ import psutil
 
 from devstack.client import ApiClient
 from tests.conftest import free_port_block
+from tests.integration.helpers import wait_for_availability
 
 
 async def read_until(stream: asyncio.StreamReader, marker: str, timeout: float) -> str:
@@ -83,12 +84,17 @@ async def test_run_seeds_the_demo_prints_the_logins_and_stops_everything_on_ctrl
             assert (demo["start_date"], demo["end_date"]) == (today.isoformat(), (today + timedelta(days=14)).isoformat())
             assert (demo["opens_at"], demo["closes_at"], demo["slot_minutes"]) == ("09:00", "17:00", 30)
             day = today + timedelta(days=1)
-            availability = await api.call("GET", "/availability", params={"event_id": demo["id"], "date": day.isoformat()})
-            by_time = {datetime.fromisoformat(s["start"]).strftime("%H:%M"): s for s in availability["slots"]}
-            assert len(by_time) == 16
-            assert by_time["09:00"]["remaining"] == 3  # Ada 1 + Grace 2
-            assert by_time["12:00"]["status"] == by_time["12:30"]["status"] == "blocked"  # lunch
-            assert by_time["16:30"]["remaining"] == 2  # Ada 1 + Alan 1
+
+            def by_time(availability: dict) -> dict[str, dict]:
+                return {datetime.fromisoformat(s["start"]).strftime("%H:%M"): s for s in availability["slots"]}
+
+            # The counters follow the seeded shifts through the broker a moment after they are written:
+            # Alan's, seeded last, are there when 16:30 has Ada 1 + Alan 1.
+            seeded = await wait_for_availability(api, demo["id"], day, lambda a: by_time(a)["16:30"]["remaining"] == 2)
+            slots = by_time(seeded)
+            assert len(slots) == 16
+            assert slots["09:00"]["remaining"] == 3  # Ada 1 + Grace 2
+            assert slots["12:00"]["status"] == slots["12:30"]["status"] == "blocked"  # lunch
 
         os.killpg(run.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
         assert await asyncio.wait_for(run.wait(), 30) == 0
