@@ -122,6 +122,7 @@ async def choose_event(page: Page, view: str, event: dict) -> None:
 async def pick_day(page: Page, event: dict, day) -> None:
     await choose_event(page, "book", event)
     await page.get_by_label("Date", exact=True).fill(day.isoformat())
+    await expect(page.locator(f'fieldset[data-date="{day.isoformat()}"]')).to_be_visible()
     await expect(page.get_by_role("group", name=re.compile(r"^Timeslots on"))).to_be_visible()
 
 
@@ -207,6 +208,33 @@ async def test_two_clients_race_for_the_last_unit_and_the_loser_is_told(api, sys
     await expect(slot(loser, "2:00 PM – 2:30 PM")).to_contain_text("Fully booked")
     await expect(slot(loser, "2:00 PM – 2:30 PM").get_by_role("radio")).to_be_disabled()
     await expect(loser.get_by_role("region", name="Review and book")).to_be_hidden()
+
+
+async def test_a_slow_answer_for_an_earlier_day_does_not_replace_the_day_picked_since(api, system, visitors):
+    """A client picks a day, then another before the first day's slots arrive: the page shows the
+    second day's, whichever answer comes last."""
+    event, _, day = await event_with_shift(api, system, hours=(10, 11), capacity=1, name="Dr. Slow")
+    first_pick = day - timedelta(days=1)
+    client = await visitors("client")
+    await client.sign_in(*await register_client(api, timezone=EVENT_ZONE.key))
+    page = await client.open("book")
+    await choose_event(page, "book", event)
+    held_back: list[str] = []
+
+    async def first_pick_late(route) -> None:
+        if f"date={first_pick.isoformat()}" in route.request.url:
+            held_back.append(route.request.url)
+            await asyncio.sleep(1.5)
+        await route.continue_()
+
+    await page.route(re.compile(r"/api/v1/availability\?"), first_pick_late)
+    await page.get_by_label("Date", exact=True).fill(first_pick.isoformat())
+    await page.get_by_label("Date", exact=True).fill(day.isoformat())
+    await expect(page.locator(f'fieldset[data-date="{day.isoformat()}"]')).to_be_visible()
+    await asyncio.sleep(2)  # the first pick's answer has arrived
+    assert held_back, "the first pick's answer was not held back"
+    await expect(page.locator("fieldset[data-date]")).to_have_attribute("data-date", day.isoformat())
+    await expect(slot(page, "10:00 AM – 10:30 AM").get_by_role("radio")).to_be_enabled()
 
 
 async def test_a_client_books_with_the_keyboard_alone(api, system, visitors):

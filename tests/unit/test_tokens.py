@@ -108,7 +108,7 @@ async def test_keys_rotate_old_and_new_together_then_the_old_retired():
 
 
 async def test_a_remembered_token_still_expires():
-    short = signer(ttl=1)
+    short = signer(ttl=2)  # whole seconds: it expires 1 to 2 s from now
     verifying = verifier(short)
     token = short.issue(ANA)
     assert await verifying.verify(token) == ANA

@@ -185,6 +185,7 @@ async function book(root) {
   const summary = h("p", { class: "hint", role: "status" });
   const review = h("section", { hidden: true, "aria-labelledby": "review-title" });
   let key = null;
+  let latest = 0; // the last load asked for: an answer to an earlier pick that arrives after it is dropped
 
   function fitDate() {
     const event = picker.current();
@@ -194,12 +195,15 @@ async function book(root) {
   }
 
   async function loadSlots() {
+    const load = ++latest;
     review.hidden = true;
     if (!day.value) return;
     summary.textContent = "Loading timeslots…";
     try {
-      drawSlots(await call("GET", "/availability", { query: { event_id: picker.select.value, date: day.value, tz: zone } }));
+      const availability = await call("GET", "/availability", { query: { event_id: picker.select.value, date: day.value, tz: zone } });
+      if (load === latest) drawSlots(availability);
     } catch (error) {
+      if (load !== latest) return;
       slotsArea.replaceChildren();
       summary.textContent = "";
       fail(box, error);
@@ -219,7 +223,7 @@ async function book(root) {
         radio, h("span", { class: "slot-time" }, time.formatRange(slot.start, slot.end, zone)),
         h("span", { class: "slot-status" }, SLOT_STATUS[slot.status](slot))));
     }));
-    slotsArea.replaceChildren(h("fieldset", {},
+    slotsArea.replaceChildren(h("fieldset", { "data-date": availability.date },
       h("legend", {}, `Timeslots on ${time.formatDate(availability.date)}`),
       reason && h("p", { class: "notice info", id: "no-slots-reason", "data-reason": reason }, REASONS[reason](picker.current())),
       slots.length ? list : null));
