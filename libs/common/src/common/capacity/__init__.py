@@ -17,6 +17,7 @@ from common.capacity.store import (
     KnownEvent,
     Limited,
     Rebuilding,
+    RecordBehind,
     StaleEvent,
     Taken,
 )
@@ -32,6 +33,7 @@ __all__ = [
     "KnownEvent",
     "EventKeys",
     "Rebuilding",
+    "RecordBehind",
     "StaleEvent",
     "Taken",
     "UnitInUse",

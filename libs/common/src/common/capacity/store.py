@@ -108,6 +108,11 @@ class AttemptLimit:
     window_seconds: int = 60
 
 
+class RecordBehind(Exception):
+    """The record a rebuild read is behind what Redis has applied: the capacity owner applies a
+    change to Redis before its transaction commits, and a snapshot taken in between lacks it."""
+
+
 @dataclass(frozen=True)
 class Limited:
     """The client has made its attempts in the last window; ``retry_after`` s until one more is let through."""
@@ -422,7 +427,9 @@ class CapacityStore:
 
     async def replace_event(self, event_id: UUID, counters: dict[str, dict[str, str]], token: str) -> bool:
         """Write the built counters beside the live ones, then swap them in atomically.
-        False (and nothing changed) when the rebuild flag is no longer ours."""
+        False (and nothing changed) when the rebuild flag is no longer ours; ``RecordBehind``
+        (nothing changed) when the live counters have applied an event or shift change the built
+        ones lack."""
         live, staged = self.keys(event_id), EventKeys.of(self._prefix, event_id, stage="next:")
         async with self._redis.pipeline(transaction=False) as pipe:
             for name, key in staged.live().items():
@@ -435,11 +442,13 @@ class CapacityStore:
                     pipe.hset(key, mapping=counters[name])
             await pipe.execute()
         pairs = [key for name in LIVE_KEYS for key in (staged.live()[name], live.live()[name])]
-        swapped = bool(await self._commit_rebuild(keys=[live.rebuilding, *pairs], args=[token, *self._announce(event_id)]))
-        if not swapped:
+        outcome = await self._commit_rebuild(keys=[live.rebuilding, *pairs], args=[token, *self._announce(event_id), "1"])
+        if outcome != 1:
             await self._redis.delete(*staged.live().values())
+        if outcome == -1:
+            raise RecordBehind(event_id)
         self._events.pop(event_id, None)
-        return swapped
+        return outcome == 1
 
     async def abandon_rebuild(self, event_id: UUID, token: str) -> None:
         await self._commit_rebuild(keys=[self.keys(event_id).rebuilding], args=[token, *self._announce(event_id)])
