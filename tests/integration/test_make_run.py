@@ -15,14 +15,36 @@ from tests.conftest import free_port_block
 from tests.integration.helpers import wait_for_availability
 
 
-async def read_until(stream: asyncio.StreamReader, marker: str, timeout: float) -> str:
-    seen = []
-    async with asyncio.timeout(timeout):
-        while line := (await stream.readline()).decode(errors="replace"):
-            seen.append(line)
-            if marker in line:
-                return "".join(seen)
-    raise AssertionError("output ended before " + repr(marker) + ":\n" + "".join(seen[-40:]))
+class Output:
+    """What ``make run`` prints, read all along as a terminal would: a pipe left unread fills, and
+    then every service that logs blocks on its next line."""
+
+    def __init__(self, stream: asyncio.StreamReader) -> None:
+        self.lines: list[str] = []
+        self._more = asyncio.Condition()
+        self._reader = asyncio.create_task(self._read(stream))
+
+    async def _read(self, stream: asyncio.StreamReader) -> None:
+        async for line in stream:
+            async with self._more:
+                self.lines.append(line.decode(errors="replace"))
+                self._more.notify_all()
+        async with self._more:
+            self.lines.append("")  # the end
+            self._more.notify_all()
+
+    async def until(self, marker: str, timeout: float) -> str:
+        """Everything printed up to the first line with ``marker``."""
+
+        def found() -> bool:
+            return any(marker in line for line in self.lines) or "" in self.lines
+
+        async with asyncio.timeout(timeout), self._more:
+            await self._more.wait_for(found)
+        text = "".join(self.lines)
+        if marker not in text:
+            raise AssertionError(f"output ended before {marker!r}:\n" + "".join(self.lines[-40:]))
+        return text[: text.index(marker) + len(marker)]
 
 
 async def test_run_seeds_the_demo_prints_the_logins_and_stops_everything_on_ctrl_c(servers, tmp_path):
@@ -50,8 +72,10 @@ async def test_run_seeds_the_demo_prints_the_logins_and_stops_everything_on_ctrl
         stderr=asyncio.subprocess.STDOUT,
         start_new_session=True,
     )
+    assert run.stdout
+    output = Output(run.stdout)
     try:
-        banner = await read_until(run.stdout, "Ctrl-C stops everything", timeout=90)
+        banner = await output.until("Ctrl-C stops everything", timeout=90)
         assert f"http://127.0.0.1:{base}/ " in banner and "/api/v1" in banner and "demo seeded" in banner
         for login in (
             "admin@example.com / admin-password",
@@ -90,7 +114,11 @@ async def test_run_seeds_the_demo_prints_the_logins_and_stops_everything_on_ctrl
 
             # The counters follow the seeded shifts through the broker a moment after they are written:
             # Alan's, seeded last, are there when 16:30 has Ada 1 + Alan 1.
-            seeded = await wait_for_availability(api, demo["id"], day, lambda a: by_time(a)["16:30"]["remaining"] == 2)
+            try:
+                seeded = await wait_for_availability(api, demo["id"], day, lambda a: by_time(a)["16:30"]["remaining"] == 2)
+            except AssertionError as never:
+                said = "".join(line for line in output.lines if '"level": "INFO"' not in line)
+                raise AssertionError(f"{never}\nwhat make run said beside INFO:\n{said}") from None
             slots = by_time(seeded)
             assert len(slots) == 16
             assert slots["09:00"]["remaining"] == 3  # Ada 1 + Grace 2
@@ -98,7 +126,7 @@ async def test_run_seeds_the_demo_prints_the_logins_and_stops_everything_on_ctrl
 
         os.killpg(run.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
         assert await asyncio.wait_for(run.wait(), 30) == 0
-        await read_until(run.stdout, "all stopped.", timeout=5)
+        await output.until("all stopped.", timeout=5)
         assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in services)
     finally:
         if run.returncode is None:
