@@ -20,6 +20,7 @@ from common.capacity.store import (
     RecordBehind,
     StaleEvent,
     Taken,
+    lua_source,
 )
 
 __all__ = [
@@ -40,5 +41,6 @@ __all__ = [
     "Hold",
     "differences",
     "lasting_differences",
+    "lua_source",
     "event_counters",
 ]

@@ -16,12 +16,16 @@ from common.contracts import EventData, Person, ShiftData
 from common.schedule import Schedule, Slot
 
 LIVE_KEYS = ("event", "shifts", "alloc", "capacity", "remaining", "load", "professionals", "holds", "hold_expiry")
+# Where commit_rebuild.lua finds the built event and shifts hashes (the keys with sequences) among
+# its KEYS: the flag first, then a (built, live) pair per live key; Lua counts from 1.
+_SEQUENCED_AT = tuple(2 + 2 * LIVE_KEYS.index(name) for name in ("event", "shifts"))
 
 
-def _script(name: str, with_slot_rules: bool = False) -> str:
-    """A script's source; ``with_slot_rules``: after the shared rules of ``slots.lua`` it calls."""
+def lua_source(*names: str) -> str:
+    """The Lua files of ``common/capacity/lua`` as one script: the shared rules a script calls
+    (``slots.lua``, ``sliding_log.lua``) before it."""
     lua = files("common.capacity").joinpath("lua")
-    return (lua.joinpath("slots.lua").read_text() if with_slot_rules else "") + lua.joinpath(name).read_text()
+    return "".join(lua.joinpath(name).read_text() for name in names)
 
 
 @dataclass(frozen=True)
@@ -145,14 +149,14 @@ class CapacityStore:
     def __init__(self, redis: Redis, prefix: str) -> None:
         self._redis = redis
         self._prefix = prefix
-        self._apply_event = redis.register_script(_script("apply_event.lua"))
-        self._apply_shift = redis.register_script(_script("apply_shift.lua", with_slot_rules=True))
-        self._take = redis.register_script(_script("take.lua", with_slot_rules=True))
-        self._relocate = redis.register_script(_script("relocate.lua", with_slot_rules=True))
-        self._release = redis.register_script(_script("release.lua", with_slot_rules=True))
-        self._commit_rebuild = redis.register_script(_script("commit_rebuild.lua"))
-        self._read_day = redis.register_script(_script("read_day.lua"))
-        self._confirm = redis.register_script(_script("confirm.lua"))
+        self._apply_event = redis.register_script(lua_source("apply_event.lua"))
+        self._apply_shift = redis.register_script(lua_source("slots.lua", "apply_shift.lua"))
+        self._take = redis.register_script(lua_source("slots.lua", "sliding_log.lua", "take.lua"))
+        self._relocate = redis.register_script(lua_source("slots.lua", "relocate.lua"))
+        self._release = redis.register_script(lua_source("slots.lua", "release.lua"))
+        self._commit_rebuild = redis.register_script(lua_source("commit_rebuild.lua"))
+        self._read_day = redis.register_script(lua_source("read_day.lua"))
+        self._confirm = redis.register_script(lua_source("confirm.lua"))
         self.changes_channel = f"{prefix}:changes"  # where the scripts announce what they changed
         self._events: dict[UUID, KnownEvent] = {}  # parsed definitions, revalidated on every read
         self._days: dict[tuple[UUID, int, date], tuple[tuple[Slot, ...], str]] = {}  # an event day's slots
@@ -442,7 +446,8 @@ class CapacityStore:
                     pipe.hset(key, mapping=counters[name])
             await pipe.execute()
         pairs = [key for name in LIVE_KEYS for key in (staged.live()[name], live.live()[name])]
-        outcome = await self._commit_rebuild(keys=[live.rebuilding, *pairs], args=[token, *self._announce(event_id), "1"])
+        args = [token, *self._announce(event_id), *_SEQUENCED_AT]
+        outcome = await self._commit_rebuild(keys=[live.rebuilding, *pairs], args=args)
         if outcome != 1:
             await self._redis.delete(*staged.live().values())
         if outcome == -1:

@@ -9,32 +9,22 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
+from common.capacity import lua_source
 from common.errors import rate_limited
 
-# Count one attempt in every scope, unless one of them is at its limit already. Time is Redis's
-# own clock, one for every gateway instance.
-# KEYS: one log per scope (sorted sets of attempt id -> ms, all sharing one {hash tag});
-# ARGV[1] the window (ms); ARGV[2] this attempt's id; ARGV[2 + i] KEYS[i]'s limit.
-# Returns 0 when counted; else, nothing counted, the ms until a full scope has room again.
-TAKE = """
+# One more attempt in every scope, by the sliding-log rule the booking attempts use
+# (sliding_log.lua). Time is Redis's own clock, one for every gateway instance.
+# KEYS: one log per scope (all sharing one {hash tag}); ARGV[1] the window (ms); ARGV[2] this
+# attempt's id; ARGV[2 + i] KEYS[i]'s limit. Returns 0 when counted; else the ms to wait.
+TAKE = (
+    lua_source("sliding_log.lua")
+    + """
 local clock = redis.call('TIME')
-local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
-local window = tonumber(ARGV[1])
-local wait = 0
-for i, key in ipairs(KEYS) do
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
-  if redis.call('ZCARD', key) >= tonumber(ARGV[i + 2]) then
-    local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
-    wait = math.max(wait, tonumber(oldest[2]) + window - now)
-  end
-end
-if wait > 0 then return wait end
-for _, key in ipairs(KEYS) do
-  redis.call('ZADD', key, now, ARGV[2])
-  redis.call('PEXPIRE', key, window)
-end
-return 0
+local limits = {}
+for i = 1, #KEYS do limits[i] = tonumber(ARGV[i + 2]) end
+return admit(KEYS, limits, tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000), tonumber(ARGV[1]), ARGV[2])
 """
+)
 
 
 @dataclass(frozen=True)

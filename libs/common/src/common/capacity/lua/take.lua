@@ -21,7 +21,7 @@
 -- {0, "remaining,remaining,..." of the day's slots} when nobody has room; {-1} when the event changed since the caller checked the slot;
 -- {-2} while the event's counters are being rebuilt; {-3, record} when the key was used before;
 -- {-4, ms until the oldest attempt leaves the window} when the client has made its attempts in the
--- last window (a sliding one: no window edge for a burst to straddle; a replayed key is answered, not counted).
+-- last window (sliding_log.lua; a replayed key is answered, not counted).
 local slot, day, booking = ARGV[2], ARGV[3], ARGV[5]
 -- The same booking again (a client that lost the reply sends the command once more): its unit, not another.
 local held = redis.call('HGET', KEYS[7], booking)
@@ -37,14 +37,9 @@ if redis.call('EXISTS', KEYS[6]) == 1 then return {-2} end
 if redis.call('HGET', KEYS[1], 'sequence') ~= ARGV[1] then return {-1} end
 -- Counted only here: a wait for a rebuild or a changed event is the same attempt, not another.
 if ARGV[10] ~= '0' then
-  local now, window = tonumber(ARGV[6]) - tonumber(ARGV[7]), tonumber(ARGV[11])
-  redis.call('ZREMRANGEBYSCORE', KEYS[10], '-inf', now - window)
-  if redis.call('ZCARD', KEYS[10]) >= tonumber(ARGV[10]) then
-    local oldest = redis.call('ZRANGE', KEYS[10], 0, 0, 'WITHSCORES')
-    return {-4, math.max(1, tonumber(oldest[2]) + window - now)}
-  end
-  redis.call('ZADD', KEYS[10], now, booking)
-  redis.call('PEXPIRE', KEYS[10], window)
+  local now = tonumber(ARGV[6]) - tonumber(ARGV[7]) -- the hold's expiry less its lifetime
+  local wait = admit({KEYS[10]}, {tonumber(ARGV[10])}, now, tonumber(ARGV[11]), booking)
+  if wait > 0 then return {-4, wait} end
 end
 local function full()
   local fields = {}
