@@ -201,13 +201,15 @@ async def test_two_notifiers_on_one_queue_send_every_mail_once(notifiers, publis
 
 
 async def test_a_mail_the_smtp_server_is_slow_to_accept_is_sent_once_though_another_notifier_has_it_too(notifiers, publisher):
-    """The server answers a mail's data 3 s late: later than a command may take (2 s), and later
-    than a claim lasts unrenewed (0.5 s). The sender waits for it, and keeps its claim, so the
-    second notifier, given the same event, finds the mail sent rather than sending it again."""
+    """The server answers a mail's data 3 s late: later than a command may take (2 s), and twice as
+    late as a claim lasts unrenewed (1.5 s; renewed every 0.5 s, a margin a loaded CI machine
+    needs: with 0.5 s, renewed every 0.17 s, one late renewal once lost the claim). The sender
+    waits for it, and keeps its claim, so the second notifier, given the same event, finds the
+    mail sent rather than sending it again."""
     notifiers.mail.start()
     slow = FaultProxy("127.0.0.1", notifiers.port)
     await slow.start()
-    notifiers.settings = notifiers.settings.model_copy(update={"smtp_port": slow.port, "claim_lease_seconds": 0.5})
+    notifiers.settings = notifiers.settings.model_copy(update={"smtp_port": slow.port, "claim_lease_seconds": 1.5})
     await notifiers.start(instances=2)
     slow.arm(b"\r\n.\r\n", after_reply=True, late=3.0)
     message = event_of("booking.confirmed", booking())
