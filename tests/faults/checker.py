@@ -91,6 +91,9 @@ async def check_counters(system, redis, event_id: str, rows: list, verdict: Verd
         verdict.overbooked = audit
     store = CapacityStore(redis, system.settings.redis_key_prefix)
     known = await store.event(uuid.UUID(event_id))
+    if known is None:  # no counters for the event (Redis lost them, and they are not rebuilt yet)
+        verdict.counter_drift["the event's counters"] = {"redis": None}
+        return
     confirmed = [r for r in rows if r["status"] == "confirmed"]
     for start in sorted({r["slot_start"] for r in confirmed}):
         in_record = Counter(str(r["professional_id"]) for r in confirmed if r["slot_start"] == start)
@@ -198,17 +201,19 @@ async def verdict_after(load: SteadyLoad, system, redis, settle_started: float, 
     verdict = Verdict()
     rows = await record_rows(system, event_id)
     await check_set(load, rows, verdict)
-    await check_counters_settled(system, redis, load.scene, rows, verdict)
+    await check_counters_settled(system, redis, load.scene, verdict)
     await check_mails(system, event_id, verdict, mail_wait)
     return verdict, time.monotonic() - settle_started
 
 
-async def check_counters_settled(system, redis, scene: Scene, rows: list, verdict: Verdict, wait_seconds: float = 30.0) -> None:
-    """Counters may lag the record for a moment after a fault (holds expire, reconcile repairs):
-    they must agree within ``wait_seconds``."""
+async def check_counters_settled(system, redis, scene: Scene, verdict: Verdict, wait_seconds: float = 30.0) -> None:
+    """Counters may lag the record for a moment after a fault (holds expire, reconcile repairs),
+    and the record may still be changing (the capacity owner applying a change it could not while
+    the fault lasted): both are read afresh each time, and must agree within ``wait_seconds``."""
     deadline = time.monotonic() + wait_seconds
     while True:
         verdict.counter_drift, verdict.overbooked = {}, {}
+        rows = await record_rows(system, scene.event["id"])
         await check_counters(system, redis, scene.event["id"], rows, verdict)
         await check_what_clients_see(scene, rows, verdict)
         if not verdict.counter_drift and not verdict.overbooked or time.monotonic() > deadline:
