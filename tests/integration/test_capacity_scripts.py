@@ -16,7 +16,6 @@ from common.capacity import (
     Full,
     Limited,
     Rebuilding,
-    RecordBehind,
     StaleEvent,
     Taken,
     UnitInUse,
@@ -308,29 +307,3 @@ async def test_a_clients_attempts_are_limited_in_any_window_not_per_window_of_th
     await asyncio.sleep(max(0.0, first + 1.03 - time.monotonic()))
     assert isinstance(await attempt(), Taken)  # the first attempt is a second old
     assert isinstance(await attempt(), Limited)  # the second is not yet
-
-
-async def test_a_rebuild_from_a_record_behind_the_counters_changes_nothing(store, event):
-    """The capacity owner applies a shift change to Redis before its transaction commits: a rebuild
-    from a snapshot taken in between would undo the change, so it is refused until the record has it."""
-    ada, bob = professional("Ada"), professional("Bob")
-    shift = shift_data(event.data, ada, at(event, 9), at(event, 10), capacity=1)
-    raised = shift.model_copy(update={"capacity": 3})
-    await store.apply_shift(1, shift)
-    await store.apply_shift(2, raised)  # applied; its commit still to come
-    before = await store.raw(event.data.id)
-    for behind in (
-        event_counters(1, event.data, [(1, shift)], []),  # the shift at its earlier sequence
-        event_counters(1, event.data, [], []),  # the shift not in the record at all
-        event_counters(0, event.data, [(2, raised)], []),  # the event's definition
-    ):
-        assert await store.begin_rebuild(event.data.id, "token", ttl_seconds=30)
-        with pytest.raises(RecordBehind):
-            await store.replace_event(event.data.id, behind, "token")
-        assert await store.raw(event.data.id) == before
-        await store.abandon_rebuild(event.data.id, "token")
-    other = shift_data(event.data, bob, at(event, 9), at(event, 10), capacity=1)  # a shift only the record has
-    caught_up = event_counters(1, event.data, [(2, raised), (1, other)], [])
-    assert await store.begin_rebuild(event.data.id, "token", ttl_seconds=30)
-    assert await store.replace_event(event.data.id, caught_up, "token") is True
-    assert (await store.day_counts(event.data.id, event.data.start_date)).remaining[:2] == [4, 4]

@@ -16,7 +16,7 @@ from redis.exceptions import RedisError
 from availability.adapters.record import EventRecord, SystemOfRecord
 from availability.api import day_answer
 from availability.domain import DayKey, KeptAnswers
-from common.capacity import CapacityStore, Hold, RecordBehind, UnitInUse, differences, event_counters, lasting_differences
+from common.capacity import CapacityStore, Hold, UnitInUse, differences, event_counters, lasting_differences
 from common.errors import not_found, try_again
 from common.schedule import Slot, zone_named
 from common.web import RenderedJson, render_json
@@ -91,9 +91,6 @@ class RebuildReport:
     bookings: int = 0
     holds_kept: int = 0
     skipped: list[str] = field(default_factory=list)  # events another rebuild was holding
-    # Events whose record was behind their counters (a change Redis has, its commit still to come):
-    # left as they are, since a rebuild from that record would undo the change; looked at next time.
-    behind: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
 
@@ -133,8 +130,7 @@ class Rebuilder:
         Each event is flagged first: from then on takes are refused and shift changes wait. After a
         short settle (bookings that took capacity before the flag commit or give it back), the
         counters are computed from a fresh snapshot, keeping the holds still in flight, and swapped
-        in with one script, unless Redis has applied a change the snapshot lacks (the capacity
-        owner writes Redis before it commits): that event is left as it is (``behind``).
+        in with one script.
         """
         started, token, report = time.monotonic(), uuid4().hex, RebuildReport()
         listed = [record.event.id for record in await self._record.events(event_id)]
@@ -154,12 +150,7 @@ class Rebuilder:
                     continue  # created after the listing: the consumer builds it as usual
                 units = confirmed.get(record.event.id, [])
                 holds = live_holds(await self._store.holds(record.event.id), units, now_ms())
-                try:
-                    replaced = await self._store.replace_event(record.event.id, self._counters(record, units, holds), token)
-                except RecordBehind:
-                    report.behind.append(str(record.event.id))
-                    continue
-                if replaced:
+                if await self._store.replace_event(record.event.id, self._counters(record, units, holds), token):
                     swapped.add(record.event.id)
                     report.events += 1
                     report.shifts += len(record.shifts)
@@ -212,9 +203,9 @@ class Rebuilder:
                 drift = lasting_differences(first, second)
             if not drift:
                 continue
-            if (await self.rebuild(record.event.id)).events:
-                report.repaired[str(record.event.id)] = drift
-                log.warning("reconcile repaired event %s: %s", record.event.id, drift)
+            await self.rebuild(record.event.id)
+            report.repaired[str(record.event.id)] = drift
+            log.warning("reconcile repaired event %s: %s", record.event.id, drift)
         report.record_audit = await self._record.audit(event_id)
         if not report.record_audit.get("clean", True):
             log.error("the record holds bookings beyond capacity: %s", report.record_audit["beyond"])

@@ -16,9 +16,6 @@ from common.contracts import EventData, Person, ShiftData
 from common.schedule import Schedule, Slot
 
 LIVE_KEYS = ("event", "shifts", "alloc", "capacity", "remaining", "load", "professionals", "holds", "hold_expiry")
-# Where commit_rebuild.lua finds the built event and shifts hashes (the keys with sequences) among
-# its KEYS: the flag first, then a (built, live) pair per live key; Lua counts from 1.
-_SEQUENCED_AT = tuple(2 + 2 * LIVE_KEYS.index(name) for name in ("event", "shifts"))
 
 
 def lua_source(*names: str) -> str:
@@ -110,11 +107,6 @@ class AttemptLimit:
     client_id: UUID
     per_window: int  # 0: no limit
     window_seconds: int = 60
-
-
-class RecordBehind(Exception):
-    """The record a rebuild read is behind what Redis has applied: the capacity owner applies a
-    change to Redis before its transaction commits, and a snapshot taken in between lacks it."""
 
 
 @dataclass(frozen=True)
@@ -431,9 +423,7 @@ class CapacityStore:
 
     async def replace_event(self, event_id: UUID, counters: dict[str, dict[str, str]], token: str) -> bool:
         """Write the built counters beside the live ones, then swap them in atomically.
-        False (and nothing changed) when the rebuild flag is no longer ours; ``RecordBehind``
-        (nothing changed) when the live counters have applied an event or shift change the built
-        ones lack."""
+        False (and nothing changed) when the rebuild flag is no longer ours."""
         live, staged = self.keys(event_id), EventKeys.of(self._prefix, event_id, stage="next:")
         async with self._redis.pipeline(transaction=False) as pipe:
             for name, key in staged.live().items():
@@ -446,14 +436,11 @@ class CapacityStore:
                     pipe.hset(key, mapping=counters[name])
             await pipe.execute()
         pairs = [key for name in LIVE_KEYS for key in (staged.live()[name], live.live()[name])]
-        args = [token, *self._announce(event_id), *_SEQUENCED_AT]
-        outcome = await self._commit_rebuild(keys=[live.rebuilding, *pairs], args=args)
-        if outcome != 1:
+        swapped = bool(await self._commit_rebuild(keys=[live.rebuilding, *pairs], args=[token, *self._announce(event_id)]))
+        if not swapped:
             await self._redis.delete(*staged.live().values())
-        if outcome == -1:
-            raise RecordBehind(event_id)
         self._events.pop(event_id, None)
-        return outcome == 1
+        return swapped
 
     async def abandon_rebuild(self, event_id: UUID, token: str) -> None:
         await self._commit_rebuild(keys=[self.keys(event_id).rebuilding], args=[token, *self._announce(event_id)])
