@@ -78,6 +78,7 @@ async def booking_parts(
         parts = urlsplit(url)
         url = urlunsplit(parts._replace(netloc=f"{parts.username or 'postgres'}@127.0.0.1:{via_port}"))
     store = CapacityStore(redis, key_prefix)
+    await store.mark_built()  # as availability marks it at its start: the owner waits for it
     pool = await create_pool(url)
     units = units_of_work(pool, wake_relay=lambda: None)
     try:

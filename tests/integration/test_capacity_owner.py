@@ -12,7 +12,7 @@ import asyncpg
 import pytest
 from redis.asyncio import Redis
 
-from availability.adapters.record import EventRecord
+from availability.adapters.record import EventRecord, event_records
 from availability.service import Rebuilder
 from booking.api import BookingIn
 from booking.service import booking_data
@@ -323,3 +323,80 @@ async def test_counters_rebuilt_while_the_owner_lags_offer_only_what_the_record_
         second, _ = await parts.service.book(client(), BookingIn(event_id=event.id, start=start), None)
         assert second.professional.id == bob.id
         assert [e["event"]["id"] for e in await parts.owner.snapshot(event.id)] == [str(event.id)]
+
+
+def held_before_commit(parts, applied: asyncio.Event, commit: asyncio.Event) -> None:
+    """The owner's shift changes stop after their Redis write, inside the transaction, until ``commit``."""
+    apply_shift = parts.store.apply_shift
+
+    async def held(sequence, shift):
+        done = await apply_shift(sequence, shift)
+        applied.set()
+        await commit.wait()
+        return done
+
+    parts.store.apply_shift = held
+
+
+async def test_a_rebuild_never_undoes_a_change_the_owner_wrote_to_redis_and_has_not_committed(servers, redis, key_prefix):
+    """The owner writes a change to Redis inside its transaction, before COMMIT. A rebuild that read
+    the record in between would swap in counters without it, wrong until a reconcile noticed: the
+    record is read for a rebuild only once the change in flight has committed."""
+    async with booking_parts(servers, redis, key_prefix) as parts:
+        ada = professional("Ada")
+        event, start, (shift,) = await setup_event(parts, ada, capacity=1)
+        applied, commit = asyncio.Event(), asyncio.Event()
+        held_before_commit(parts, applied, commit)
+        change = asyncio.create_task(parts.apply(message("shift.updated", shift.id, 2, shift.model_copy(update={"capacity": 3}))))
+        await applied.wait()
+        rebuilder = Rebuilder(parts.store, RecordOf(parts), settle_seconds=0, flag_seconds=10)
+        rebuild = asyncio.create_task(rebuilder.rebuild(event.id))
+        await asyncio.sleep(0.5)  # the rebuild has asked for the record by now
+        commit.set()
+        await change
+        assert (await rebuild).events == 1
+        assert (await parts.store.day_counts(event.id, event.start_date)).remaining[0] == 3  # 09:00, the first slot
+        assert (await rebuilder.reconcile(event.id)).repaired == {}
+
+
+async def test_a_change_waiting_out_a_rebuild_holds_no_lock_the_rebuild_waits_for(servers, redis, key_prefix):
+    """A change that reaches an event while it is rebuilt waits, with its transaction rolled back:
+    the rebuild reads the record meanwhile (it waits for changes in flight, and this one must not
+    be), and the change is applied on the rebuilt counters once the flag is gone."""
+    async with booking_parts(servers, redis, key_prefix) as parts:
+        ada = professional("Ada")
+        event, start, (shift,) = await setup_event(parts, ada, capacity=1)
+        assert await parts.store.begin_rebuild(event.id, "a rebuild", 10)
+        change = asyncio.create_task(parts.apply(message("shift.updated", shift.id, 2, shift.model_copy(update={"capacity": 3}))))
+        await asyncio.sleep(0.3)  # the change has met the flag
+        async with asyncio.timeout(1):  # well within the lock timeout (2 s): nothing to wait for
+            (record,) = event_records(await parts.owner.snapshot(event.id))
+        assert [s.capacity for _, s in record.shifts] == [1] and not change.done()
+        await parts.store.abandon_rebuild(event.id, "a rebuild")
+        await change
+        (record,) = event_records(await parts.owner.snapshot(event.id))
+        assert [s.capacity for _, s in record.shifts] == [3]
+        assert (await parts.store.day_counts(event.id, event.start_date)).remaining[0] == 3
+
+
+async def test_after_redis_lost_its_data_a_change_waits_for_the_counters_to_be_rebuilt(servers, redis, key_prefix):
+    """With the counters gone, a change applied to Redis would build a partial event (this one
+    professional's shift alone), and moving a booking there would find nobody else working. The
+    change waits until availability has rebuilt the counters from the record, then applies."""
+    async with booking_parts(servers, redis, key_prefix) as parts:
+        ada, bob = professional("Ada"), professional("Bob")
+        event, start, (ada_shift, _) = await setup_event(parts, ada, bob, capacity=1)
+        made, _ = await parts.service.book(client(), BookingIn(event_id=event.id, start=start), None)
+        async for key in redis.scan_iter(match=f"{key_prefix}:*"):  # Redis restarted without its data
+            await redis.delete(key)
+        cancelled = ada_shift.model_copy(update={"status": ShiftStatus.CANCELLED})
+        change = asyncio.create_task(parts.apply(message("shift.cancelled", ada_shift.id, 2, cancelled)))
+        await asyncio.sleep(0.5)
+        assert not change.done()
+        assert await Rebuilder(parts.store, RecordOf(parts), settle_seconds=0, flag_seconds=10).rebuild_everything()
+        await change
+        moved = await record_of(parts, made.id)
+        if made.professional.id == ada.id:  # Ada's booking goes to Bob, who is working then
+            assert (moved["status"], moved["professional_id"]) == ("confirmed", bob.id)
+        assert (await parts.owner.audit(event.id)).clean
+        assert (await parts.store.day_counts(event.id, event.start_date)).remaining[0] == 0

@@ -18,17 +18,22 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from uuid import UUID
 
+import asyncpg
+
 from booking.adapters.repository import BookingUnitOfWork, Repository
 from booking.domain import Beyond, Booking, Coverage, beyond_capacity
 from booking.service import booking_data
 from common.capacity import CapacityStore, KnownEvent, Rebuilding
 from common.contracts import BookingStatus, EventData, ShiftData
+from common.errors import try_again
 from common.events import BookingNeedsReschedule, BookingReassigned, Event
 from common.schedule import Schedule, Slot
 
 log = logging.getLogger(__name__)
 
-REBUILD_WAIT_SECONDS = 120.0
+REBUILD_WAIT_SECONDS = 120.0  # a change waits this long for its event's rebuild, then fails (retried later)
+REBUILD_PAUSE_SECONDS = 0.1  # between a change's tries while its event is rebuilt
+LOCKS_PER_TRANSACTION = 50  # advisory locks share PostgreSQL's lock table: a snapshot holds at most these at once
 
 
 @dataclass
@@ -89,15 +94,31 @@ class CapacityOwner:
         change_counters: Callable[[], Awaitable[bool]],
         professional: UUID | None = None,
     ) -> None:
-        """A change, applied to the record, the counters and the bookings under it."""
-        async with self._uow() as uow:
-            await uow.record.lock_event(event_id, exclusive=True)
-            await change_record(uow.record)
-            # The counters inside the exclusive section: a take that sees the change commits after
-            # it (its shared lock waits for ours) and is checked against the changed record; a take
-            # that did not see it is checked against the same record it took from, or refused.
-            await _waiting_out_rebuilds(change_counters)
-            await self._settle(uow, event_id, professional)
+        """A change, applied to the record, the counters and the bookings under it, in one
+        transaction under the event's exclusive lock.
+
+        The counters are changed inside the exclusive section: a take that sees the change commits
+        after it (its shared lock waits for ours) and is checked against the changed record; a take
+        that did not see it is checked against the same record it took from, or refused. While the
+        event's counters are rebuilt, or not built at all (Redis lost its data), the transaction is
+        rolled back and tried again after a pause, so the lock is never held while waiting: a
+        rebuild waits for this lock before reading the record, and must not wait for us in turn.
+        """
+        async with asyncio.timeout(REBUILD_WAIT_SECONDS):
+            while True:
+                try:
+                    if not await self._store.is_built():
+                        raise Rebuilding("counters not built")  # changed now, they would be partial
+                    async with self._uow() as uow:
+                        await uow.record.lock_event(event_id, exclusive=True)
+                        await change_record(uow.record)
+                        await change_counters()
+                        await self._settle(uow, event_id, professional)
+                    return
+                except Rebuilding:
+                    # A change already made to Redis may be undone by the rebuild's swap: applied
+                    # again next time (its sequence is newer than the record's).
+                    await asyncio.sleep(REBUILD_PAUSE_SECONDS)
 
     async def settle(self, event_id: UUID | None = None) -> AuditReport:
         """Move or flag every confirmed booking the record gives no unit for (none, normally): the
@@ -125,7 +146,19 @@ class CapacityOwner:
 
     async def snapshot(self, event_id: UUID | None = None) -> list[dict]:
         """Every event of the record (or one) with its sequence and its shifts as applied here: what
-        the counters are rebuilt from, so a rebuild never offers capacity the record does not give."""
+        the counters are rebuilt from, so a rebuild never offers capacity the record does not give.
+
+        Read once every change in flight has ended: the owner writes Redis before it commits, and
+        a rebuild (which has flagged the events, so no change reaches Redis after this) that read
+        the record in between would undo a change about to commit. 503 when an event's change
+        lasts longer than the lock timeout (the rebuild lets its flags go and tries again later)."""
+        try:
+            ids = await self._event_ids(event_id)
+            for start in range(0, len(ids), LOCKS_PER_TRANSACTION):
+                async with self._uow() as uow:
+                    await uow.record.wait_for_changes(ids[start : start + LOCKS_PER_TRANSACTION])
+        except asyncpg.LockNotAvailableError as exc:
+            raise try_again("An event's capacity is changing; read the record again in a moment.") from exc
         async with self._uow() as uow:
             return await uow.record.snapshot(event_id)
 
@@ -211,15 +244,3 @@ def _add(total: AuditReport, part: AuditReport) -> None:
     total.beyond += part.beyond
     total.moved += part.moved
     total.flagged += part.flagged
-
-
-async def _waiting_out_rebuilds(change_counters: Callable[[], Awaitable[bool]]) -> None:
-    """Apply a change to the counters (idempotent by sequence). While the event is rebuilt the
-    change waits: applied to the old counters it would be lost in the swap."""
-    async with asyncio.timeout(REBUILD_WAIT_SECONDS):
-        while True:
-            try:
-                await change_counters()
-                return
-            except Rebuilding:
-                await asyncio.sleep(0.05)

@@ -113,6 +113,15 @@ class Repository:
         """The event's advisory lock, to the end of the transaction."""
         await self._c.execute(f"SELECT pg_advisory_xact_lock{'' if exclusive else '_shared'}($1)", event_lock(event_id))
 
+    async def wait_for_changes(self, event_ids: list[UUID]) -> None:
+        """The events' shared locks, each waited for at most ``LOCK_TIMEOUT``
+        (``asyncpg.LockNotAvailableError`` then): once held, every change the owner was applying
+        to these events under their exclusive locks has committed or rolled back."""
+        await self._c.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+        await self._c.execute(
+            "SELECT pg_advisory_xact_lock_shared(k) FROM unnest($1::bigint[]) AS k", [event_lock(e) for e in event_ids]
+        )
+
     # -- bookings ---------------------------------------------------------------------------------
 
     async def add_confirmed(self, booking: Booking, definition_sequence: int, event: BookingEvent) -> bool:
