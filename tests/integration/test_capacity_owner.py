@@ -400,3 +400,22 @@ async def test_after_redis_lost_its_data_a_change_waits_for_the_counters_to_be_r
             assert (moved["status"], moved["professional_id"]) == ("confirmed", bob.id)
         assert (await parts.owner.audit(event.id)).clean
         assert (await parts.store.day_counts(event.id, event.start_date)).remaining[0] == 0
+
+
+async def test_a_reconcile_that_finds_the_counters_lost_leaves_them_to_the_rebuild_of_everything(servers, redis, key_prefix):
+    """Redis lost its data while a reconcile went through the events: repairing them one by one, a
+    second or more each, left the events not reached yet unanswerable (503) for as long (CI24: a
+    minute). The reconcile stops, and the rebuild of everything brings them all back at once."""
+    async with booking_parts(servers, redis, key_prefix) as parts:
+        events = [(await setup_event(parts, professional(name)))[0] for name in ("Ada", "Bob", "Cai")]
+        async for key in redis.scan_iter(match=f"{key_prefix}:*"):
+            await redis.delete(key)
+        rebuilder = Rebuilder(parts.store, RecordOf(parts), settle_seconds=0.1, flag_seconds=10)
+        report = await rebuilder.reconcile()
+        assert (report.stopped, report.events_checked, report.repaired) == (
+            "the counters were lost; they are rebuilt all at once",
+            0,
+            {},
+        )
+        assert (await rebuilder.rebuild_everything()).events == 3
+        assert [(await parts.store.event(event.id)).data for event in events] == events

@@ -101,6 +101,7 @@ class ReconcileReport:
     holds_of_committed: int = 0  # holds whose booking the record has (its confirm step failed): dropped, unit kept
     record_audit: dict = field(default_factory=dict)  # the booking service's audit of the record (and its repair)
     repaired: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # event -> key -> fields that differed
+    stopped: str | None = None  # why it did not go through every event
     seconds: float = 0.0
 
 
@@ -188,6 +189,13 @@ class Rebuilder:
         records = await self._record.events(event_id)
         confirmed = await self._record.confirmed(event_id)
         for record in records:
+            if not await self._store.is_built():
+                # Redis lost everything while we went through the events: repairing them one by
+                # one (a second or more each) would leave the rest unanswerable meanwhile. Left to
+                # the rebuild of everything, which the watch starts next.
+                report.stopped = "the counters were lost; they are rebuilt all at once"
+                log.warning("reconcile stopped after %d events: %s", report.events_checked, report.stopped)
+                break
             report.events_checked += 1
             expired, kept = await self.expire_holds(record, confirmed.get(record.event.id, []))
             report.holds_expired += expired
