@@ -256,7 +256,7 @@ async def test_redis_unreachable_at_confirm_changes_nothing_for_the_client_and_r
         assert await parts.store.professional_usage(event.id, nine) == {str(ada.id): 1}
 
 
-async def test_the_audit_finds_a_booking_beyond_capacity_and_settling_moves_or_flags_it(servers, redis, key_prefix):
+async def test_the_audit_finds_a_booking_beyond_capacity_and_settling_moves_or_flags_it_once_rebuilt(servers, redis, key_prefix):
     async with booking_parts(servers, redis, key_prefix) as parts:
         ada = professional("Ada")
         event, start, _ = await setup_event(parts, ada, capacity=1)
@@ -270,7 +270,12 @@ async def test_the_audit_finds_a_booking_beyond_capacity_and_settling_moves_or_f
             await conn.close()
         audit = await parts.owner.audit(event.id)
         assert not audit.clean and [b["booking_id"] for b in audit.beyond] == [str(booking.id)]
-        repaired = await parts.owner.settle(event.id)
+        assert await parts.store.begin_rebuild(event.id, "a rebuild", 10)  # the repair waits it out
+        settling = asyncio.create_task(parts.owner.settle(event.id))
+        await asyncio.sleep(0.3)
+        assert not settling.done()
+        await parts.store.abandon_rebuild(event.id, "a rebuild")
+        repaired = await settling
         assert (repaired.moved, repaired.flagged) == (0, 0)  # Ada still has her unit 1: the booking takes it
         assert (await record_of(parts, booking.id))["unit"] == 1
         assert (await parts.owner.audit(event.id)).clean

@@ -16,6 +16,7 @@ import random
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from functools import partial
 from uuid import UUID
 
 import asyncpg
@@ -99,11 +100,31 @@ class CapacityOwner:
 
         The counters are changed inside the exclusive section: a take that sees the change commits
         after it (its shared lock waits for ours) and is checked against the changed record; a take
-        that did not see it is checked against the same record it took from, or refused. While the
-        event's counters are rebuilt, or not built at all (Redis lost its data), the transaction is
-        rolled back and tried again after a pause, so the lock is never held while waiting: a
-        rebuild waits for this lock before reading the record, and must not wait for us in turn.
+        that did not see it is checked against the same record it took from, or refused.
         """
+
+        async def change(uow: BookingUnitOfWork) -> AuditReport:
+            await change_record(uow.record)
+            await change_counters()
+            return await self._settle(uow, event_id, professional)
+
+        await self._exclusively(event_id, change)
+
+    async def settle(self, event_id: UUID | None = None) -> AuditReport:
+        """Move or flag every confirmed booking the record gives no unit for (none, normally): the
+        repair an audit that found something calls for."""
+        report = AuditReport()
+        for each in await self._event_ids(event_id):
+            _add(report, await self._exclusively(each, partial(self._settle, event_id=each, professional=None)))
+        return report
+
+    async def _exclusively(self, event_id: UUID, work: Callable[[BookingUnitOfWork], Awaitable[AuditReport]]) -> AuditReport:
+        """``work`` in one transaction under the event's exclusive lock. While the event's counters
+        are rebuilt, or not built at all (Redis lost its data), the transaction is rolled back and
+        tried again after a pause, so the lock is never held while waiting: a rebuild waits for
+        this lock before reading the record, and must not be waited for in turn. A change already
+        made to Redis may be undone by the rebuild's swap meanwhile: it is made again on the next
+        try (its sequence is newer than the record's)."""
         async with asyncio.timeout(REBUILD_WAIT_SECONDS):
             while True:
                 try:
@@ -111,25 +132,9 @@ class CapacityOwner:
                         raise Rebuilding("counters not built")  # changed now, they would be partial
                     async with self._uow() as uow:
                         await uow.record.lock_event(event_id, exclusive=True)
-                        await change_record(uow.record)
-                        await change_counters()
-                        await self._settle(uow, event_id, professional)
-                    return
+                        return await work(uow)
                 except Rebuilding:
-                    # A change already made to Redis may be undone by the rebuild's swap: applied
-                    # again next time (its sequence is newer than the record's).
                     await asyncio.sleep(REBUILD_PAUSE_SECONDS)
-
-    async def settle(self, event_id: UUID | None = None) -> AuditReport:
-        """Move or flag every confirmed booking the record gives no unit for (none, normally): the
-        repair an audit that found something calls for."""
-        report = AuditReport()
-        for each in await self._event_ids(event_id):
-            async with self._uow() as uow:
-                await uow.record.lock_event(each, exclusive=True)
-                found = await self._settle(uow, each, None)
-            _add(report, found)
-        return report
 
     async def audit(self, event_id: UUID | None = None) -> AuditReport:
         """The record's audit, read only: from PostgreSQL alone."""
