@@ -59,7 +59,10 @@ async def ensure_database(url: str) -> None:
     try:
         exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", target.database)
         if not exists:
-            await conn.execute(f'CREATE DATABASE "{target.database}"')
-            log.info("created database %s", target.database)
+            try:
+                await conn.execute(f'CREATE DATABASE "{target.database}"')
+                log.info("created database %s", target.database)
+            except (asyncpg.DuplicateDatabaseError, asyncpg.UniqueViolationError):
+                pass  # another replica starting at the same moment created it first
     finally:
         await conn.close()

@@ -10,6 +10,11 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from common.db import ensure_database
 
+# Replicas starting at once each run ``migrate``: they take this lock (in their service's own
+# database) in the migration's transaction, so one upgrades and the others, after it, find the
+# database at head and do nothing.
+MIGRATION_LOCK = 0x6D696772617465  # "migrate"
+
 
 def alembic_config(package_dir: Path, database_url: str) -> Config:
     config = Config()
@@ -39,6 +44,7 @@ def run_env(target_metadata: MetaData) -> None:
     def run(connection) -> None:
         context.configure(connection=connection, target_metadata=target_metadata, compare_type=True)
         with context.begin_transaction():
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
             context.run_migrations()
 
     async def run_async() -> None:
