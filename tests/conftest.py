@@ -6,11 +6,13 @@ not given and a Docker engine exists, testcontainers starts it. Each run gets it
 """
 
 import asyncio
+import json
 import os
 import random
 import shutil
 import socket
 import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -22,8 +24,8 @@ import aiohttp
 import pytest
 from redis.asyncio import Redis
 
-from common.auth import Identity, ServiceTokens, TokenSigner, new_private_key_pem
-from common.capacity import CapacityStore
+from booking.adapters.capacity import CapacityStore
+from common.auth import Identity, TokenSigner, new_private_key_pem
 from common.roles import Role
 from common.settings import ServiceSettings
 from devstack.client import ApiClient
@@ -147,7 +149,7 @@ async def _drop_run_data(servers: Servers) -> None:
         await conn.close()
     redis = Redis.from_url(servers.redis_url)
     try:
-        keys = [key async for key in redis.scan_iter(match=f"{servers.run_id}:*", count=1000)]
+        keys = [key async for key in redis.scan_iter(match=f"{servers.run_id}*", count=1000)]
         if keys:
             await redis.delete(*keys)
     finally:
@@ -185,6 +187,79 @@ async def redis(servers) -> AsyncIterator[Redis]:
     await client.aclose()
 
 
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory) -> Iterator[str]:
+    """A Redis Cluster of three masters on this machine (Debian's redis-server and redis-cli), for
+    the run: the URL of one of its nodes."""
+    if shutil.which("redis-server") is None or shutil.which("redis-cli") is None:
+        pytest.skip("a Redis Cluster needs redis-server and redis-cli")
+    home = tmp_path_factory.mktemp("redis-cluster")
+    base = free_port_block(3)
+    ports = [base, base + 1, base + 2]
+    for port in ports:
+        subprocess.run(
+            ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
+             "--cluster-config-file", f"nodes-{port}.conf", "--dir", str(home), "--save", "", "--appendonly", "no",
+             "--daemonize", "yes", "--logfile", str(home / f"{port}.log")],
+            check=True, timeout=30,
+        )  # fmt: skip
+    try:
+        for port in ports:
+            _wait_for(lambda port=port: _redis_cli(port, "ping") == "PONG", f"redis-server on {port}")
+        nodes = [f"127.0.0.1:{port}" for port in ports]
+        subprocess.run(
+            ["redis-cli", "--cluster", "create", *nodes, "--cluster-replicas", "0", "--cluster-yes"],
+            check=True, capture_output=True, timeout=60,
+        )  # fmt: skip
+        for port in ports:
+            _wait_for(lambda port=port: "cluster_state:ok" in _redis_cli(port, "cluster", "info"), f"the cluster on {port}")
+        yield f"redis://127.0.0.1:{ports[0]}"
+    finally:
+        for port in ports:
+            subprocess.run(["redis-cli", "-p", str(port), "shutdown", "nosave"], capture_output=True, timeout=30)
+
+
+def _redis_cli(port: int, *command: str) -> str:
+    done = subprocess.run(["redis-cli", "-p", str(port), *command], capture_output=True, text=True, timeout=10)
+    return done.stdout.strip()
+
+
+def _wait_for(condition, what: str, timeout: float = 30.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"{what}: not ready within {timeout} s"
+        time.sleep(0.1)
+
+
+@dataclass(frozen=True)
+class RedisKind:
+    url: str
+    cluster: bool
+
+    def client(self, decode_responses: bool = True) -> Redis:
+        from redis.asyncio.cluster import RedisCluster
+
+        kind = RedisCluster if self.cluster else Redis
+        return kind.from_url(self.url, decode_responses=decode_responses)
+
+
+@pytest.fixture(params=["one server", "cluster"])
+def redis_kind(request, servers) -> RedisKind:
+    """Redis, once one server and once a cluster of three masters: for the tests of what runs on both."""
+    if request.param == "cluster":
+        return RedisKind(request.getfixturevalue("redis_cluster"), cluster=True)
+    return RedisKind(servers.redis_url, cluster=False)
+
+
+@pytest.fixture
+async def redis_of_either_kind(redis_kind) -> AsyncIterator[Redis]:
+    client = redis_kind.client()
+    yield client
+    await client.aclose()
+
+
 @pytest.fixture
 def key_prefix(servers) -> str:
     """A prefix of this run's, new for each test, so tests never see each other's counters."""
@@ -205,11 +280,20 @@ class RunningSystem:
     tokens: TokenSigner
     stack: Stack
 
-    def service_token(self) -> str:
-        """Availability's own token, as it calls the booking service's record."""
-        return ServiceTokens(
-            "availability", self.settings.availability_key.get_secret_value(), self.settings_defaults.jwt_audience
-        ).token()
+    async def command(self, service: str, *args: str, timeout: float = 120) -> tuple[int, dict]:
+        """``python -m <service> <args>`` as an operator runs it beside the running system: its exit
+        code and the JSON report it prints last."""
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            service,
+            *args,
+            env=os.environ | self.settings.service_env(service, "127.0.0.1", 25),
+            stdout=asyncio.subprocess.PIPE,
+        )
+        output, _ = await asyncio.wait_for(process.communicate(), timeout)
+        lines = output.decode().strip().splitlines()
+        return process.returncode, json.loads(lines[-1]) if lines else {}
 
     @property
     def settings_defaults(self) -> ServiceSettings:
@@ -235,14 +319,19 @@ async def counters_built(availability_url: str, timeout: float = 30.0) -> None:
 
 
 @asynccontextmanager
-async def running_system(servers, logs: Path, service_overrides: dict[str, str]) -> AsyncIterator[RunningSystem]:
-    """The whole system, started the way ``make run`` starts it, against this run's servers."""
+async def running_system(
+    servers, logs: Path, service_overrides: dict[str, str], processes: dict[str, int] | None = None, name: str = ""
+) -> AsyncIterator[RunningSystem]:
+    """The whole system, started the way ``make run`` starts it, against this run's servers.
+    ``name``: a second system beside the session's, with databases, counters and vhost of its own;
+    ``processes``: per service, as ``make run``'s PROCESSES (the entry then logs which answered)."""
     base = free_port_block(2 + 2 * 5)  # the entry, SMTP, then five services with room for a second process each
+    run = servers.run_id + (f"_{name}" if name else "")
     settings = StackSettings(
-        database_url=f"{servers.postgres_url}/{servers.run_id}",
+        database_url=f"{servers.postgres_url}/{run}",
         redis_url=servers.redis_url,
-        redis_key_prefix=servers.run_id,
-        rabbitmq_url=servers.rabbitmq_url,
+        redis_key_prefix=run,
+        rabbitmq_url=servers.another_vhost(name) if name else servers.rabbitmq_url,
         jwt_signing_key=SIGNING_KEY,
         public_port=base,
         smtp_port=base + 1,
@@ -252,6 +341,7 @@ async def running_system(servers, logs: Path, service_overrides: dict[str, str])
         admin_password="admin-test-password",
         mail_dir=logs / "mail",
         service_overrides=service_overrides,
+        **({"processes": processes, "edge_upstream_log": True} if processes else {}),
     )
     mail = MailSink(port=base + 1)
     stack = Stack(settings, logs)

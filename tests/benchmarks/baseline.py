@@ -270,7 +270,7 @@ def create_app(settings: Settings) -> web.Application:
         [
             common_web.pg_pool(settings.database_url),
             common_web.broker(settings.rabbitmq_url, settings.service_name),
-            common_web.outbox(settings.outbox_poll_seconds),
+            common_web.outbox(settings),
             wire,
         ]
     )

@@ -65,7 +65,7 @@ async def baseline(system, servers) -> AsyncIterator[Baseline]:
     try:
         for process, url in [*started, (entry, entry_url)]:
             await process.start()
-            await wait_ready(url, process)
+            await wait_ready(f"{url}/healthz" if process is entry else f"{url}/readyz", process)
         named = {service.proc.pid: "booking" for service in services} | {entry.proc.pid: "edge"}  # named as the product's are
         yield Baseline(f"http://{addresses[0]}", entry_url, database_url, with_children(named))
     finally:
@@ -103,7 +103,7 @@ async def floor(system, servers) -> AsyncIterator[Floor]:
     service = Process("floor", ["-m", "tests.benchmarks.floor"], env, system.logs / "floor.log")
     try:
         await service.start()
-        await wait_ready(f"http://127.0.0.1:{port}", service)
+        await wait_ready(f"http://127.0.0.1:{port}/readyz", service)
         yield Floor(f"http://127.0.0.1:{port}", database_url, key_prefix, servers.redis_url, {service.proc.pid: "booking"})
     finally:
         await service.stop()

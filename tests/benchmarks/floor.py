@@ -21,7 +21,7 @@ from aiohttp import web
 from redis.asyncio import BlockingConnectionPool, Redis
 
 import booking
-from common.capacity import CapacityStore, Taken
+from booking.adapters.capacity import CapacityStore, Taken
 from common.db import create_pool
 from common.settings import ServiceSettings
 from common.web import serve

@@ -227,7 +227,8 @@ async def load_floor_counters(floor, api: ApiClient, event: dict, people: list[d
     """The floor's own counters for ``event``: what the product's owner would hold for it."""
     from redis.asyncio import Redis
 
-    from common.capacity import CapacityStore, event_counters
+    from booking.adapters.capacity import CapacityStore
+    from booking.adapters.counters import event_counters
     from common.contracts import EventData, Person, ShiftData
 
     definition = EventData.model_validate(await api.call("GET", f"/events/{event['id']}"))
@@ -238,8 +239,7 @@ async def load_floor_counters(floor, api: ApiClient, event: dict, people: list[d
     ]
     async with Redis.from_url(floor.redis_url, decode_responses=True) as redis:
         store = CapacityStore(redis, floor.key_prefix)
-        assert await store.begin_rebuild(definition.id, "load", 60)
-        assert await store.replace_event(definition.id, event_counters(1, definition, shifts, []), "load")
+        await store.replace_event(definition.id, event_counters(1, definition, shifts, []))
 
 
 @pytest.mark.timeout(900)
@@ -303,10 +303,10 @@ async def test_redis_lua_against_postgresql_only(api, system, baseline, floor, r
     async def floor_counters(event_id: str, day: date) -> list[dict]:
         from redis.asyncio import Redis
 
-        from common.capacity import CapacityStore
+        from availability.adapters.counters import Counters
 
         async with Redis.from_url(floor.redis_url, decode_responses=True) as redis:
-            counts = await CapacityStore(redis, floor.key_prefix).day_counts(uuid.UUID(event_id), day)
+            counts = await Counters(redis, floor.key_prefix).day_counts(uuid.UUID(event_id), day)
         return [
             {"start": s.start.isoformat(), "status": "available", "remaining": left}
             for s, left in zip(counts.slots, counts.remaining, strict=True)

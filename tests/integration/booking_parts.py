@@ -12,12 +12,13 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 from redis.asyncio import Redis
 
-from availability.adapters.record import EventRecord, event_records, units_by_event
-from booking.adapters.repository import units_of_work
+from availability.adapters.counters import Counters
+from booking.adapters.capacity import CapacityStore
+from booking.adapters.counters import UnitInUse
+from booking.adapters.repository import Repository, units_of_work
 from booking.handlers.messages import subscriptions
 from booking.owner import CapacityOwner
 from booking.service import BookingService
-from common.capacity import CapacityStore, UnitInUse
 from common.db import create_pool
 from common.events import Event
 from common.migrations import migrate
@@ -30,35 +31,16 @@ class BookingParts:
     store: CapacityStore
     pool: asyncpg.Pool
     database_url: str
+    counters: Counters  # what availability reads
 
     async def apply(self, change: Event) -> None:
         """A shift or event change, delivered to the owner as its consumer delivers it."""
         await subscriptions(self.owner)[type(change)](change)
 
     async def confirmed_units(self, event_id) -> list[UnitInUse]:
-        """The units the record's confirmed bookings hold, as availability's rebuild reads them."""
-        return units_by_event(await self.service.usage(event_id)).get(event_id, [])
-
-
-class RecordOf:
-    """The system of record as availability's rebuild and reconcile read it (``SystemOfRecord``'s
-    calls), served from these parts instead of over HTTP: the owner's snapshot, the confirmed units,
-    the audit and its repair."""
-
-    def __init__(self, parts: BookingParts) -> None:
-        self._parts = parts
-
-    async def events(self, event_id=None) -> list[EventRecord]:
-        return event_records(await self._parts.owner.snapshot(event_id))
-
-    async def confirmed(self, event_id=None) -> dict:
-        return units_by_event(await self._parts.service.usage(event_id))
-
-    async def audit(self, event_id=None) -> dict:
-        return (await self._parts.owner.audit(event_id)).as_dict()
-
-    async def settle(self, event_id=None) -> dict:
-        return (await self._parts.owner.settle(event_id)).as_dict()
+        """The units the record's confirmed bookings hold, as a rebuild reads them."""
+        async with self.pool.acquire() as connection:
+            return await Repository(connection).units_held(event_id)
 
 
 @asynccontextmanager
@@ -78,7 +60,7 @@ async def booking_parts(
         parts = urlsplit(url)
         url = urlunsplit(parts._replace(netloc=f"{parts.username or 'postgres'}@127.0.0.1:{via_port}"))
     store = CapacityStore(redis, key_prefix)
-    await store.mark_built()  # as availability marks it at its start: the owner waits for it
+    await store.mark_built()  # as the owner marks it once it has built every event's counters
     pool = await create_pool(url)
     units = units_of_work(pool, wake_relay=lambda: None)
     try:
@@ -88,6 +70,7 @@ async def booking_parts(
             store,
             pool,
             url,
+            Counters(redis, key_prefix),
         )
     finally:
         await pool.close()

@@ -3,24 +3,19 @@ localhost (inside a container: at nothing), a database and a port, and credentia
 that it starts outside development (no refusals)."""
 
 import importlib
-import json
 import os
 import secrets
 from unittest.mock import patch
 
-from common.auth import new_private_key_pem, private_key, public_pem
+from common.auth import new_private_key_pem
 from devstack.secrets import one_line
 
 
 def made_up_secrets() -> dict[str, str]:
     """Values an operator would give, for the names a deployment leaves to them."""
-    availability = new_private_key_pem()
     password = secrets.token_urlsafe(12)
     return {
         "JWT_SIGNING_KEY": one_line(new_private_key_pem()),
-        "AVAILABILITY_SIGNING_KEY": one_line(availability),
-        "AVAILABILITY_PUBLIC_KEY": one_line(public_pem(private_key(availability))),
-        "TRUSTED_SERVICE_KEYS": json.dumps({"availability": public_pem(private_key(availability))}),
         "ADMIN_EMAIL": "admin@example.com",
         "ADMIN_PASSWORD": secrets.token_urlsafe(18),
         "POSTGRES_PASSWORD": password,

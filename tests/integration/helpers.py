@@ -1,8 +1,13 @@
 """Steps the integration tests share: signing in, creating things, waiting for availability."""
 
 import asyncio
+import json
+import subprocess
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import date, datetime, time
+from urllib.parse import unquote, urlsplit
 
 from devstack.client import ApiClient
 
@@ -73,3 +78,28 @@ async def add_shift(
     if professional is not None:
         body["professional_id"] = professional["id"]
     return await caller.call("POST", "/shifts", expect=201, json=body)
+
+
+def decoded(state: dict[str, dict[str, str]]) -> dict:
+    """An event's counters as stored, their JSON fields parsed: equal when they mean the same."""
+    return {name: {k: json.loads(v) if v[:1] in "{[" else v for k, v in fields.items()} for name, fields in state.items()}
+
+
+def _suspend_queue(rabbitmq_url: str, queue: str, action: str) -> None:
+    vhost = unquote(urlsplit(rabbitmq_url).path[1:]) or "/"
+    program = (
+        f'{{ok,Q}}=rabbit_amqqueue:lookup(rabbit_misc:r(<<"{vhost}">>,queue,<<"{queue}">>)),'
+        f" P=case amqqueue:get_pid(Q) of {{N,_}}->whereis(N); X->X end, sys:{action}(P), ok."
+    )
+    subprocess.run(["rabbitmqctl", "eval", program], check=True, capture_output=True, timeout=60)
+
+
+@asynccontextmanager
+async def deliveries_held(rabbitmq_url: str, queue: str) -> AsyncIterator[None]:
+    """The queue's deliveries held back inside RabbitMQ (its queue process suspended): a consumer
+    that lags, faithfully, with none of our processes paused. Messages published meanwhile wait."""
+    await asyncio.to_thread(_suspend_queue, rabbitmq_url, queue, "suspend")
+    try:
+        yield
+    finally:
+        await asyncio.to_thread(_suspend_queue, rabbitmq_url, queue, "resume")

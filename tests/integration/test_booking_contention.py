@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from common.capacity import CapacityStore
+from booking.adapters.capacity import CapacityStore
 from common.roles import Role
 from tests.integration.helpers import (
     add_shift,

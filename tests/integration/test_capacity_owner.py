@@ -10,19 +10,25 @@ from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
-from redis.asyncio import Redis
 
-from availability.adapters.record import EventRecord, event_records
-from availability.service import Rebuilder
+from booking.adapters.repository import units_of_work
 from booking.api import BookingIn
+from booking.owner import CapacityOwner
 from booking.service import booking_data
 from common.auth import Identity
 from common.contracts import BookingStatus, DailyBlackoutData, ShiftStatus
 from common.errors import Problem
 from common.roles import Role
 from tests.factories import event_data, message, professional, shift_data
-from tests.integration.booking_parts import RecordOf, booking_parts
+from tests.integration.booking_parts import booking_parts
+from tests.integration.helpers import decoded
 from tests.integration.tcp_proxy import Cut, PostgresProxy
+
+
+@pytest.fixture
+def redis(redis_of_either_kind):
+    """Every test here runs on one Redis server, and again on a Redis Cluster of three masters."""
+    return redis_of_either_kind
 
 
 def client(name: str = "Client") -> Identity:
@@ -232,7 +238,7 @@ async def test_a_booking_that_cannot_commit_before_its_deadline_is_abandoned_bef
             assert created and booking.professional.id == ada.id
 
 
-async def test_redis_unreachable_at_confirm_changes_nothing_for_the_client_and_reconcile_keeps_the_unit(
+async def test_redis_unreachable_at_confirm_changes_nothing_for_the_client_and_the_owner_keeps_the_unit(
     servers, redis, key_prefix
 ):
     async with booking_parts(servers, redis, key_prefix, hold_seconds=0.2) as parts:
@@ -246,17 +252,38 @@ async def test_redis_unreachable_at_confirm_changes_nothing_for_the_client_and_r
         booking, created = await parts.service.book(client(), BookingIn(event_id=event.id, start=start), "key")
         assert created and (await record_of(parts, booking.id))["status"] == "confirmed"
         parts.store.confirm = confirm
-        await asyncio.sleep(0.3)  # the hold has expired
-        # Reconcile's expiry pass, given the record's confirmed units (as the booking service serves them).
-        units = await parts.confirmed_units(event.id)
-        rebuilder = Rebuilder(parts.store, record=None, settle_seconds=0, flag_seconds=5)
-        expired, kept = await rebuilder.expire_holds(EventRecord(1, event, []), units)
-        assert (expired, kept) == (0, 1)
+        await asyncio.sleep(0.3)  # the hold has expired; the record has its booking
+        assert await parts.owner.expire_holds() == (0, 1)  # dropped, the unit kept
         nine = (await parts.store.event(event.id)).schedule.slot_starting_at(start)
         assert await parts.store.professional_usage(event.id, nine) == {str(ada.id): 1}
+        assert await parts.store.holds(event.id) == []
 
 
-async def test_the_audit_finds_a_booking_beyond_capacity_and_settling_moves_or_flags_it_once_rebuilt(servers, redis, key_prefix):
+async def test_a_hold_whose_commit_never_came_back_is_given_back_once_with_two_owners(servers, redis, key_prefix):
+    """Hold expiry is the owner's, in every instance at once: under the event's exclusive lock (no
+    commit of it can be in flight), the record says the booking never committed; the unit goes
+    back exactly once, and the key it was taken with is free for a retry."""
+    async with booking_parts(servers, redis, key_prefix) as parts:
+        ada = professional("Ada")
+        event, start, _ = await setup_event(parts, ada, capacity=2)
+        known = await parts.store.event(event.id)
+        nine = known.schedule.slot_starting_at(start)
+        record_key = parts.store.idempotency_key(event.id, uuid.uuid4(), "key")
+        # Two processes died after their takes, before their commits: one with a key, one without.
+        await parts.store.take(known, nine, 0.5, uuid.uuid4(), 0.2, record_key, "fp")
+        await parts.store.take(known, nine, 0.5, uuid.uuid4(), 0.2)
+        assert (await parts.counters.day_counts(event.id, event.start_date)).remaining[0] == 0
+        await asyncio.sleep(0.3)
+        second = CapacityOwner(units_of_work(parts.pool, wake_relay=lambda: None), parts.store)
+        results = await asyncio.gather(parts.owner.expire_holds(), second.expire_holds())
+        assert sorted(results) == [(0, 0), (2, 0)]  # one instance gave both back; the other found them gone
+        assert await parts.store.professional_usage(event.id, nine) == {} and await parts.store.holds(event.id) == []
+        assert (await parts.counters.day_counts(event.id, event.start_date)).remaining[0] == 2  # not more
+        assert await parts.store.earlier(record_key) is None  # a retry with the key starts afresh
+        assert await parts.owner.expire_holds() == (0, 0)
+
+
+async def test_the_audit_finds_a_booking_beyond_capacity_and_settling_moves_or_flags_it(servers, redis, key_prefix):
     async with booking_parts(servers, redis, key_prefix) as parts:
         ada = professional("Ada")
         event, start, _ = await setup_event(parts, ada, capacity=1)
@@ -270,23 +297,20 @@ async def test_the_audit_finds_a_booking_beyond_capacity_and_settling_moves_or_f
             await conn.close()
         audit = await parts.owner.audit(event.id)
         assert not audit.clean and [b["booking_id"] for b in audit.beyond] == [str(booking.id)]
-        assert await parts.store.begin_rebuild(event.id, "a rebuild", 10)  # the repair waits it out
-        settling = asyncio.create_task(parts.owner.settle(event.id))
-        await asyncio.sleep(0.3)
-        assert not settling.done()
-        await parts.store.abandon_rebuild(event.id, "a rebuild")
-        repaired = await settling
+        repaired = await parts.owner.settle(event.id)
         assert (repaired.moved, repaired.flagged) == (0, 0)  # Ada still has her unit 1: the booking takes it
         assert (await record_of(parts, booking.id))["unit"] == 1
         assert (await parts.owner.audit(event.id)).clean
         assert booking_data(SimpleNamespace(**await record_of(parts, booking.id))).professional.id == ada.id
 
 
-async def test_redis_back_from_an_old_copy_with_its_marker_still_set_is_repaired_by_reconcile(servers, redis, key_prefix):
+async def test_redis_back_from_an_old_copy_with_its_marker_still_set_is_repaired_by_reconcile(
+    servers, redis, key_prefix, redis_kind
+):
     """Redis restarted from an old snapshot keeps its "built" marker, so nothing rebuilds it by
     itself; a booking made since is missing from its counters. PostgreSQL's guard refuses the unit
     handed out twice, and reconcile finds the difference and rebuilds the event from the record."""
-    raw = Redis.from_url(servers.redis_url)  # DUMP and RESTORE speak bytes
+    raw = redis_kind.client(decode_responses=False)  # DUMP and RESTORE speak bytes
     async with booking_parts(servers, redis, key_prefix) as parts:
         ada = professional("Ada")
         event, start, (shift,) = await setup_event(parts, ada)
@@ -303,11 +327,36 @@ async def test_redis_back_from_an_old_copy_with_its_marker_still_set_is_repaired
             await parts.service.book(client(), BookingIn(event_id=event.id, start=start), None)
         assert refused.value.status == 503
 
-        report = await Rebuilder(parts.store, RecordOf(parts), settle_seconds=0, flag_seconds=10).reconcile(event.id)
-        assert "alloc" in report.repaired[str(event.id)] and report.record_audit["clean"]
+        report = await parts.owner.reconcile(event.id)
+        assert "alloc" in report.repaired[str(event.id)] and report.beyond == []
         assert await parts.store.professional_usage(event.id, nine) == {str(ada.id): 1}
         assert await parts.store.holds(event.id) == [] and made.professional.id == ada.id
+        assert (await parts.owner.reconcile(event.id)).repaired == {}  # repaired once: nothing left
     await raw.aclose()
+
+
+async def test_reconcile_under_a_stream_of_bookings_finds_no_drift(servers, redis, key_prefix):
+    """Under the event's exclusive lock the record holds still, and the counters are read in one
+    step: a booking in flight is a hold in both views, never a difference to repair."""
+    async with booking_parts(servers, redis, key_prefix) as parts:
+        pros = [professional(name) for name in ("Ada", "Bob")]
+        event, start, _ = await setup_event(parts, *pros, capacity=200)
+        stop = asyncio.Event()
+
+        async def book_until_stopped() -> int:
+            made = 0
+            while not stop.is_set():
+                await parts.service.book(client(), BookingIn(event_id=event.id, start=start), None)
+                made += 1
+            return made
+
+        streams = [asyncio.create_task(book_until_stopped()) for _ in range(6)]
+        try:
+            reports = [await parts.owner.reconcile(event.id) for _ in range(5)]
+        finally:
+            stop.set()
+            booked = sum(await asyncio.gather(*streams))
+        assert booked > 20 and [r.repaired for r in reports] == [{}] * 5, (booked, reports)
 
 
 async def test_counters_rebuilt_while_the_owner_lags_offer_only_what_the_record_gives(servers, redis, key_prefix):
@@ -318,7 +367,7 @@ async def test_counters_rebuilt_while_the_owner_lags_offer_only_what_the_record_
         ada, bob = professional("Ada"), professional("Bob")
         event, start, _ = await setup_event(parts, ada)
         bob_shift = shift_data(event, bob, start, start.replace(hour=10))  # published, not applied
-        await Rebuilder(parts.store, RecordOf(parts), settle_seconds=0, flag_seconds=10).rebuild(event.id)
+        assert (await parts.owner.rebuild(event.id)).events == 1
         first, _ = await parts.service.book(client(), BookingIn(event_id=event.id, start=start), None)
         assert first.professional.id == ada.id
         with pytest.raises(Problem) as refused:
@@ -327,7 +376,6 @@ async def test_counters_rebuilt_while_the_owner_lags_offer_only_what_the_record_
         await parts.apply(message("shift.created", bob_shift.id, 1, bob_shift))  # applied: now offered
         second, _ = await parts.service.book(client(), BookingIn(event_id=event.id, start=start), None)
         assert second.professional.id == bob.id
-        assert [e["event"]["id"] for e in await parts.owner.snapshot(event.id)] == [str(event.id)]
 
 
 def held_before_commit(parts, applied: asyncio.Event, commit: asyncio.Event) -> None:
@@ -343,10 +391,10 @@ def held_before_commit(parts, applied: asyncio.Event, commit: asyncio.Event) -> 
     parts.store.apply_shift = held
 
 
-async def test_a_rebuild_never_undoes_a_change_the_owner_wrote_to_redis_and_has_not_committed(servers, redis, key_prefix):
+async def test_a_rebuild_comes_after_a_change_in_flight_and_never_undoes_it(servers, redis, key_prefix):
     """The owner writes a change to Redis inside its transaction, before COMMIT. A rebuild that read
-    the record in between would swap in counters without it, wrong until a reconcile noticed: the
-    record is read for a rebuild only once the change in flight has committed."""
+    the record in between would swap in counters without it: a rebuild takes the same exclusive
+    lock, so it reads the record only once the change has committed."""
     async with booking_parts(servers, redis, key_prefix) as parts:
         ada = professional("Ada")
         event, start, (shift,) = await setup_event(parts, ada, capacity=1)
@@ -354,40 +402,20 @@ async def test_a_rebuild_never_undoes_a_change_the_owner_wrote_to_redis_and_has_
         held_before_commit(parts, applied, commit)
         change = asyncio.create_task(parts.apply(message("shift.updated", shift.id, 2, shift.model_copy(update={"capacity": 3}))))
         await applied.wait()
-        rebuilder = Rebuilder(parts.store, RecordOf(parts), settle_seconds=0, flag_seconds=10)
-        rebuild = asyncio.create_task(rebuilder.rebuild(event.id))
-        await asyncio.sleep(0.5)  # the rebuild has asked for the record by now
+        rebuild = asyncio.create_task(parts.owner.rebuild(event.id))
+        await asyncio.sleep(0.3)
+        assert not rebuild.done()  # waiting for the change's lock
         commit.set()
         await change
         assert (await rebuild).events == 1
-        assert (await parts.store.day_counts(event.id, event.start_date)).remaining[0] == 3  # 09:00, the first slot
-        assert (await rebuilder.reconcile(event.id)).repaired == {}
+        assert (await parts.counters.day_counts(event.id, event.start_date)).remaining[0] == 3  # 09:00, the first slot
+        assert (await parts.owner.reconcile(event.id)).repaired == {}
 
 
-async def test_a_change_waiting_out_a_rebuild_holds_no_lock_the_rebuild_waits_for(servers, redis, key_prefix):
-    """A change that reaches an event while it is rebuilt waits, with its transaction rolled back:
-    the rebuild reads the record meanwhile (it waits for changes in flight, and this one must not
-    be), and the change is applied on the rebuilt counters once the flag is gone."""
-    async with booking_parts(servers, redis, key_prefix) as parts:
-        ada = professional("Ada")
-        event, start, (shift,) = await setup_event(parts, ada, capacity=1)
-        assert await parts.store.begin_rebuild(event.id, "a rebuild", 10)
-        change = asyncio.create_task(parts.apply(message("shift.updated", shift.id, 2, shift.model_copy(update={"capacity": 3}))))
-        await asyncio.sleep(0.3)  # the change has met the flag
-        async with asyncio.timeout(1):  # well within the lock timeout (2 s): nothing to wait for
-            (record,) = event_records(await parts.owner.snapshot(event.id))
-        assert [s.capacity for _, s in record.shifts] == [1] and not change.done()
-        await parts.store.abandon_rebuild(event.id, "a rebuild")
-        await change
-        (record,) = event_records(await parts.owner.snapshot(event.id))
-        assert [s.capacity for _, s in record.shifts] == [3]
-        assert (await parts.store.day_counts(event.id, event.start_date)).remaining[0] == 3
-
-
-async def test_after_redis_lost_its_data_a_change_waits_for_the_counters_to_be_rebuilt(servers, redis, key_prefix):
-    """With the counters gone, a change applied to Redis would build a partial event (this one
-    professional's shift alone), and moving a booking there would find nobody else working. The
-    change waits until availability has rebuilt the counters from the record, then applies."""
+async def test_after_redis_lost_its_data_a_change_builds_the_event_whole_from_the_record(servers, redis, key_prefix):
+    """With the counters gone, a change applied to Redis alone would build a partial event (this
+    one professional's shift), and moving a booking there would find nobody else working. The
+    owner builds the whole event from its record instead, at once, and the change with it."""
     async with booking_parts(servers, redis, key_prefix) as parts:
         ada, bob = professional("Ada"), professional("Bob")
         event, start, (ada_shift,) = await setup_event(parts, ada, capacity=1)
@@ -397,31 +425,79 @@ async def test_after_redis_lost_its_data_a_change_waits_for_the_counters_to_be_r
         async for key in redis.scan_iter(match=f"{key_prefix}:*"):  # Redis restarted without its data
             await redis.delete(key)
         cancelled = ada_shift.model_copy(update={"status": ShiftStatus.CANCELLED})
-        change = asyncio.create_task(parts.apply(message("shift.cancelled", ada_shift.id, 2, cancelled)))
-        await asyncio.sleep(0.5)
-        assert not change.done()
-        assert await Rebuilder(parts.store, RecordOf(parts), settle_seconds=0, flag_seconds=10).rebuild_everything()
-        await change
+        async with asyncio.timeout(5):
+            await parts.apply(message("shift.cancelled", ada_shift.id, 2, cancelled))
         moved = await record_of(parts, made.id)  # Ada's booking goes to Bob, who is working then
         assert (made.professional.id, moved["status"], moved["professional_id"]) == (ada.id, "confirmed", bob.id)
         assert (await parts.owner.audit(event.id)).clean
-        assert (await parts.store.day_counts(event.id, event.start_date)).remaining[0] == 0
+        assert (await parts.counters.day_counts(event.id, event.start_date)).remaining[0] == 0
+        assert (await parts.owner.reconcile(event.id)).repaired == {}
 
 
-async def test_a_reconcile_that_finds_the_counters_lost_leaves_them_to_the_rebuild_of_everything(servers, redis, key_prefix):
-    """Redis lost its data while a reconcile went through the events: repairing them one by one, a
-    second or more each, left the events not reached yet unanswerable (503) for as long (CI24: a
-    minute). The reconcile stops, and the rebuild of everything brings them all back at once."""
+async def test_redis_emptied_is_rebuilt_once_by_two_owners_sharing_the_work_and_bookings_wait_for_it(servers, redis, key_prefix):
+    """Two booking instances notice Redis lost everything: they share the rebuild (each event once,
+    under its lock), then the marker is set; meanwhile a booking answers 503 to try again, never a
+    refusal made on half-built counters. An operator's rebuild of everything is one at a time."""
     async with booking_parts(servers, redis, key_prefix) as parts:
-        events = [(await setup_event(parts, professional(name)))[0] for name in ("Ada", "Bob", "Cai")]
+        events = [(await setup_event(parts, professional(name)))[:2] for name in ("Ada", "Bob", "Cai")]
+        before = [decoded(await parts.store.raw(event.id)) for event, _ in events]
         async for key in redis.scan_iter(match=f"{key_prefix}:*"):
             await redis.delete(key)
-        rebuilder = Rebuilder(parts.store, RecordOf(parts), settle_seconds=0.1, flag_seconds=10)
-        report = await rebuilder.reconcile()
-        assert (report.stopped, report.events_checked, report.repaired) == (
-            "the counters were lost; they are rebuilt all at once",
-            0,
-            {},
-        )
-        assert (await rebuilder.rebuild_everything()).events == 3
-        assert [(await parts.store.event(event.id)).data for event in events] == events
+        event, start = events[0]
+        with pytest.raises(Problem) as waiting:
+            await parts.service.book(client(), BookingIn(event_id=event.id, start=start), None)
+        assert waiting.value.status == 503
+        second = CapacityOwner(units_of_work(parts.pool, wake_relay=lambda: None), parts.store)
+        assert not await parts.store.is_built()
+        shares = await asyncio.gather(parts.owner.rebuild_missing(), second.rebuild_missing())
+        assert sorted(e for share in shares for e in share) == sorted(event.id for event, _ in events), shares
+        assert await parts.store.is_built()
+        commands = await asyncio.gather(parts.owner.rebuild_everything(), second.rebuild_everything())
+        assert sorted(r is None for r in commands) == [False, True] and max(r.events for r in commands if r) == 3
+        assert [decoded(await parts.store.raw(event.id)) for event, _ in events] == before
+        booking, _ = await parts.service.book(client(), BookingIn(event_id=event.id, start=start), None)
+        assert booking.professional.name == "Ada"
+
+
+async def test_one_events_counters_gone_are_a_503_then_rebuilt_alone(servers, redis, key_prefix):
+    """What one lost master of a Redis Cluster does: the marker survives elsewhere, one event's keys
+    are gone. A booking for it is asked to try again (the record knows the event), and the owner's
+    watch rebuilds that event alone."""
+    async with booking_parts(servers, redis, key_prefix) as parts:
+        (gone, start), (kept, _) = [(await setup_event(parts, professional(name)))[:2] for name in ("Ada", "Bob")]
+        for key in parts.store.keys(gone.id).live().values():
+            await redis.delete(key)
+        parts.store._definitions.forget(gone.id)
+        with pytest.raises(Problem) as waiting:
+            await parts.service.book(client(), BookingIn(event_id=gone.id, start=start), None)
+        assert (waiting.value.status, waiting.value.code) == (503, "try_again")
+        with pytest.raises(Problem) as unknown:
+            await parts.service.book(client(), BookingIn(event_id=uuid.uuid4(), start=start), None)
+        assert (unknown.value.status, unknown.value.code) == (422, "unknown_event")
+        assert await parts.owner.rebuild_missing() == [gone.id]
+        assert await parts.owner.rebuild_missing() == []
+        booking, _ = await parts.service.book(client(), BookingIn(event_id=gone.id, start=start), None)
+        assert booking.professional.name == "Ada" and await parts.store.event(kept.id) is not None
+
+
+async def test_one_lost_master_of_a_cluster_is_rebuilt_alone(servers, redis_kind, key_prefix):
+    """A Redis Cluster's master restarted empty (no replica): the events its hash slots held, and
+    only those, are rebuilt; the others' counters are not touched."""
+    if not redis_kind.cluster:
+        pytest.skip("a cluster's master")
+    redis = redis_kind.client()
+    try:
+        async with booking_parts(servers, redis, key_prefix) as parts:
+            events = [(await setup_event(parts, professional(f"Pro {n}")))[0] for n in range(6)]
+            node_of = {event.id: redis.get_node_from_key(parts.store.keys(event.id).event).name for event in events}
+            lost = next(iter(set(node_of.values())))
+            held = sorted((e for e, node in node_of.items() if node == lost), key=str)
+            assert 0 < len(held) < len(events), node_of  # six events: spread over the masters
+            kept_before = {e.id: decoded(await parts.store.raw(e.id)) for e in events if e.id not in held}
+            await redis.flushall(target_nodes=redis.get_node(node_name=lost))
+            assert sorted(await parts.owner.rebuild_missing(), key=str) == held
+            assert {e: decoded(await parts.store.raw(e)) for e in kept_before} == kept_before
+            assert [await parts.store.event(e) is not None for e in held] == [True] * len(held)
+            assert await parts.store.is_built()  # the marker too, had it been on that master
+    finally:
+        await redis.aclose()

@@ -1,4 +1,4 @@
-"""The capacity scripts on real Redis."""
+"""The capacity scripts on real Redis: the booking service's writes, and what availability reads of them."""
 
 import asyncio
 import json
@@ -9,27 +9,33 @@ from datetime import datetime
 
 import pytest
 
-from common.capacity import (
-    AttemptLimit,
-    CapacityStore,
-    Earlier,
-    Full,
-    Limited,
-    Rebuilding,
-    StaleEvent,
-    Taken,
-    UnitInUse,
-    event_counters,
-)
+from availability.adapters.counters import Counters
+from booking.adapters.capacity import AttemptLimit, CapacityStore, CountersLost, Earlier, Full, Limited, Taken
+from booking.adapters.counters import UnitInUse, event_counters
 from common.contracts import ShiftStatus
+from common.counters import StaleEvent
 from tests.factories import event_data, professional, shift_data
+from tests.integration.helpers import decoded
+
+
+@pytest.fixture
+def redis(redis_of_either_kind):
+    """Every test here runs on one Redis server, and again on a Redis Cluster of three masters."""
+    return redis_of_either_kind
 
 
 @pytest.fixture
 async def event(store: CapacityStore):
+    """A new event's counters, as the owner makes them: built from its record (no shifts yet)."""
     data = event_data()
-    await store.apply_event(1, data)
+    await store.replace_event(data.id, event_counters(1, data, [], []))
     return await store.event(data.id)
+
+
+@pytest.fixture
+def counters(redis, key_prefix) -> Counters:
+    """What availability reads."""
+    return Counters(redis, key_prefix)
 
 
 def at(event, hour: int, minute: int = 0) -> datetime:
@@ -90,7 +96,7 @@ async def test_ties_are_broken_by_the_callers_random_number(store, event):
     assert third.professional.id == pros[1].id  # the only one left with no booking today
 
 
-async def test_fifty_concurrent_takes_of_five_units_give_exactly_five(store, event):
+async def test_fifty_concurrent_takes_of_five_units_give_exactly_five(store, event, counters):
     ada, bob = professional("Ada"), professional("Bob")
     await store.apply_shift(1, shift_data(event.data, ada, at(event, 14), at(event, 15), capacity=3))
     await store.apply_shift(1, shift_data(event.data, bob, at(event, 14), at(event, 15), capacity=2))
@@ -101,12 +107,12 @@ async def test_fifty_concurrent_takes_of_five_units_give_exactly_five(store, eve
     assert await store.professional_usage(event.data.id, two) == {str(ada.id): 3, str(bob.id): 2}
     units = json.loads(await store._redis.hget(store.keys(event.data.id).alloc, two.key))["u"]
     assert {pro: sorted(map(int, held)) for pro, held in units.items()} == {str(ada.id): [1, 2, 3], str(bob.id): [1, 2]}
-    counts = await store.day_counts(event.data.id, event.data.start_date)
+    counts = await counters.day_counts(event.data.id, event.data.start_date)
     index = counts.slots.index(two)
     assert (counts.capacity[index], counts.remaining[index]) == (5, 0)
 
 
-async def test_release_returns_exactly_the_bookings_own_unit_and_only_once(store, event):
+async def test_release_returns_exactly_the_bookings_own_unit_and_only_once(store, event, counters):
     ada, bob = professional("Ada"), professional("Bob")
     await store.apply_shift(1, shift_data(event.data, ada, at(event, 9), at(event, 10)))
     await store.apply_shift(1, shift_data(event.data, bob, at(event, 9), at(event, 10)))
@@ -116,7 +122,7 @@ async def test_release_returns_exactly_the_bookings_own_unit_and_only_once(store
     assert await store.release(event, nine, uuid.uuid4()) is False  # not that booking's
     assert await store.release(event, nine, booking) is True
     assert await store.release(event, nine, booking) is False  # twice: nothing more
-    counts = await store.day_counts(event.data.id, event.data.start_date)
+    counts = await counters.day_counts(event.data.id, event.data.start_date)
     assert counts.remaining[counts.slots.index(nine)] == 2
 
 
@@ -163,7 +169,7 @@ async def test_an_idempotency_key_is_checked_and_taken_in_the_same_step_as_the_u
     assert await store.professional_usage(event.data.id, nine) == {str(ada.id): 1}
 
 
-async def test_relocate_keeps_a_booking_with_its_professional_when_they_have_room_else_moves_it(store, event):
+async def test_relocate_keeps_a_booking_with_its_professional_when_they_have_room_else_moves_it(store, event, counters):
     ada, bob, cai = professional("Ada"), professional("Bob"), professional("Cai")
     ada_shift = shift_data(event.data, ada, at(event, 9), at(event, 10), capacity=3)
     await store.apply_shift(1, ada_shift)
@@ -180,7 +186,7 @@ async def test_relocate_keeps_a_booking_with_its_professional_when_they_have_roo
 
     await store.apply_shift(3, ada_shift.model_copy(update={"capacity": 1}))
     assert await store.relocate(event, nine, bookings[2], ada.id, 0.5) is None  # nobody else works: it holds nothing
-    counts = await store.day_counts(event.data.id, event.data.start_date)
+    counts = await counters.day_counts(event.data.id, event.data.start_date)
     assert (counts.capacity[0], counts.remaining[0]) == (1, 0)
 
     for pro in (bob, cai):
@@ -190,14 +196,14 @@ async def test_relocate_keeps_a_booking_with_its_professional_when_they_have_roo
     assert (moved.professional.id, moved.unit) == (min(bob.id, cai.id, key=str), 1)
     assert set(moved.eligible) == {str(bob.id), str(cai.id)}
     assert await store.professional_usage(event.data.id, nine) == {str(moved.professional.id): 1}
-    counts = await store.day_counts(event.data.id, event.data.start_date)
+    counts = await counters.day_counts(event.data.id, event.data.start_date)
     assert (counts.capacity[0], counts.remaining[0]) == (2, 1)
     # A slot nobody may hold any more (blacked out): the booking gives its unit back.
     assert await store.relocate(event, nine, bookings[0], moved.professional.id, 0.0, blocked=True) is None
     assert await store.professional_usage(event.data.id, nine) == {}
 
 
-async def test_shift_changes_apply_once_and_an_older_sequence_never_overwrites_a_newer(store, event):
+async def test_shift_changes_apply_once_and_an_older_sequence_never_overwrites_a_newer(store, event, counters):
     ada = professional("Ada")
     first = shift_data(event.data, ada, at(event, 9), at(event, 10), capacity=1)
     grown = shift_data(event.data, ada, at(event, 9), at(event, 11), capacity=3, shift_id=first.id)
@@ -208,10 +214,10 @@ async def test_shift_changes_apply_once_and_an_older_sequence_never_overwrites_a
     assert await store.apply_shift(2, grown) is True
     assert await store.apply_shift(1, first) is False  # arrived late: ignored
     assert await store.apply_shift(2, grown) is False  # duplicate: ignored
-    counts = await store.day_counts(event.data.id, event.data.start_date)
+    counts = await counters.day_counts(event.data.id, event.data.start_date)
     assert counts.capacity[:4] == [3, 3, 3, 3]
     assert await store.apply_shift(3, cancelled) is True
-    counts = await store.day_counts(event.data.id, event.data.start_date)
+    counts = await counters.day_counts(event.data.id, event.data.start_date)
     assert set(counts.capacity) == {0}
 
 
@@ -225,34 +231,75 @@ async def test_a_take_checked_against_an_old_event_definition_is_refused(store, 
     assert (await take(store, fresh, slot(fresh, 9), 0.5)).professional.id == ada.id
 
 
-async def test_while_an_event_is_rebuilt_takes_are_refused_and_readers_see_the_old_counters(store, event):
+async def test_a_rebuild_swaps_in_the_records_counters_in_one_step_keeping_the_holds_taken_meanwhile(store, event, counters):
+    """The owner rebuilds under the event's exclusive lock, so only takes can happen meanwhile: the
+    swap merges the holds it finds, and drops one the record gives no room for."""
     ada = professional("Ada")
     shift = shift_data(event.data, ada, at(event, 9), at(event, 10), capacity=2)
     await store.apply_shift(1, shift)
     nine = slot(event, 9)
-    booking = uuid.uuid4()
-    await store.take(event, nine, 0.5, booking, hold_seconds=30)
-    await store.confirm(event.data.id, booking)
+    committed, in_flight = uuid.uuid4(), uuid.uuid4()
+    await store.take(event, nine, 0.5, committed, hold_seconds=30)
+    await store.confirm(event.data.id, committed)
+    await store.take(event, nine, 0.5, in_flight, hold_seconds=30)  # taken after the record was read
     before = await store.raw(event.data.id)
 
-    assert await store.begin_rebuild(event.data.id, "token-1", ttl_seconds=30)
-    assert not await store.begin_rebuild(event.data.id, "token-2", ttl_seconds=30)  # one rebuild at a time
-    with pytest.raises(Rebuilding):
-        await take(store, event, nine, 0.5)
-    with pytest.raises(Rebuilding):
-        await store.apply_shift(2, shift.model_copy(update={"capacity": 3}))
-    assert (await store.day_counts(event.data.id, event.data.start_date)).remaining[:2] == [1, 2]  # as before the flag
-
-    rebuilt = event_counters(1, event.data, [(1, shift)], [UnitInUse(nine.key, ada.id, 1, booking)])
-    assert await store.replace_event(event.data.id, rebuilt, "token-2") is False  # not the flag's holder
-    assert await store.raw(event.data.id) == before
-    assert await store.replace_event(event.data.id, rebuilt, "token-1") is True
+    rebuilt = event_counters(1, event.data, [(1, shift)], [UnitInUse(nine.key, ada.id, 1, committed)])
+    assert await store.replace_event(event.data.id, rebuilt) == (1, 0)
     assert decoded(await store.raw(event.data.id)) == decoded(before)  # the same state, built another way
-    assert (await take(store, await store.event(event.data.id), nine, 0.5)).professional.id == ada.id
+    assert (await counters.day_counts(event.data.id, event.data.start_date)).remaining[0] == 0
+    assert await store.replace_event(event.data.id, rebuilt) == (1, 0)  # again: the same
+
+    # Redis lost a booking the record has on unit 2 (an old copy, say): the hold there is dropped,
+    # its commit will be refused by the record's unique unit, and the booking keeps its unit.
+    recorded_elsewhere = uuid.uuid4()
+    units = [UnitInUse(nine.key, ada.id, 1, committed), UnitInUse(nine.key, ada.id, 2, recorded_elsewhere)]
+    assert await store.replace_event(event.data.id, event_counters(1, event.data, [(1, shift)], units)) == (0, 1)
+    state = decoded(await store.raw(event.data.id))
+    assert state["holds"] == {} and state["alloc"][nine.key]["u"] == {
+        str(ada.id): {"1": str(committed), "2": str(recorded_elsewhere)}
+    }
 
 
-def decoded(state: dict[str, dict[str, str]]) -> dict:
-    return {name: {k: json.loads(v) if v[:1] in "{[" else v for k, v in fields.items()} for name, fields in state.items()}
+async def test_a_rebuild_sent_again_after_it_ran_swaps_nothing_away(store, event, redis):
+    """A lost connection makes the client send the script again: the built keys are gone by then,
+    and a second swap must not replace the live counters with nothing."""
+    ada = professional("Ada")
+    shift = shift_data(event.data, ada, at(event, 9), at(event, 10), capacity=2)
+    await store.apply_shift(1, shift)
+    live, staged = store.keys(event.data.id), store.keys(event.data.id).__class__.of(store._prefix, event.data.id, "next:")
+    assert await store.replace_event(event.data.id, event_counters(1, event.data, [(1, shift)], [])) == (0, 0)
+    before = await store.raw(event.data.id)
+    again = await store._rebuild(keys=[*staged.live().values(), *live.live().values()], args=store._announce(event.data.id))
+    assert again == [-1, 0] and await store.raw(event.data.id) == before
+
+
+async def test_a_change_to_an_event_without_counters_is_refused_so_the_owner_builds_it_whole(store, redis, key_prefix):
+    """Applied alone to an event Redis lost (or has not seen), a shift would make a partial event:
+    every script that changes or moves capacity says so instead, and the owner rebuilds it."""
+    data = event_data()
+    ada = professional("Ada")
+    shift = shift_data(
+        data,
+        ada,
+        *(datetime.combine(data.start_date, datetime.min.time().replace(hour=h), data.schedule().zone) for h in (9, 10)),
+    )
+    with pytest.raises(CountersLost):
+        await store.apply_event(1, data)
+    with pytest.raises(CountersLost):
+        await store.apply_shift(1, shift)
+    assert [key async for key in redis.scan_iter(match=f"{key_prefix}:*")] == []  # nothing written
+    await store.replace_event(data.id, event_counters(1, data, [(1, shift)], []))
+    known = await store.event(data.id)
+    nine = known.schedule.slot_starting_at(shift.start)
+    booking = uuid.uuid4()
+    assert (await store.take(known, nine, 0.5, booking, hold_seconds=30)).unit == 1
+    for key in store.keys(data.id).live().values():
+        await redis.delete(key)  # lost
+    with pytest.raises(CountersLost):
+        await store.relocate(known, nine, booking, ada.id, 0.5)
+    with pytest.raises(StaleEvent):  # a take finds no event: the client hears 503 until it is rebuilt
+        await store.take(known, nine, 0.5, uuid.uuid4(), hold_seconds=30)
 
 
 async def test_scripts_called_by_sha_are_loaded_again_when_redis_forgot_them(store, event, redis):
@@ -262,7 +309,7 @@ async def test_scripts_called_by_sha_are_loaded_again_when_redis_forgot_them(sto
     assert (await take(store, event, slot(event, 9), 0.5)).professional.id == ada.id
 
 
-async def test_attempts_are_counted_per_client_once_each_and_a_wait_for_a_rebuild_is_not_an_attempt(store, event):
+async def test_attempts_are_counted_per_client_once_each_and_a_retry_after_a_changed_event_is_not_an_attempt(store, event):
     ada = professional("Ada")
     await store.apply_shift(1, shift_data(event.data, ada, at(event, 9), at(event, 10), capacity=5))
     nine = slot(event, 9)
@@ -272,11 +319,11 @@ async def test_attempts_are_counted_per_client_once_each_and_a_wait_for_a_rebuil
         record = store.idempotency_key(event.data.id, limit.client_id, key) if key else None
         return await store.take(event, nine, 0.5, uuid.uuid4(), 30, record, "fp", limit)
 
-    assert await store.begin_rebuild(event.data.id, "token", 10)
-    for _ in range(3):  # refused while rebuilding: the caller waits and tries again, one attempt in all
-        with pytest.raises(Rebuilding):
+    await store.apply_event(2, event.data)  # e.g. a blackout was added
+    for _ in range(3):  # refused as checked against the old definition: the caller checks again, one attempt in all
+        with pytest.raises(StaleEvent):
             await attempt(eager)
-    await store.abandon_rebuild(event.data.id, "token")
+    event = await store.event(event.data.id)
     assert isinstance(await attempt(eager, "key-1"), Taken)
     assert isinstance(await attempt(eager, "key-1"), Earlier)  # a replay is answered, not counted
     assert isinstance(await attempt(eager), Taken)

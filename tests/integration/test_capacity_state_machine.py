@@ -1,7 +1,8 @@
 """Random histories against the capacity owner and the booking path, on the real PostgreSQL and
 Redis: bookings, retries with the same key, cancels, shift changes, shorter hours and blackouts,
 the change consumer paused and resumed, redelivered messages, holds left by a crashed booking,
-Redis flushed and rebuilt. After every step the record's audit is clean, every 201 is in the
+Redis flushed (rebuilt at once, by the next change, or by the owner's watch), holds expired by the
+owner. After every step the record's audit is clean, every 201 is in the
 record, and no booking holds two units; once settled, the counters equal the record.
 
 ``STATE_MACHINE_EXAMPLES`` (default 200, 30 steps each) sets the size; ``make soak`` runs more.
@@ -19,16 +20,14 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
-from availability.adapters.record import EventRecord
-from availability.service import Rebuilder, live_holds, now_ms
+from booking.adapters.counters import EventRecord, UnitInUse, differences, event_counters, holds_in
 from booking.api import BookingIn
 from common.auth import Identity
-from common.capacity import UnitInUse, differences, event_counters
 from common.contracts import OneOffBlackoutData, ShiftStatus
 from common.errors import Problem
 from common.roles import Role
 from tests.factories import event_data, message, professional, shift_data
-from tests.integration.booking_parts import RecordOf, booking_parts
+from tests.integration.booking_parts import booking_parts
 
 EXAMPLES = int(os.environ.get("STATE_MACHINE_EXAMPLES", "200"))
 SLOTS = 4  # 09:00 to 11:00, half an hour each
@@ -198,29 +197,37 @@ class CapacityHistory(RuleBasedStateMachine):
 
         self.h.run(take_and_die())
 
+    async def _flush(self) -> None:
+        redis = self.parts.store._redis
+        keys = [k async for k in redis.scan_iter(match=f"{self.parts.store.keys(self.event.id).event[:-5]}*")]
+        if keys:
+            await redis.delete(*keys)
+
     @rule()
     def redis_is_flushed_and_rebuilt(self) -> None:
         async def flush_and_rebuild():
-            redis = self.parts.store._redis
-            keys = [k async for k in redis.scan_iter(match=f"{self.parts.store.keys(self.event.id).event[:-5]}*")]
-            if keys:
-                await redis.delete(*keys)
-            await self._rebuilder().rebuild(self.event.id)
+            await self._flush()
+            await self.parts.owner.rebuild(self.event.id)
 
         self.h.run(flush_and_rebuild())
 
     @rule()
+    def redis_is_flushed(self) -> None:
+        """Left so: bookings are asked to try again, and the next change builds the event whole."""
+        self.h.run(self._flush())
+
+    @rule()
     def settle(self) -> None:
-        """Resume, expire what crashed takes left, and compare the counters with the record."""
+        """Resume; the owner's watch rebuilds what is missing and expires what crashed takes left;
+        the counters equal the record."""
         self.resume_the_consumer(False)
 
         async def compare():
-            await self._rebuilder().expire_holds(await self._record(), await self._units())
+            await self.parts.owner.rebuild_missing()
+            await self.parts.owner.expire_holds()
             record = await self._record()
-            units = await self._units()
-            holds = live_holds(await self.parts.store.holds(self.event.id), units, now_ms())
-            built = event_counters(record.sequence, record.event, record.shifts, units, holds)
             live = await self.parts.store.raw(self.event.id)
+            built = event_counters(record.sequence, record.event, record.shifts, await self._units(), holds_in(live))
             return differences(live, built)
 
         assert self.h.run(compare()) == {}
@@ -245,7 +252,7 @@ class CapacityHistory(RuleBasedStateMachine):
 
         assert all(n == 1 for n in self.h.run(held()).values())
 
-    # -- the record, as availability's rebuild reads it ---------------------------------------
+    # -- the record, as the shifts service published it ---------------------------------------
 
     async def _record(self) -> EventRecord:
         """Everything the shifts service published (once settled, the owner's record is the same)."""
@@ -254,21 +261,16 @@ class CapacityHistory(RuleBasedStateMachine):
     async def _units(self) -> list[UnitInUse]:
         return await self.parts.confirmed_units(self.event.id)
 
-    def _rebuilder(self) -> Rebuilder:
-        return Rebuilder(self.parts.store, RecordOf(self.parts), settle_seconds=0, flag_seconds=10)
-
     def teardown(self) -> None:
         if hasattr(self, "h"):
             self.settle()
 
 
-def test_random_histories_never_overbook_lose_or_double_a_booking(servers, key_prefix):
+def test_random_histories_never_overbook_lose_or_double_a_booking(servers, key_prefix, redis_kind):
     global HARNESS
     loop = asyncio.new_event_loop()
     try:
-        from redis.asyncio import Redis
-
-        redis = Redis.from_url(servers.redis_url, decode_responses=True)
+        redis = redis_kind.client()
         context = booking_parts(servers, redis, key_prefix)
         parts = loop.run_until_complete(context.__aenter__())
         HARNESS = Harness(loop, parts)

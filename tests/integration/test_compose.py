@@ -91,7 +91,7 @@ def test_no_secret_is_written_in_the_compose_file_and_make_compose_env_gives_eve
     make compose-env writes each of them, fresh."""
     text = (ROOT / "docker-compose.yml").read_text()
     required = set(re.findall(r"\$\{([A-Z_]+):\?", text))
-    assert {"JWT_SIGNING_KEY", "AVAILABILITY_SIGNING_KEY", "ADMIN_PASSWORD", "POSTGRES_PASSWORD", "REDIS_PASSWORD"} <= required
+    assert {"JWT_SIGNING_KEY", "ADMIN_PASSWORD", "POSTGRES_PASSWORD", "REDIS_PASSWORD"} <= required
     for line in text.splitlines():
         if re.search(r"(PASSWORD|SECRET|KEYS?)[A-Z_]*:", line):
             assert "${" in line, f"a secret written in the file: {line.strip()}"

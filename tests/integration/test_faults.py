@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from common.capacity import CapacityStore
+from booking.adapters.capacity import CapacityStore
 from common.events import BookingConfirmed
 from common.messaging import Broker
 from tests.integration.helpers import add_shift, booking_rows, create_event, create_professional, local, sign_in_admin

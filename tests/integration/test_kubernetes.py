@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from common.settings import ServiceSettings
 from devstack.edge import PLACEHOLDER, TEMPLATE
 from tests.integration.deployment import assert_configured, made_up_secrets
 
@@ -100,8 +101,7 @@ def test_no_secret_lives_in_the_manifests_and_each_pod_reads_only_its_own():
         read[name] = {v["valueFrom"]["secretKeyRef"]["key"] for c in containers for v in c.get("env", []) if "valueFrom" in v}
     assert "JWT_SIGNING_KEY" in read["gateway"]
     assert not any("JWT_SIGNING_KEY" in keys for n, keys in read.items() if n != "gateway")
-    assert "AVAILABILITY_SIGNING_KEY" in read["availability"]
-    assert not any("AVAILABILITY_SIGNING_KEY" in keys for n, keys in read.items() if n != "availability")
+    assert read["availability"] <= {"REDIS_URL", "RABBITMQ_URL"}  # it reads the counters: no key of its own
 
 
 @pytest.mark.parametrize("name", [*SERVICES, "edge"])
@@ -132,5 +132,16 @@ def test_nothing_reaches_a_service_but_what_calls_it():
         "gateway": {"edge"},
         "shifts": {"edge", "gateway"},  # the gateway reads each service's OpenAPI document
         "availability": {"edge", "gateway"},
-        "booking": {"edge", "gateway", "availability"},  # availability rebuilds from the record
+        "booking": {"edge", "gateway"},  # no service calls another for state: events carry it
     }  # the notifier: nobody
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_a_stopping_pod_is_given_longer_than_the_service_takes_to_drain(name):
+    """The pre-stop pause lets the entry and the Service stop routing to the pod first; then the
+    service drains in three stages of at most DRAIN_SECONDS each (requests, messages, outbox)."""
+    by_kind = {(r["kind"], r["metadata"]["name"]): r for r in resources()}
+    pod = by_kind["Deployment", name]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    pause = int(container["lifecycle"]["preStop"]["exec"]["command"][-1])
+    assert pod["terminationGracePeriodSeconds"] > pause + 3 * ServiceSettings().drain_seconds

@@ -1,14 +1,12 @@
 """Outside development (ENVIRONMENT unset: production), a service refuses to start on a missing or
 built-in key, secret or password, and says what to set; in development it starts with them."""
 
-import json
 import os
 import subprocess
 import sys
 
 import pytest
 
-from common.auth import new_private_key_pem, private_key, public_pem
 from tests.integration.deployment import made_up_secrets
 
 BUILT_IN = {"RABBITMQ_URL": "amqp://guest:guest@127.0.0.1:5672/", "ADMIN_PASSWORD": "admin-password"}
@@ -25,8 +23,8 @@ def start(service: str, environment: dict[str, str]) -> subprocess.CompletedProc
     ("service", "named"),
     [
         ("gateway", ["JWT_SIGNING_KEY", "ADMIN_PASSWORD", "RABBITMQ_URL"]),
-        ("availability", ["SERVICE_SIGNING_KEY", "RABBITMQ_URL"]),
-        ("booking", ["TRUSTED_SERVICE_KEYS", "RABBITMQ_URL"]),
+        ("availability", ["RABBITMQ_URL"]),
+        ("booking", ["RABBITMQ_URL"]),
         ("shifts", ["RABBITMQ_URL"]),
         ("notifier", ["RABBITMQ_URL"]),
     ],
@@ -48,7 +46,5 @@ def test_a_short_admin_password_is_refused_too_and_good_credentials_pass_the_che
     }
     refused = start("gateway", good | {"ADMIN_PASSWORD": "short-pw"})
     assert "ADMIN_PASSWORD" in refused.stderr and "JWT_SIGNING_KEY" not in refused.stderr
-    availability = new_private_key_pem()
-    trusted = json.dumps({"availability": public_pem(private_key(availability))})
-    booking = start("booking", good | {"TRUSTED_SERVICE_KEYS": trusted, "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"})
+    booking = start("booking", good | {"DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"})
     assert "will not start" not in booking.stderr  # past the check (then it cannot reach its database: port 1)

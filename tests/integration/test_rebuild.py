@@ -1,24 +1,24 @@
 """Redis holds derived state only: after losing it, a rebuild gives back the very same counters."""
 
 import asyncio
-import json
-import os
 import random
-import subprocess
-import sys
 import uuid
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from common.capacity import CapacityStore
+from booking.adapters.capacity import CapacityStore
 from common.roles import Role
-from tests.integration.helpers import add_shift, create_event, create_professional, local, sign_in_admin, wait_for_availability
+from tests.integration.helpers import (
+    add_shift,
+    create_event,
+    create_professional,
+    decoded,
+    local,
+    sign_in_admin,
+    wait_for_availability,
+)
 
 ZONE = ZoneInfo("Europe/Madrid")
-
-
-def decoded(state: dict[str, dict[str, str]]) -> dict:
-    return {name: {k: json.loads(v) if v[:1] in "{[" else v for k, v in fields.items()} for name, fields in state.items()}
 
 
 async def random_history(api, system, seed: int) -> tuple[dict, list]:
@@ -114,7 +114,7 @@ async def test_losing_redis_and_rebuilding_gives_identical_counters(api, system,
         await api.call("GET", "/availability", params={"event_id": event["id"], "date": d.isoformat()}) for d in days
     ]
 
-    # The running service notices by itself and rebuilds from PostgreSQL.
+    # The running booking service notices by itself and rebuilds from PostgreSQL.
     await forget_everything(redis, system.settings.redis_key_prefix)
     for _ in range(300):  # an answer kept from before may still be served for ANSWER_MAX_AGE_SECONDS
         if await store.is_built():
@@ -126,35 +126,17 @@ async def test_losing_redis_and_rebuilding_gives_identical_counters(api, system,
         await api.call("GET", "/availability", params={"event_id": event["id"], "date": d.isoformat()}) for d in days
     ] == availability_before
 
-    # And the one command an operator runs does the same.
+    # And the one command an operator runs does the same, beside the running instances.
     await forget_everything(redis, system.settings.redis_key_prefix)
-    command = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "availability",
-        "rebuild",
-        env=system.settings.service_env("availability", "127.0.0.1", 25),
-        stdout=asyncio.subprocess.PIPE,
-    )
-    output, _ = await asyncio.wait_for(command.communicate(), 120)
-    assert command.returncode == 0
-    report = json.loads(output.decode().strip().splitlines()[-1])
-    assert report["events"] >= 1 and report["bookings"] >= 1
+    returncode, report = await system.command("booking", "rebuild")
+    assert returncode == 0 and report["events"] >= 1 and report["bookings"] >= 1
     assert decoded(await store.raw(event_id)) == before
 
 
 async def reconcile(system, event_id: str) -> dict:
-    env = os.environ | system.settings.service_env("availability", "127.0.0.1", 25)
-    done = await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "availability", "reconcile", event_id],
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    return json.loads(done.stdout.splitlines()[-1])
+    returncode, report = await system.command("booking", "reconcile", event_id)
+    assert returncode == 0
+    return report
 
 
 async def test_reconcile_repairs_lasting_drift_and_not_bookings_in_flight(api, system, redis):
@@ -195,6 +177,6 @@ async def test_reconcile_repairs_lasting_drift_and_not_bookings_in_flight(api, s
     right = await redis.hget(keys.remaining, slot_key)
     await redis.hset(keys.remaining, slot_key, int(right) + 1)
     repaired = await reconcile(system, event["id"])
-    # Ours repairs it, unless availability's own reconcile (every 30 s) came first: either way, once.
+    # Ours repairs it, unless the running instances' own reconcile came first: either way, once.
     assert repaired["repaired"] in ({event["id"]: {"remaining": [slot_key]}}, {})
     assert await redis.hget(keys.remaining, slot_key) == right

@@ -17,11 +17,12 @@ from uuid import UUID
 
 import asyncpg
 
+from booking.adapters.capacity import Taken
 from booking.adapters.repository import viewable_by
-from booking.domain import Booking, Coverage
+from booking.domain import Booking, Coverage, capacity_of
 from common.auth import Identity
-from common.capacity import KnownEvent, Taken
 from common.contracts import BookingStatus, EventData, ShiftData, ShiftStatus
+from common.counters import KnownEvent
 from common.events import Event
 from common.unit_of_work import UnitOfWork
 
@@ -51,11 +52,8 @@ class FakeRecord:
         sequence, _ = self.t.definitions.get(booking.event_id, (None, None))
         if sequence is None or sequence > definition_sequence:
             return False
-        capacity = sum(
-            c.capacity
-            for c in await self.coverage(booking.event_id)
-            if c.professional_id == booking.professional_id and c.start <= booking.slot_start and booking.slot_end <= c.end
-        )
+        shifts = await self.coverage(booking.event_id)
+        capacity = capacity_of(booking.professional_id, booking.slot_start, booking.slot_end, shifts)
         if booking.unit > capacity:
             return False
         others = self.t.bookings.values()

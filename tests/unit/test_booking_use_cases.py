@@ -9,11 +9,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from booking.adapters.capacity import Earlier, Full, Limited, Taken
 from booking.api import BookingIn
 from booking.owner import CapacityOwner
 from booking.service import BookingService
 from common.auth import Identity
-from common.capacity import Earlier, Full, Limited, Taken
 from common.contracts import ShiftStatus
 from common.errors import Problem
 from common.events import BookingCancelled, BookingConfirmed, BookingNeedsReschedule, BookingReassigned, ShiftUpdated

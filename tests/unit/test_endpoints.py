@@ -8,15 +8,14 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from pydantic import BaseModel, ConfigDict
 
-from common.auth import Identity, ServiceTokens, SignerKeys, TokenSigner, new_private_key_pem, private_key, public_pem
+from common.auth import Identity, SignerKeys, TokenSigner, new_private_key_pem
 from common.endpoints import Call, Endpoints, Header
 from common.openapi import document
 from common.roles import Role
 from common.settings import ServiceSettings
 from common.web import json_response, service_app
 
-SERVICE_KEY = new_private_key_pem()
-SETTINGS = ServiceSettings(trusted_service_keys={"tests": public_pem(private_key(SERVICE_KEY))})
+SETTINGS = ServiceSettings()
 SIGNER = TokenSigner(new_private_key_pem(), SETTINGS.jwt_issuer, SETTINGS.jwt_audience, 600)
 
 
@@ -55,14 +54,12 @@ async def read(request: web.Request, call: Call[None, None]) -> web.Response:
     return json_response({"signed_in": call.who is not None})
 
 
-@api.get("/internal/notes", "Services only", roles=(Role.SERVICE,), public=False)
-async def internal(request: web.Request, call: Call[None, None]) -> web.Response:
+@api.get("/notes/all", "Admins only", roles=(Role.ADMIN,))
+async def everyone(request: web.Request, call: Call[None, None]) -> web.Response:
     return json_response({})
 
 
 def token(role: Role) -> dict[str, str]:
-    if role is Role.SERVICE:
-        return {"Authorization": f"Bearer {ServiceTokens('tests', SERVICE_KEY, SETTINGS.jwt_audience).token()}"}
     who = Identity(id=uuid.uuid4(), role=role, name=role.value)
     return {"Authorization": f"Bearer {SIGNER.issue(who)}"}
 
@@ -81,8 +78,8 @@ async def test_the_declared_roles_guard_the_route(client):
     assert (anonymous.status, (await anonymous.json())["code"]) == (401, "unauthorized")
     professional = await client.post(path, json={"text": "hi"}, headers=token(Role.PROFESSIONAL))
     assert (professional.status, (await professional.json())["code"]) == (403, "forbidden")
-    service = await client.get("/v1/internal/notes", headers=token(Role.ADMIN))
-    assert service.status == 403
+    assert (await client.get("/v1/notes/all", headers=token(Role.CLIENT))).status == 403
+    assert (await client.get("/v1/notes/all", headers=token(Role.ADMIN))).status == 200
     assert (await client.get("/v1/notes")).status == 200
     assert await (await client.get("/v1/notes", headers=token(Role.CLIENT))).json() == {"signed_in": True}
 
@@ -113,7 +110,7 @@ async def test_what_the_declaration_refuses_is_a_problem_document(client, path, 
 
 def test_the_document_is_built_from_the_same_declarations():
     doc = document("notes", api.public())
-    assert set(doc["paths"]) == {"/notes/{note_id}", "/notes"}  # the service-only endpoint stays out
+    assert set(doc["paths"]) == {"/notes/{note_id}", "/notes", "/notes/all"}
     operation = doc["paths"]["/notes/{note_id}"]["post"]
     assert operation["description"] == "Allowed to: client."
     assert operation["requestBody"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/NoteIn"}

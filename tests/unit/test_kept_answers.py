@@ -7,7 +7,7 @@ from uuid import uuid4
 
 from availability.domain import KeptAnswers
 from availability.service import Availability
-from common.capacity import CounterChange
+from common.counters import CounterChange
 from common.errors import Problem
 
 EVENT, OTHER = uuid4(), uuid4()
@@ -100,8 +100,9 @@ class FakeStore:
         self.announcements: asyncio.Queue[CounterChange | None] = asyncio.Queue()
 
     async def day_counts(self, event_id, day, zone):
-        from common.capacity import DayCounts, KnownEvent
+        from availability.adapters.counters import DayCounts
         from common.contracts import EventData
+        from common.counters import KnownEvent
 
         self.reads += 1
         await self.proceed.wait()

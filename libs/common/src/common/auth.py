@@ -1,8 +1,7 @@
 """Tokens (SPEC §4). The gateway signs users' tokens with a private key only it holds (EdDSA on
 Ed25519); every service verifies them with the public keys the gateway publishes at
-``/.well-known/jwks.json``, so no service can mint a user's token. A service that calls another
-signs short-lived tokens of its own with a key of its own, which only the services it calls trust,
-and only on their internal routes.
+``/.well-known/jwks.json``, so no service can mint a user's token. No service calls another with
+an identity of its own: nothing between services goes but integration events.
 
 Keys carry a ``kid`` (their RFC 7638 thumbprint). Rotation: publish the next key beside the
 current one (``JWT_EXTRA_PUBLIC_KEYS``), sign with it (``JWT_SIGNING_KEY``) keeping the old one
@@ -15,7 +14,6 @@ import hashlib
 import json
 import logging
 import time
-import uuid
 from collections.abc import Iterable
 from typing import Protocol, Self
 from uuid import UUID
@@ -34,8 +32,6 @@ from common.roles import Role
 log = logging.getLogger(__name__)
 
 ALGORITHM = "EdDSA"
-SERVICE_ISSUER = "service:"  # a service's own tokens: iss = "service:<its name>"
-SERVICE_TOKEN_SECONDS = 300
 REQUIRED_CLAIMS = ["exp", "iat", "sub", "iss", "aud"]
 
 
@@ -134,8 +130,6 @@ class TokenSigner:
         self.keys: dict[str, Ed25519PublicKey] = {key_id(k): k for k in published}
 
     def issue(self, who: Identity) -> str:
-        if who.role is Role.SERVICE:
-            raise ValueError("the gateway signs people's tokens, never a service's")
         now = int(time.time())
         claims = {
             "sub": str(who.id),
@@ -152,33 +146,6 @@ class TokenSigner:
 
     def jwks(self) -> dict:
         return {"keys": [jwk(key) for key in self.keys.values()]}
-
-
-class ServiceTokens:
-    """A calling service's own identity, in tokens of a few minutes, renewed before they expire."""
-
-    def __init__(self, name: str, private_pem: str, audience: str, lifetime_seconds: int = SERVICE_TOKEN_SECONDS) -> None:
-        self._key = private_key(private_pem)
-        self._kid = key_id(self._key.public_key())
-        self._name, self._audience, self._lifetime = name, audience, lifetime_seconds
-        self._id = uuid.uuid5(uuid.NAMESPACE_URL, f"appointments:service:{name}")
-        self._token, self._renew_at = "", 0.0
-
-    def token(self) -> str:
-        now = time.time()
-        if now >= self._renew_at:
-            claims = {
-                "sub": str(self._id),
-                "role": Role.SERVICE.value,
-                "name": self._name,
-                "iss": SERVICE_ISSUER + self._name,
-                "aud": self._audience,
-                "iat": int(now),
-                "exp": int(now) + self._lifetime,
-            }
-            self._token = jwt.encode(claims, self._key, algorithm=ALGORITHM, headers={"kid": self._kid})
-            self._renew_at = now + self._lifetime / 3  # renewed with two thirds of its life left
-        return self._token
 
 
 # -- verifying --------------------------------------------------------------------------------
@@ -248,14 +215,11 @@ VERIFIED_TOKENS_KEPT = 50_000
 
 
 class TokenVerifier:
-    """Every service's: a person's token signed by a key the gateway publishes; a service's token
-    signed by that service's own key (``trusted_services``: name -> its public key, PEM; two
-    while it rotates), never one for the other."""
+    """Every service's: a person's token, signed by a key the gateway publishes."""
 
-    def __init__(self, user_keys: UserKeys, issuer: str, audience: str, trusted_services: dict[str, str]) -> None:
+    def __init__(self, user_keys: UserKeys, issuer: str, audience: str) -> None:
         self._user_keys = user_keys
         self._issuer, self._audience = issuer, audience
-        self._services = {key_id(k): (name, k) for name, pems in trusted_services.items() for k in public_keys(pems)}
         self._verified: dict[str, tuple[Identity, int]] = {}  # token -> (identity, exp)
 
     async def verify(self, token: str) -> Identity:
@@ -268,19 +232,10 @@ class TokenVerifier:
             header = jwt.get_unverified_header(token)
             if header.get("alg") != ALGORITHM or not isinstance(header.get("kid"), str):
                 raise jwt.InvalidTokenError("only EdDSA tokens that name their key")
-            kid = header["kid"]
-            if kid in self._services:
-                name, key = self._services[kid]
-                claims = self._decode(token, key, SERVICE_ISSUER + name)
-                if claims.get("role") != Role.SERVICE.value or claims.get("name") != name:
-                    raise jwt.InvalidTokenError("a service's key signs that service's identity only")
-            else:
-                key = await self._user_keys.key(kid)
-                if key is None:
-                    raise jwt.InvalidTokenError("signed by a key that is not (or no longer) published")
-                claims = self._decode(token, key, self._issuer)
-                if claims.get("role") == Role.SERVICE.value:
-                    raise jwt.InvalidTokenError("a person's key never signs a service's identity")
+            key = await self._user_keys.key(header["kid"])
+            if key is None:
+                raise jwt.InvalidTokenError("signed by a key that is not (or no longer) published")
+            claims = self._decode(token, key, self._issuer)
             identity = Identity.from_claims(claims)
         except (jwt.PyJWTError, ValidationError, KeyError, ValueError) as exc:
             raise unauthorized("The access token is invalid or expired.") from exc
@@ -326,7 +281,7 @@ async def identity_middleware(request: web.Request, handler):
         if scheme.lower() != "bearer" or not token:
             raise unauthorized("Use 'Authorization: Bearer <token>'.")
         identity = await request.app[TOKEN_VERIFIER].verify(token.strip())
-        if identity.role is not Role.SERVICE and (profiles := request.app.get(PROFILES)) is not None:
+        if (profiles := request.app.get(PROFILES)) is not None:
             identity = await profiles.current(identity)
     request[_IDENTITY] = identity
     return await handler(request)

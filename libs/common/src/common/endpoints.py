@@ -73,7 +73,6 @@ class Endpoint:
     responses: dict[int, Any] = field(default_factory=dict)  # status -> model (None: no body)
     headers: tuple[Header, ...] = ()
     errors: tuple[int, ...] = (400, 401, 403, 404, 409, 422)
-    public: bool = True  # False: service-to-service, never in the public document
 
     @cached_property
     def path_ids(self) -> tuple[str, ...]:
@@ -81,9 +80,6 @@ class Endpoint:
 
     async def serve(self, request: web.Request) -> web.StreamResponse:
         who = require_identity(request, *self.roles) if self.roles else current_identity(request)
-        if self.public and who is not None and who.role is Role.SERVICE:
-            # A service's identity is for the routes between services, never a public one.
-            raise Problem(403, "forbidden", "Forbidden", "A service's token is not accepted here.")
         headers: dict[str, str | None] = {}
         for header in self.headers:
             value = request.headers.get(header.name)
@@ -134,4 +130,5 @@ class Endpoints:
         return [web.route(e.method, self.prefix + e.path, e.serve) for e in self._declared]
 
     def public(self) -> list[Endpoint]:
-        return [e for e in self._declared if e.public]
+        """Every endpoint: all of them are public (no route between services exists)."""
+        return list(self._declared)

@@ -47,6 +47,11 @@ class Broker:
         self._consumer_channels: list[AbstractChannel] = []  # strong references: aio-pika keeps weak ones
         self._pending: list[tuple] = []  # subscriptions asked for before the first connection
         self._on_reconnect: list[Callable[[], None]] = []
+        self._consumers: list[tuple[aio_pika.abc.AbstractQueue, str]] = []  # (queue, consumer tag)
+        self._handling = 0  # messages being handled now
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._stopping = False
 
     async def connect(self) -> None:
         connection = await aio_pika.connect_robust(
@@ -85,6 +90,26 @@ class Broker:
                 log.warning("RabbitMQ not reachable (%r); trying again in %.0f s", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
+
+    async def stop_consuming(self, timeout: float) -> bool:
+        """Take no more messages (each consumer cancelled, so RabbitMQ delivers nothing more here),
+        and wait up to ``timeout`` for those being handled to finish and be acked. True when none
+        was left unfinished; what is delivered and not handled goes back to the queue with the
+        channel, for another instance."""
+        self._stopping = True
+        self._pending.clear()
+        for queue, tag in self._consumers:
+            try:
+                await asyncio.wait_for(queue.cancel(tag), timeout)
+            except Exception as exc:  # the connection is already gone: nothing more comes anyway
+                log.warning("could not cancel the consumer of %s (%r)", queue.name, exc)
+        self._consumers.clear()
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+            return True
+        except TimeoutError:
+            log.warning("%d messages still being handled after %.0f s; they will be delivered again", self._handling, timeout)
+            return False
 
     async def close(self) -> None:
         if self._connection is not None:
@@ -230,6 +255,19 @@ class Broker:
             await self._republish(DEAD_LETTER_EXCHANGE, queue_name, message, {"x-parked-because": reason[:500]})
 
         async def on_message(message: AbstractIncomingMessage) -> None:
+            if self._stopping:  # delivered as the consumer was being cancelled: back to the queue
+                await message.nack(requeue=True)
+                return
+            self._handling += 1
+            self._idle.clear()
+            try:
+                await handle(message)
+            finally:
+                self._handling -= 1
+                if self._handling == 0:
+                    self._idle.set()
+
+        async def handle(message: AbstractIncomingMessage) -> None:
             try:
                 event = IntegrationEvent.model_validate_json(message.body)
                 kind, handler = handlers.get(event.type, (None, None))
@@ -281,4 +319,4 @@ class Broker:
             finally:
                 correlation_id.reset(token)
 
-        await queue.consume(on_message)
+        self._consumers.append((queue, await queue.consume(on_message)))

@@ -170,6 +170,22 @@ class OutboxRelay:
                 log.exception("outbox relay pass failed")
                 await asyncio.sleep(backoff)
 
+    async def flush(self, timeout: float) -> bool:
+        """Publish what is pending now, for at most ``timeout`` (a stopping service: its last
+        commits' events go out before it does). False when some are left: they wait for the next
+        relay, of another instance or after a restart."""
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    published, failed = await self.publish_pending()
+                    if failed:
+                        raise ConnectionError(f"{failed} events not published")
+                    if published < self._batch_size:
+                        return True
+        except Exception as exc:  # the broker away, or out of time: nothing is lost, only later
+            log.warning("outbox not flushed before stopping (%r); the rest goes out with the next relay", exc)
+            return False
+
     async def publish_pending(self) -> tuple[int, int]:
         async with self._outbox.claim(self._batch_size) as claimed:
             if not claimed.rows:

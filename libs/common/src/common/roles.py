@@ -7,7 +7,6 @@ class Role(StrEnum):
     CLIENT = "client"
     PROFESSIONAL = "professional"
     ADMIN = "admin"
-    SERVICE = "service"  # another service of ours, never a person
 
 
-PEOPLE = (Role.CLIENT, Role.PROFESSIONAL, Role.ADMIN)  # every signed-in person, no service
+PEOPLE = (Role.CLIENT, Role.PROFESSIONAL, Role.ADMIN)  # every signed-in person

@@ -20,20 +20,25 @@ class ServiceSettings(BaseSettings):
 
     rabbitmq_url: str = "amqp://guest:guest@127.0.0.1:5672/"
     redis_url: str = "redis://127.0.0.1:6379/0"
+    # A Redis Cluster, reached through any of its nodes (REDIS_URL): every script's keys share one
+    # hash slot (an event's), so each runs on the node that holds them.
+    redis_cluster: bool = False
     redis_key_prefix: str = Field("appt", description="prefix of every Redis key, so runs never share data")
 
     # "development" (make run, the tests) lets built-in credentials through; anything else makes a
     # service refuse to start on one (``refusals``), saying what to set.
     environment: Literal["development", "production"] = "production"
-    # Tokens (common.auth): people's are verified with the keys the gateway publishes here; a
-    # service's own tokens with its public key, named here by whoever it calls.
+    # Tokens (common.auth): people's are verified with the keys the gateway publishes here.
     jwks_url: str = "http://127.0.0.1:8085/.well-known/jwks.json"
-    trusted_service_keys: dict[str, str] = Field(default_factory=dict, description="service name -> Ed25519 public key (PEM)")
     jwt_issuer: str = "appointments-gateway"
     jwt_audience: str = "appointments"
     jwt_ttl_seconds: int = 3600
 
     log_level: str = "INFO"
+    # On SIGTERM a service takes no new work and gives what is in flight this long, at most, per
+    # stage: HTTP requests, then the messages being handled, then its outbox. Three stages in all,
+    # plus the orchestrator's pre-stop pause, stay within its grace period (deploy/kubernetes).
+    drain_seconds: float = 8.0
     outbox_poll_seconds: float = 0.5
     consumer_prefetch: int = 32
 

@@ -14,6 +14,7 @@ import orjson
 import uvloop
 from aiohttp import ClientSession, TCPConnector, web
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -24,7 +25,7 @@ from common.auth import PROFILES, TOKEN_VERIFIER, PublishedKeys, TokenVerifier, 
 from common.db import create_engine, create_pool, session_factory
 from common.endpoints import Endpoints
 from common.logging import configure_logging, correlation_id, new_correlation_id
-from common.messaging import Broker
+from common.messaging import RETRY_DELAYS, Broker, Subscriptions
 from common.openapi import document
 from common.outbox import ConnectionOutboxRows, Outbox, OutboxRelay, SessionOutboxRows
 from common.problems import problem_middleware
@@ -126,7 +127,7 @@ def service_app(settings: ServiceSettings, user_keys: UserKeys | None = None) ->
     if user_keys is None:
         published = user_keys = PublishedKeys(settings.jwks_url)
         app.on_cleanup.append(lambda app: published.close())
-    app[TOKEN_VERIFIER] = TokenVerifier(user_keys, settings.jwt_issuer, settings.jwt_audience, settings.trusted_service_keys)
+    app[TOKEN_VERIFIER] = TokenVerifier(user_keys, settings.jwt_issuer, settings.jwt_audience)
     app[READINESS] = []
     app[REPORTED] = []
     app.router.add_get("/healthz", _healthz)
@@ -178,25 +179,39 @@ def pg_pool(url: str):
     return ctx
 
 
-def redis_client(url: str, retry_lost_connections: bool = False):
-    """``retry_lost_connections``: a command whose connection turns out lost (Redis restarted) is
+def redis_from(settings: ServiceSettings, retry_lost_connections: bool = False) -> Redis:
+    """The service's Redis: one server, or a Redis Cluster (``REDIS_CLUSTER``), each through a
+    bounded pool that makes a burst wait for a connection (redis-py's default pool refuses the
+    request past its size: "Too many connections", a 500 seen under 100 clients).
+    ``retry_lost_connections``: a command whose connection turns out lost (Redis restarted) is
     sent again on a new one; only for a service whose commands may run twice harmlessly (reads,
     counts, and the capacity scripts, each idempotent: a take by the booking's id). Elsewhere the
     loss is a 503 and the client's retry does it."""
-
-    async def ctx(app: web.Application) -> AsyncIterator[None]:
-        # A bounded pool that makes a burst wait for a connection: redis-py's default pool refuses
-        # the request past its size ("Too many connections", a 500 seen under 100 clients).
-        retry = {"retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), 2), "retry_on_error": [RedisConnectionError]}
-        pool = BlockingConnectionPool.from_url(
-            url,
+    retry = {"retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), 2), "retry_on_error": [RedisConnectionError]}
+    if settings.redis_cluster:
+        return RedisCluster.from_url(
+            settings.redis_url,
             max_connections=REDIS_CONNECTIONS,
-            timeout=5,
             decode_responses=True,
             health_check_interval=10,
             **(retry if retry_lost_connections else {}),
         )
-        client = Redis.from_pool(pool)  # owns the pool: aclose() closes it
+    pool = BlockingConnectionPool.from_url(
+        settings.redis_url,
+        max_connections=REDIS_CONNECTIONS,
+        timeout=5,
+        decode_responses=True,
+        health_check_interval=10,
+        **(retry if retry_lost_connections else {}),
+    )
+    return Redis.from_pool(pool)  # owns the pool: aclose() closes it
+
+
+def redis_client(settings: ServiceSettings, retry_lost_connections: bool = False):
+    """``app[REDIS]`` (``redis_from``), as long as the app."""
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        client = redis_from(settings, retry_lost_connections)
         app[REDIS] = client
         app[READINESS].append(client.ping)
         yield
@@ -277,11 +292,30 @@ def background(name: str, run: Callable[[web.Application], Coroutine[Any, Any, N
     return ctx
 
 
-def outbox(poll_seconds: float, table: Table | None = None):
+def consumer(
+    settings: ServiceSettings,
+    subscriptions_of: Callable[[web.Application], Subscriptions],
+    retry_delays: tuple[float, ...] = RETRY_DELAYS,
+):
+    """The service's subscriptions on its queue (``settings.queue_name``), as long as the app; needs
+    the broker and whatever its handlers use before it. Stopping, it takes no more messages and
+    lets those being handled finish (``drain_seconds`` at most) before anything they use closes."""
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        await app[BROKER].subscribe(settings.queue_name, subscriptions_of(app), settings.consumer_prefetch, retry_delays)
+        yield
+        await app[BROKER].stop_consuming(settings.drain_seconds)
+
+    return ctx
+
+
+def outbox(settings: ServiceSettings, table: Table | None = None):
     """The service's outbox relay (``app[RELAY]``), running as long as the app; needs the database
     (or pool) and broker contexts before it. With ``table``, a service on SQLAlchemy: its outbox
     (``app[OUTBOX]``) and units of work (``app[UNITS_OF_WORK]``) too. Without, a service on plain
-    asyncpg (booking), whose units of work are its own."""
+    asyncpg (booking), whose units of work are its own. Stopping, it publishes what is pending
+    (``drain_seconds`` at most): the last requests' events leave with the instance."""
+    poll_seconds = settings.outbox_poll_seconds
 
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         if table is not None:
@@ -292,6 +326,7 @@ def outbox(poll_seconds: float, table: Table | None = None):
             app[RELAY] = OutboxRelay(ConnectionOutboxRows(app[PG_POOL]), app[BROKER], poll_seconds)
         async with _background_task("outbox-relay", app[RELAY].run):
             yield
+        await app[RELAY].flush(settings.drain_seconds)
 
     return ctx
 
@@ -299,7 +334,16 @@ def outbox(poll_seconds: float, table: Table | None = None):
 def serve(app: web.Application, settings: ServiceSettings) -> None:
     log.info("%s listening on %s:%s", settings.service_name, settings.http_host, settings.http_port)
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    web.run_app(app, host=settings.http_host, port=settings.http_port, print=None, access_log=None)
+    # SIGTERM: stop listening, let in-flight requests finish (drain_seconds at most), then the
+    # cleanup contexts in reverse: consumers drained, the outbox flushed, connections closed.
+    web.run_app(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        print=None,
+        access_log=None,
+        shutdown_timeout=settings.drain_seconds,
+    )
 
 
 def dead_letter_commands(settings: ServiceSettings, queue_name: str) -> dict[str, Callable[[list[str]], Coroutine]]:

@@ -1,6 +1,5 @@
 from aiohttp import web
 
-from availability.service import Availability, Rebuilder
+from availability.service import Availability
 
 AVAILABILITY = web.AppKey("availability", Availability)
-REBUILDER = web.AppKey("rebuilder", Rebuilder)

@@ -2,7 +2,7 @@ import sys
 from functools import partial
 from pathlib import Path
 
-from booking.app import audit_command, create_app
+from booking.app import audit_command, create_app, rebuild_command, reconcile_command
 from booking.settings import Settings
 from common.web import dead_letter_commands, run_service
 
@@ -13,5 +13,10 @@ run_service(
     sys.argv,
     Path(__file__).parent,
     settings.database_url,
-    {"audit": partial(audit_command, settings), **dead_letter_commands(settings, settings.queue_name)},
+    {
+        "audit": partial(audit_command, settings),
+        "rebuild": partial(rebuild_command, settings),
+        "reconcile": partial(reconcile_command, settings),
+        **dead_letter_commands(settings, settings.queue_name),
+    },
 )

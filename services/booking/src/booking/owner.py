@@ -1,5 +1,6 @@
-"""The one owner of capacity: applies every change that can take capacity away, in one order with
-the bookings.
+"""The one owner of capacity, and the only writer of the capacity counters in Redis: applies every
+change that can take capacity away, in one order with the bookings, and keeps the counters equal
+to the record (rebuilds, repairs, hold expiry).
 
 Shift and event changes arrive from ``shifts.events``. Each is applied, per event, under the
 event's exclusive advisory lock (bookings and cancels take it shared): the record's projection of
@@ -7,34 +8,42 @@ shifts and event definitions is brought up to date, then the Redis counters, and
 confirmed booking the record no longer gives a unit for is moved, in Redis and in the record, to
 a unit within someone's capacity in its slot (its own professional's first), or kept and flagged
 ``needs_reschedule``. A booking that commits after the change is checked against the new record;
-one committed before is seen by it. Nothing else writes capacity.
+one committed before is seen by it.
+
+Rebuilding an event, repairing its drift and giving back its expired holds take the same lock, so
+they come in the same order as every change: the record cannot move under them, and the one
+script that swaps the rebuilt counters in keeps the holds taken meanwhile. Nothing else (no flag,
+no settle time, no other process) is needed for a rebuild never to undo a change or a booking.
 """
 
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import partial
+from typing import TypeVar
 from uuid import UUID
 
 import asyncpg
+from redis.exceptions import RedisError
 
+from booking.adapters.capacity import CapacityStore, CountersLost
+from booking.adapters.counters import differences, event_counters, holds_in
 from booking.adapters.repository import BookingUnitOfWork, Repository
 from booking.domain import Beyond, Booking, Coverage, beyond_capacity
 from booking.service import booking_data
-from common.capacity import CapacityStore, KnownEvent, Rebuilding
 from common.contracts import BookingStatus, EventData, ShiftData
-from common.errors import try_again
+from common.counters import KnownEvent
 from common.events import BookingNeedsReschedule, BookingReassigned, Event
 from common.schedule import Schedule, Slot
+from common.unit_of_work import CONNECTION_LOST
 
 log = logging.getLogger(__name__)
 
-REBUILD_WAIT_SECONDS = 120.0  # a change waits this long for its event's rebuild, then fails (retried later)
-REBUILD_PAUSE_SECONDS = 0.1  # between a change's tries while its event is rebuilt
-LOCKS_PER_TRANSACTION = 50  # advisory locks share PostgreSQL's lock table: a snapshot holds at most these at once
+T = TypeVar("T")
 
 
 @dataclass
@@ -64,10 +73,36 @@ def bookable_in(schedule: Schedule) -> Callable[[datetime, datetime], bool]:
     return bookable
 
 
+@dataclass
+class RebuildReport:
+    events: int = 0
+    shifts: int = 0
+    bookings: int = 0
+    holds_kept: int = 0  # units taken for bookings not committed yet, carried into the rebuilt counters
+    holds_dropped: int = 0  # holds on units the record gives to no one else's room: their commits are refused
+    seconds: float = 0.0
+
+
+@dataclass
+class ReconcileReport:
+    events_checked: int = 0
+    holds_expired: int = 0  # given back: their bookings never committed
+    holds_of_committed: int = 0  # dropped, the unit kept: their bookings committed (the confirm step failed)
+    repaired: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # event -> key -> fields that differed
+    beyond: list[dict] = field(default_factory=list)  # upcoming bookings the record gave no unit for, moved or flagged
+    seconds: float = 0.0
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
 class CapacityOwner:
     def __init__(self, units_of_work: Callable[..., BookingUnitOfWork], store: CapacityStore) -> None:
         self._uow = units_of_work
         self._store = store
+
+    # -- changes ---------------------------------------------------------------------------------
 
     async def apply_event_change(self, change: Event[EventData]) -> None:
         """An event's hours, dates or blackouts changed (the whole event, newest sequence kept)."""
@@ -100,12 +135,17 @@ class CapacityOwner:
 
         The counters are changed inside the exclusive section: a take that sees the change commits
         after it (its shared lock waits for ours) and is checked against the changed record; a take
-        that did not see it is checked against the same record it took from, or refused.
+        that did not see it is checked against the same record it took from, or refused. An event
+        with no counters (new, or lost with Redis's data) is built whole from the record instead,
+        this change included: applied alone, the change would make a partial event.
         """
 
         async def change(uow: BookingUnitOfWork) -> AuditReport:
             await change_record(uow.record)
-            await change_counters()
+            try:
+                await change_counters()
+            except CountersLost:
+                await self._rebuild_event(uow, event_id)
             return await self._settle(uow, event_id, professional)
 
         await self._exclusively(event_id, change)
@@ -118,23 +158,180 @@ class CapacityOwner:
             _add(report, await self._exclusively(each, partial(self._settle, event_id=each, professional=None)))
         return report
 
-    async def _exclusively(self, event_id: UUID, work: Callable[[BookingUnitOfWork], Awaitable[AuditReport]]) -> AuditReport:
-        """``work`` in one transaction under the event's exclusive lock. While the event's counters
-        are rebuilt, or not built at all (Redis lost its data), the transaction is rolled back and
-        tried again after a pause, so the lock is never held while waiting: a rebuild waits for
-        this lock before reading the record, and must not be waited for in turn. A change already
-        made to Redis may be undone by the rebuild's swap meanwhile: it is made again on the next
-        try (its sequence is newer than the record's)."""
-        async with asyncio.timeout(REBUILD_WAIT_SECONDS):
-            while True:
-                try:
-                    if not await self._store.is_built():
-                        raise Rebuilding("counters not built")  # changed now, they would be partial
-                    async with self._uow() as uow:
-                        await uow.record.lock_event(event_id, exclusive=True)
-                        return await work(uow)
-                except Rebuilding:
-                    await asyncio.sleep(REBUILD_PAUSE_SECONDS)
+    async def _exclusively(self, event_id: UUID, work: Callable[[BookingUnitOfWork], Awaitable[T]]) -> T:
+        """``work`` in one transaction under the event's exclusive lock: the one order of every
+        change, rebuild and repair of the event, and of its bookings and cancels (which take the
+        lock shared). Should the counters vanish midway (Redis lost its data), the transaction is
+        rolled back and ``work`` tried once more on the event rebuilt from the record."""
+        rebuild_first = False
+        while True:
+            try:
+                async with self._uow() as uow:
+                    await uow.record.lock_event(event_id, exclusive=True)
+                    if rebuild_first:
+                        await self._rebuild_event(uow, event_id)
+                    return await work(uow)
+            except CountersLost:
+                if rebuild_first:
+                    raise
+                rebuild_first = True
+
+    # -- the counters, kept equal to the record ---------------------------------------------------
+
+    async def rebuild(self, event_id: UUID | None = None) -> RebuildReport:
+        """Build the counters of one event, or of every event, from the record; each under its
+        event's exclusive lock, swapped in at once, holds in flight kept."""
+        started, report = time.monotonic(), RebuildReport()
+        for each in await self._event_ids(event_id, defined_only=True):
+            part = await self._exclusively(each, partial(self._rebuild_event, event_id=each))
+            if part is not None:
+                report.events += 1
+                report.shifts += part.shifts
+                report.bookings += part.bookings
+                report.holds_kept += part.holds_kept
+                report.holds_dropped += part.holds_dropped
+        report.seconds = round(time.monotonic() - started, 3)
+        return report
+
+    async def _rebuild_event(self, uow: BookingUnitOfWork, event_id: UUID) -> RebuildReport | None:
+        """Under the event's exclusive lock: its counters from the record. None when the record has
+        no definition of it yet (its counters are built when one arrives)."""
+        record = await uow.record.capacity_record(event_id)
+        if record is None:
+            return None
+        units = await uow.record.units_held(event_id)
+        kept, dropped = await self._store.replace_event(
+            event_id, event_counters(record.sequence, record.event, record.shifts, units)
+        )
+        log.info("rebuilt the counters of event %s: %d bookings, %d holds kept, %d dropped", event_id, len(units), kept, dropped)
+        return RebuildReport(1, len(record.shifts), len(units), kept, dropped)
+
+    async def rebuild_everything(self) -> RebuildReport | None:
+        """Every event's counters, then the marker that says they exist (an operator's command);
+        one instance at a time. None when another instance is doing it."""
+        async with self._uow() as duty:
+            if not await duty.record.try_duty("rebuild"):
+                return None
+            report = await self.rebuild()
+            await self._store.mark_built()
+        log.info("rebuilt every event's counters: %s", report)
+        return report
+
+    async def rebuild_missing(self) -> list[UUID]:
+        """Rebuild the events that have no counters: all of them when Redis lost its data, or what
+        one lost master of a Redis Cluster held, and those alone. Instances running this at once
+        share the work (each event is rebuilt once, under its lock). Once none is missing, the
+        marker that says the counters exist is set. Returns the events rebuilt here."""
+        async with self._uow() as uow:
+            defined = await uow.record.defined_events()
+        rebuilt = []
+        for event_id in await self._store.missing(defined):
+
+            async def if_still_missing(uow: BookingUnitOfWork, event_id: UUID = event_id) -> bool:
+                if not await self._store.missing([event_id]):
+                    return False  # another instance was first
+                return await self._rebuild_event(uow, event_id) is not None
+
+            if await self._exclusively(event_id, if_still_missing):
+                rebuilt.append(event_id)
+        if rebuilt:
+            log.warning("rebuilt %d events whose counters were gone", len(rebuilt))
+        if not await self._store.is_built() and not await self._store.missing(defined):
+            await self._store.mark_built()
+        return rebuilt
+
+    async def expire_holds(self) -> tuple[int, int]:
+        """Give back the units of expired holds whose bookings never committed; drop the holds of
+        bookings that did (their confirm step failed: the unit stays theirs). Returns (given back,
+        dropped). Costs one Redis round trip when no hold has expired."""
+        async with self._uow() as uow:
+            defined = await uow.record.defined_events()
+        expired = dropped = 0
+        for event_id in await self._store.expired_holds(defined, now_ms()):
+            given_back, kept = await self._exclusively(event_id, partial(self._expire, event_id=event_id))
+            expired, dropped = expired + given_back, dropped + kept
+        return expired, dropped
+
+    async def _expire(self, uow: BookingUnitOfWork, event_id: UUID) -> tuple[int, int]:
+        """Under the event's exclusive lock, so no commit of these bookings is in flight: the record
+        says for certain which of them committed."""
+        known = await self._store.event(event_id)
+        holds = await self._store.holds(event_id)
+        if known is None or not holds:
+            return 0, 0
+        committed = await uow.record.recorded([h.taken.booking_id for h in holds])
+        expired = kept = 0
+        for hold in holds:
+            booking_id = hold.taken.booking_id
+            if booking_id in committed:
+                kept += await self._store.confirm(event_id, booking_id)
+            elif hold.expires_ms <= now_ms():
+                start = datetime.fromtimestamp(int(hold.taken.slot), UTC)
+                slot = Slot(start, start + known.schedule.slot_length)
+                expired += await self._store.release(known, slot, booking_id, held_only=True)
+        if expired or kept:
+            log.info("event %s: %d expired holds given back, %d holds of committed bookings dropped", event_id, expired, kept)
+        return expired, kept
+
+    async def reconcile(self, event_id: UUID | None = None) -> ReconcileReport:
+        """Compare every event's counters with the record and repair (rebuild) where they differ;
+        expire holds; move or flag bookings the record gives no unit for. One event at a time under
+        its exclusive lock: the record holds still, and the counters are read in one step, so a
+        difference found is drift, never a booking in flight."""
+        started, report = time.monotonic(), ReconcileReport()
+        for each in await self._event_ids(event_id, defined_only=True):
+            part = await self._exclusively(each, partial(self._reconcile_event, event_id=each))
+            report.events_checked += 1
+            report.holds_expired += part.holds_expired
+            report.holds_of_committed += part.holds_of_committed
+            report.repaired |= part.repaired
+            report.beyond += part.beyond
+        report.seconds = round(time.monotonic() - started, 3)
+        return report
+
+    async def _reconcile_event(self, uow: BookingUnitOfWork, event_id: UUID) -> ReconcileReport:
+        report = ReconcileReport()
+        report.holds_expired, report.holds_of_committed = await self._expire(uow, event_id)
+        record = await uow.record.capacity_record(event_id)
+        if record is None:
+            return report
+        units = await uow.record.units_held(event_id)
+        live = await self._store.raw(event_id)
+        holds = holds_in(live)  # the holds of bookings not committed: after _expire, no others are left
+        drift = differences(live, event_counters(record.sequence, record.event, record.shifts, units, holds))
+        if drift:
+            log.warning("reconcile repairs event %s: %s", event_id, drift)
+            await self._rebuild_event(uow, event_id)
+            report.repaired[str(event_id)] = drift
+        settled = await self._settle(uow, event_id, None)
+        report.beyond = settled.beyond
+        return report
+
+    async def watch(self, check_seconds: float, reconcile_seconds: float) -> None:
+        """Keep the counters equal to the record, in every instance: rebuild the events whose
+        counters are gone (first start, Redis lost its data, a cluster lost a master); give back
+        expired holds; reconcile every ``reconcile_seconds`` (one instance at a time)."""
+        last_reconcile = time.monotonic()
+        while True:
+            try:
+                await self.rebuild_missing()
+                await self.expire_holds()
+                if time.monotonic() - last_reconcile >= reconcile_seconds:
+                    last_reconcile = time.monotonic()
+                    await self._reconcile_once()
+            except (RedisError, asyncpg.PostgresError, *CONNECTION_LOST) as exc:  # a server away: look again soon
+                log.warning("could not look after the counters (%r); trying again", exc)
+            await asyncio.sleep(check_seconds)
+
+    async def _reconcile_once(self) -> ReconcileReport | None:
+        """A reconcile pass, unless another instance is making one."""
+        async with self._uow() as duty:
+            if not await duty.record.try_duty("reconcile"):
+                return None
+            report = await self.reconcile()
+        if report.repaired or report.beyond:
+            log.warning("reconcile: %s", report)
+        return report
 
     async def audit(self, event_id: UUID | None = None) -> AuditReport:
         """The record's audit, read only: from PostgreSQL alone."""
@@ -149,29 +346,11 @@ class CapacityOwner:
                     report.beyond.append(_describe(beyond))
         return report
 
-    async def snapshot(self, event_id: UUID | None = None) -> list[dict]:
-        """Every event of the record (or one) with its sequence and its shifts as applied here: what
-        the counters are rebuilt from, so a rebuild never offers capacity the record does not give.
-
-        Read once every change in flight has ended: the owner writes Redis before it commits, and
-        a rebuild (which has flagged the events, so no change reaches Redis after this) that read
-        the record in between would undo a change about to commit. 503 when an event's change
-        lasts longer than the lock timeout (the rebuild lets its flags go and tries again later)."""
-        try:
-            ids = await self._event_ids(event_id)
-            for start in range(0, len(ids), LOCKS_PER_TRANSACTION):
-                async with self._uow() as uow:
-                    await uow.record.wait_for_changes(ids[start : start + LOCKS_PER_TRANSACTION])
-        except asyncpg.LockNotAvailableError as exc:
-            raise try_again("An event's capacity is changing; read the record again in a moment.") from exc
-        async with self._uow() as uow:
-            return await uow.record.snapshot(event_id)
-
-    async def _event_ids(self, event_id: UUID | None) -> list[UUID]:
+    async def _event_ids(self, event_id: UUID | None, defined_only: bool = False) -> list[UUID]:
         if event_id is not None:
             return [event_id]
         async with self._uow() as uow:
-            return await uow.record.event_ids()
+            return await (uow.record.defined_events() if defined_only else uow.record.event_ids())
 
     @staticmethod
     async def _record(

@@ -17,12 +17,13 @@ from uuid import UUID, uuid4
 
 import asyncpg
 
+from booking.adapters.capacity import AttemptLimit, CapacityStore, Earlier, Full, Limited, Taken
 from booking.adapters.repository import BookingUnitOfWork
 from booking.api import BookingIn, key_reused, slot_unavailable
 from booking.domain import Booking
 from common.auth import Identity
-from common.capacity import AttemptLimit, CapacityStore, Earlier, Full, KnownEvent, Limited, Rebuilding, StaleEvent, Taken
 from common.contracts import BookingData, BookingStatus, Person
+from common.counters import KnownEvent, StaleEvent
 from common.errors import Problem, not_found, rate_limited, try_again
 from common.events import BookingCancelled, BookingConfirmed
 from common.roles import Role
@@ -31,7 +32,7 @@ from common.unit_of_work import CONNECTION_LOST, CommitLost
 
 log = logging.getLogger(__name__)
 
-REBUILD_WAITS = 8  # takes tried while the event's counters are rebuilt: about 2.5 s in all
+STALE_RETRIES = 3  # takes tried again after the event changed under them
 IN_FLIGHT_WAIT_SECONDS = 3.0  # how long a retry waits for the attempt it races to finish
 IDEMPOTENCY_KEEP_SECONDS = 7 * 24 * 3600  # a committed booking answers retries of its key this long from Redis
 
@@ -155,15 +156,13 @@ class BookingService:
         return data, True
 
     async def _take(self, request, known, slot, chance, booking_id, record_key, fp, limit):
-        for attempt in range(REBUILD_WAITS):
+        for _ in range(STALE_RETRIES):
             try:
                 taken = await self._store.take(known, slot, chance, booking_id, self._hold_seconds, record_key, fp, limit)
                 return known, slot, taken
             except StaleEvent:  # the event changed under us: check the slot against the new definition
                 known, slot = await self._bookable_slot(request)
-            except Rebuilding:  # a rebuild takes about a second: wait it out rather than fail the client
-                await asyncio.sleep(0.1 * min(attempt + 1, 5))
-        raise try_again("Availability is being rebuilt; try again in a moment.")
+        raise try_again("The event is changing; try again in a moment.")
 
     async def _earlier(
         self, earlier: Earlier, fp: str, client: Identity, key: str | None, record_key: str, waited_until: float
@@ -259,8 +258,9 @@ class BookingService:
     async def _bookable_slot(self, request: BookingIn) -> tuple[KnownEvent, Slot]:
         known = await self._store.current_event(request.event_id)
         if known is None:
-            if not await self._store.is_built():
-                raise try_again("Availability is being rebuilt; try again in a moment.")
+            if not await self._store.is_built() or await self._defined(request.event_id):
+                # Redis lost the counters (all of them, or one cluster node's): rebuilt in seconds.
+                raise try_again("The event's availability is being rebuilt; try again in a moment.")
             raise Problem(422, "unknown_event", "Unknown event", "No event has that event_id.")
         schedule = known.schedule
         slot = schedule.slot_starting_at(request.start)
@@ -317,20 +317,10 @@ class BookingService:
         if known is not None:
             await self._store.release(known, slot, booking_id)
 
-    async def usage(self, event_id: UUID | None) -> list[dict]:
-        """The unit every confirmed booking holds: what availability rebuilds from."""
+    async def _defined(self, event_id: UUID) -> bool:
+        """Whether the record defines the event (asked only for an event the counters do not have)."""
         async with self._uow() as uow:
-            rows = await uow.record.units_held(event_id)
-        return [
-            {
-                "booking_id": str(b),
-                "event_id": str(e),
-                "slot": str(int(start.timestamp())),
-                "professional_id": str(pro),
-                "unit": unit,
-            }
-            for b, e, start, pro, unit in rows
-        ]
+            return await uow.record.event_definition(event_id) is not None
 
     async def distribution(self, event_id: UUID) -> dict:
         """Confirmed bookings per professional (and per event day), for auditing fair assignment."""

@@ -12,13 +12,8 @@ class Settings(ServiceSettings):
     # Booking attempts per client and event in a minute, counted where capacity is taken (the take
     # script), so no way in skips it and a limited attempt costs nothing more.
     bookings_per_minute: int = 30
-    hold_seconds: float = 30.0  # a unit taken for a booking whose commit never came back is free again after this
-
-    def refusals(self) -> list[str]:
-        found = super().refusals()
-        if "availability" not in self.trusted_service_keys:
-            found.append(
-                'TRUSTED_SERVICE_KEYS has no key for availability (JSON: {"availability": "<its public key, PEM>"}):'
-                " it could not rebuild the counters from the record"
-            )
-        return found
+    hold_seconds: float = 30.0  # a unit taken for a booking whose commit never came back is given back after this
+    # The owner looks after the counters: how often it checks Redis still has them (and gives back
+    # expired holds), and how often it compares every counter with the record.
+    rebuild_check_seconds: float = 2.0
+    reconcile_seconds: float = 30.0

@@ -45,11 +45,11 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.extend(
         [
             common_web.database(settings.database_url),
-            common_web.redis_client(settings.redis_url, retry_lost_connections=True),  # counts and reads only
+            common_web.redis_client(settings, retry_lost_connections=True),  # counts and reads only
             common_web.profiles(settings),  # announces each profile change, and reads them like everyone
             common_web.http_client,
             common_web.broker(settings.rabbitmq_url, settings.service_name),
-            common_web.outbox(settings.outbox_poll_seconds, OUTBOX),
+            common_web.outbox(settings, OUTBOX),
             accounts,
             limits,
         ]

@@ -16,15 +16,12 @@ from notifier.settings import Settings
 def create_app(settings: Settings) -> web.Application:
     app = common_web.service_app(settings)
 
-    async def consume_booking_events(app: web.Application) -> AsyncIterator[None]:
+    async def wire(app: web.Application) -> AsyncIterator[None]:
         mailer = SmtpMailer(
             settings.smtp_host, settings.smtp_port, settings.smtp_timeout_seconds, settings.smtp_data_timeout_seconds
         )
         sent_mail = SentMail(app[common_web.PG_POOL], uuid.uuid4().hex, timedelta(seconds=settings.claim_lease_seconds))
         app[NOTIFIER] = Notifier(sent_mail, mailer, settings.mail_from)
-        await app[common_web.BROKER].subscribe(
-            settings.queue_name, subscriptions(app[NOTIFIER]), settings.consumer_prefetch, settings.retry_delays
-        )
         yield
         await mailer.close()
 
@@ -32,7 +29,8 @@ def create_app(settings: Settings) -> web.Application:
         [
             common_web.pg_pool(settings.database_url),
             common_web.broker(settings.rabbitmq_url, settings.service_name),
-            consume_booking_events,
+            wire,
+            common_web.consumer(settings, lambda app: subscriptions(app[NOTIFIER]), settings.retry_delays),
         ]
     )
     return app

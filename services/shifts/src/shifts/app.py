@@ -18,17 +18,13 @@ def create_app(settings: Settings) -> web.Application:
         app[SERVICE] = ShiftsService(app[common_web.UNITS_OF_WORK], settings.professional_wait_seconds)
         yield
 
-    async def consume_professionals(app: web.Application) -> AsyncIterator[None]:
-        await app[common_web.BROKER].subscribe(settings.queue_name, subscriptions(app[SERVICE]), settings.consumer_prefetch)
-        yield
-
     app.cleanup_ctx.extend(
         [
             common_web.database(settings.database_url),
             common_web.broker(settings.rabbitmq_url, settings.service_name),
-            common_web.outbox(settings.outbox_poll_seconds, OUTBOX),
+            common_web.outbox(settings, OUTBOX),
             wire,
-            consume_professionals,
+            common_web.consumer(settings, lambda app: subscriptions(app[SERVICE])),
         ]
     )
     common_web.add_endpoints(app, "shifts", api)

@@ -1,13 +1,12 @@
 """The dev stack's settings: where the servers are, and what each service process gets."""
 
-import json
 from pathlib import Path
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
-from common.auth import new_private_key_pem, private_key, public_pem
+from common.auth import new_private_key_pem
 from common.settings import async_database_url
 
 SERVICES_WITH_DATABASE = ("gateway", "shifts", "booking", "notifier")
@@ -23,12 +22,11 @@ class StackSettings(BaseSettings):
         description="server and database-name prefix; each service gets <name>_<service>",
     )
     redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_cluster: bool = False  # REDIS_URL names a node of a Redis Cluster
     redis_key_prefix: str = "appt"
     rabbitmq_url: str = "amqp://guest:guest@127.0.0.1:5672/"
-    # Made afresh for each run of the stack (tokens from an earlier run are refused): the gateway's
-    # signing key, and availability's own key for its calls to the booking service.
+    # Made afresh for each run of the stack (tokens from an earlier run are refused).
     jwt_signing_key: SecretStr = Field(default_factory=lambda: SecretStr(new_private_key_pem()))
-    availability_key: SecretStr = Field(default_factory=lambda: SecretStr(new_private_key_pem()))
     smtp_host: str | None = None
     smtp_port: int | None = None
     public_port: int = Field(8080, description="the public entry (nginx): the page, and the API under /api/v1")
@@ -40,6 +38,7 @@ class StackSettings(BaseSettings):
     # service is the one a single process cannot keep up with on two cores (docs/benchmarks.md).
     processes: dict[str, int] = Field(default_factory=lambda: {"booking": 2})
     edge_dir: Path = Path("var/edge")
+    edge_upstream_log: bool = False  # the entry logs which process answered each request (tests count them)
     admin_email: str = "admin@example.com"
     admin_password: SecretStr = SecretStr("admin-password")
     mail_dir: Path = Path("var/mail")
@@ -61,9 +60,6 @@ class StackSettings(BaseSettings):
         """A service's process, on this machine only (clients come in through ``public_url``)."""
         return f"http://127.0.0.1:{self.port_of(service, index)}"
 
-    def urls_of(self, service: str) -> list[str]:
-        return [self.url_of(service, i) for i in range(self.process_count(service))]
-
     @property
     def public_url(self) -> str:
         return f"http://{self.public_host}:{self.public_port}"
@@ -76,16 +72,15 @@ class StackSettings(BaseSettings):
         }
 
     def service_env(self, service: str, smtp_host: str, smtp_port: int, index: int = 0) -> dict[str, str]:
-        availability_public_key = public_pem(private_key(self.availability_key.get_secret_value()))
         env = {
             "HTTP_HOST": "127.0.0.1",
             "HTTP_PORT": str(self.port_of(service, index)),
             "REDIS_URL": self.redis_url,
+            "REDIS_CLUSTER": "true" if self.redis_cluster else "false",
             "REDIS_KEY_PREFIX": self.redis_key_prefix,
             "RABBITMQ_URL": self.rabbitmq_url,
             "ENVIRONMENT": "development",
             "JWKS_URL": f"{self.url_of('gateway')}/.well-known/jwks.json",
-            "TRUSTED_SERVICE_KEYS": json.dumps({"availability": availability_public_key}),
             "LOG_LEVEL": self.log_level,
             "SMTP_HOST": smtp_host,
             "SMTP_PORT": str(smtp_port),
@@ -99,6 +94,4 @@ class StackSettings(BaseSettings):
             env["DATABASE_URL"] = self.database_for(service)
         if service == "gateway":  # the one that signs people's tokens
             env["JWT_SIGNING_KEY"] = self.jwt_signing_key.get_secret_value()
-        if service == "availability":  # the one that calls another service
-            env["SERVICE_SIGNING_KEY"] = self.availability_key.get_secret_value()
         return env | self.service_overrides

@@ -17,7 +17,7 @@ pid {home}/nginx.pid;
 error_log stderr warn;
 events {{ worker_connections 8192; }}
 http {{
-    access_log off;
+    {access_log}
     client_body_temp_path {home}/body;
     proxy_temp_path {home}/proxy;
     fastcgi_temp_path {home}/fastcgi;
@@ -51,13 +51,26 @@ def servers(addresses: list[str]) -> str:
     return " ".join(f"server {address} max_fails=0;" for address in addresses)
 
 
+# What each answer's process was (its upstream address) and its status: how a test sees that every
+# instance of a service did part of the work. Off unless asked for: it costs a write per request.
+UPSTREAM_LOG = "log_format upstreams '$upstream_addr $status'; access_log {home}/upstreams.log upstreams;"
+
+
 def edge_process(
-    name: str, home: Path, listen: str, upstreams: dict[str, list[str]], output, workers: int | str = "auto"
+    name: str,
+    home: Path,
+    listen: str,
+    upstreams: dict[str, list[str]],
+    output,
+    workers: int | str = "auto",
+    upstream_log: bool = False,
 ) -> Process:
     """nginx listening on ``listen`` (host:port), routing to ``upstreams`` (gateway, shifts,
-    availability, booking: host:port of each of their processes), its files under ``home``."""
+    availability, booking: host:port of each of their processes), its files under ``home``;
+    ``upstream_log``: which process answered each request, in ``home/upstreams.log``."""
     home.mkdir(parents=True, exist_ok=True)
     values = {"EDGE_LISTEN": listen} | {f"{service.upper()}_SERVERS": servers(each) for service, each in upstreams.items()}
     (home / "routes.conf").write_text(render_routes(values))
-    (home / "nginx.conf").write_text(MAIN.format(workers=workers, home=home))
+    access_log = UPSTREAM_LOG.format(home=home) if upstream_log else "access_log off;"
+    (home / "nginx.conf").write_text(MAIN.format(workers=workers, home=home, access_log=access_log))
     return Process(name, ["-p", str(home), "-c", str(home / "nginx.conf"), "-g", "daemon off;"], {}, output, program=nginx())

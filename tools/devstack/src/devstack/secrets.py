@@ -4,7 +4,7 @@ committed, so the compose file names every secret and holds none."""
 import secrets
 from pathlib import Path
 
-from common.auth import new_private_key_pem, private_key, public_pem
+from common.auth import new_private_key_pem
 
 
 def one_line(pem: str) -> str:
@@ -13,11 +13,8 @@ def one_line(pem: str) -> str:
 
 
 def compose_env() -> str:
-    availability = new_private_key_pem()
     values = {
         "JWT_SIGNING_KEY": one_line(new_private_key_pem()),
-        "AVAILABILITY_SIGNING_KEY": one_line(availability),
-        "AVAILABILITY_PUBLIC_KEY": one_line(public_pem(private_key(availability))),
         "ADMIN_PASSWORD": secrets.token_urlsafe(18),
         "POSTGRES_PASSWORD": secrets.token_urlsafe(18),
         "REDIS_PASSWORD": secrets.token_urlsafe(18),

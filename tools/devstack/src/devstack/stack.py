@@ -1,6 +1,8 @@
 """The whole system on this machine: databases migrated, every service started, mail caught."""
 
 import importlib.util
+import signal
+import time
 from pathlib import Path
 from typing import TextIO
 
@@ -48,7 +50,7 @@ class Stack:
                     self._output_of(service),
                     group=service,
                 ),
-                self.settings.url_of(service, index),
+                self._ready_url(service, index),
             )
             for service in SERVICES
             for index in range(self.settings.process_count(service))
@@ -59,10 +61,11 @@ class Stack:
             f"{self.settings.public_host}:{self.settings.public_port}",
             self.settings.upstreams(),
             self._output_of(EDGE),
+            upstream_log=self.settings.edge_upstream_log,
         )
         try:
             await self.supervisor.start(services)
-            await self.supervisor.start([(edge, self.settings.public_url)])
+            await self.supervisor.start([(edge, self._ready_url(EDGE))])
         except BaseException:
             await self.stop()
             raise
@@ -71,9 +74,29 @@ class Stack:
         """SIGKILL every process of one service, as a crash would."""
         await self.supervisor.kill(service)
 
+    def _ready_url(self, service: str, index: int = 0) -> str:
+        """Where a process says it is ready: a service's own /readyz; the entry's /healthz (it
+        never lets a service's /readyz through)."""
+        if service == EDGE:
+            return f"{self.settings.public_url}/healthz"
+        return f"{self.settings.url_of(service, index)}/readyz"
+
     async def restart(self, service: str, env: dict[str, str | None] | None = None) -> None:
-        ready = [self.settings.public_url] if service == EDGE else self.settings.urls_of(service)
+        ready = [self._ready_url(service, i) for i in range(1 if service == EDGE else self.settings.process_count(service))]
         await self.supervisor.restart(service, ready, env)
+
+    async def stop_instance(self, service: str, index: int, sig: int = signal.SIGTERM) -> float:
+        """Signal one process of a service (SIGTERM: as an orchestrator stops it; SIGKILL: a crash)
+        and wait until it has exited; the seconds that took."""
+        process = self.supervisor.of(service)[index]
+        started = time.monotonic()
+        process.proc.send_signal(sig)
+        await process.wait()
+        return time.monotonic() - started
+
+    async def start_instance(self, service: str, index: int) -> None:
+        """Start one stopped process of a service again, and wait until it is ready."""
+        await self.supervisor.renew(self.supervisor.of(service)[index], self._ready_url(service, index))
 
     async def stop(self) -> None:
         await self.supervisor.stop_all()

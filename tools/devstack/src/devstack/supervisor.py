@@ -95,13 +95,14 @@ class Process:
 
 
 async def wait_ready(url: str, process: Process, timeout: float = 30.0) -> None:
+    """Until ``url`` (a readiness route) answers 200."""
     deadline = asyncio.get_running_loop().time() + timeout
     async with aiohttp.ClientSession() as http:
         while True:
             if process.proc and process.proc.returncode is not None:
                 raise ServiceFailed(f"{process.name} exited with {process.proc.returncode} while starting")
             try:
-                async with http.get(f"{url}/readyz", timeout=aiohttp.ClientTimeout(total=1)) as response:
+                async with http.get(url, timeout=aiohttp.ClientTimeout(total=1)) as response:
                     if response.status == 200:
                         return
             except (aiohttp.ClientError, TimeoutError):
@@ -138,12 +139,16 @@ class Supervisor:
         (``env``: some of it changed from now on, e.g. a server reached through a fault proxy; None
         removes a variable)."""
         for old, ready_url in zip(self.of(group), ready_urls, strict=True):
-            changed = {**old.env, **(env or {})}
-            new_env = {name: value for name, value in changed.items() if value is not None}
-            new = Process(old.name, old.args, new_env, old.output, old.program, old.group)
-            self.processes[self.processes.index(old)] = new
-            await new.start()
-            await wait_ready(ready_url, new)
+            await self.renew(old, ready_url, env)
+
+    async def renew(self, old: Process, ready_url: str, env: Mapping[str, str | None] | None = None) -> None:
+        """Start one process again in the place of ``old`` (stopped), as ``restart`` does."""
+        changed = {**old.env, **(env or {})}
+        new_env = {name: value for name, value in changed.items() if value is not None}
+        new = Process(old.name, old.args, new_env, old.output, old.program, old.group)
+        self.processes[self.processes.index(old)] = new
+        await new.start()
+        await wait_ready(ready_url, new)
 
     async def first_exit(self) -> Process:
         waits = {asyncio.create_task(p.wait()): p for p in self.processes}

@@ -1,65 +1,27 @@
+"""The capacity counters in Redis, as their one writer keeps them: the booking service takes,
+confirms, releases and moves units, applies shift and event changes, rebuilds and repairs events
+and expires holds, each through a script of ``lua/`` (one atomic step, every key through KEYS).
+The key layout is the contract with availability, which only reads (``common.counters``)."""
+
 import json
 import math
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import date
-from importlib.resources import files
 from uuid import UUID
-from zoneinfo import ZoneInfo
 
 from redis.asyncio import Redis
 
-from common.announcements import announcements
-from common.capacity.counters import Hold, UnitInUse, shift_state
+from booking.adapters.counters import Hold, holds_in, shift_state
 from common.contracts import EventData, Person, ShiftData
-from common.schedule import Schedule, Slot
-
-LIVE_KEYS = ("event", "shifts", "alloc", "capacity", "remaining", "load", "professionals", "holds", "hold_expiry")
+from common.counters import LIVE_KEYS, EventDefinitions, EventKeys, KnownEvent, StaleEvent, built_marker, changes_channel
+from common.counters import lua_source as _lua
+from common.schedule import Slot
 
 
 def lua_source(*names: str) -> str:
-    """The Lua files of ``common/capacity/lua`` as one script: the shared rules a script calls
-    (``slots.lua``, ``sliding_log.lua``) before it."""
-    lua = files("common.capacity").joinpath("lua")
-    return "".join(lua.joinpath(name).read_text() for name in names)
-
-
-@dataclass(frozen=True)
-class EventKeys:
-    event: str
-    shifts: str
-    alloc: str
-    capacity: str
-    remaining: str
-    load: str
-    professionals: str
-    holds: str  # booking -> the unit it holds until its commit is confirmed
-    hold_expiry: str  # sorted set: booking -> when its hold expires (ms)
-    rebuilding: str  # a flag: set while the event's counters are rebuilt
-
-    @classmethod
-    def of(cls, prefix: str, event_id: UUID, stage: str = "") -> "EventKeys":
-        base = f"{prefix}:{{evt:{event_id}}}:{stage}"
-        return cls(*(f"{base}{name}" for name in (*LIVE_KEYS, "rebuilding")))
-
-    def live(self) -> dict[str, str]:
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name in LIVE_KEYS}
-
-
-@dataclass(frozen=True)
-class KnownEvent:
-    sequence: int
-    data: EventData
-    schedule: Schedule
-
-
-@dataclass(frozen=True)
-class DayCounts:
-    event: KnownEvent
-    slots: tuple[Slot, ...]
-    capacity: list[int]
-    remaining: list[int]
+    """This service's scripts, ``slots.lua`` (the rules they share) first where named."""
+    return _lua("booking.adapters", *names)
 
 
 @dataclass(frozen=True)
@@ -116,41 +78,24 @@ class Limited:
     retry_after: int
 
 
-@dataclass(frozen=True)
-class CounterChange:
-    """What a script changed: one slot of an event, or (``slot`` None) anything of it."""
-
-    event_id: UUID
-    slot: str | None
-
-    @classmethod
-    def parse(cls, message: str) -> "CounterChange":
-        event_id, _, slot = message.partition(" ")
-        return cls(UUID(event_id), slot or None)
-
-
-class StaleEvent(Exception):
-    """The event changed between reading it and taking capacity."""
-
-
-class Rebuilding(Exception):
-    """The event's counters are being rebuilt; try again in a moment."""
+class CountersLost(Exception):
+    """The event has no counters in Redis (it lost its data): a step that needs them cannot be
+    taken now; the owner builds the event from its record and takes it then."""
 
 
 class CapacityStore:
     def __init__(self, redis: Redis, prefix: str) -> None:
         self._redis = redis
         self._prefix = prefix
+        self._definitions = EventDefinitions(redis, prefix)
         self._apply_event = redis.register_script(lua_source("apply_event.lua"))
         self._apply_shift = redis.register_script(lua_source("slots.lua", "apply_shift.lua"))
-        self._take = redis.register_script(lua_source("slots.lua", "sliding_log.lua", "take.lua"))
+        self._take = redis.register_script(_lua("common", "sliding_log.lua") + lua_source("slots.lua", "take.lua"))
         self._relocate = redis.register_script(lua_source("slots.lua", "relocate.lua"))
         self._release = redis.register_script(lua_source("slots.lua", "release.lua"))
-        self._commit_rebuild = redis.register_script(lua_source("commit_rebuild.lua"))
-        self._read_day = redis.register_script(lua_source("read_day.lua"))
+        self._rebuild = redis.register_script(lua_source("slots.lua", "rebuild.lua"))
         self._confirm = redis.register_script(lua_source("confirm.lua"))
-        self.changes_channel = f"{prefix}:changes"  # where the scripts announce what they changed
-        self._events: dict[UUID, KnownEvent] = {}  # parsed definitions, revalidated on every read
+        self._changes_channel = changes_channel(prefix)
         self._days: dict[tuple[UUID, int, date], tuple[tuple[Slot, ...], str]] = {}  # an event day's slots
 
     def keys(self, event_id: UUID) -> EventKeys:
@@ -158,23 +103,23 @@ class CapacityStore:
 
     def _announce(self, event_id: UUID) -> list[str]:
         """The last two arguments of every script that changes what availability shows."""
-        return [self.changes_channel, str(event_id)]
+        return [self._changes_channel, str(event_id)]
 
-    # -- writes from the shift-change consumer -------------------------------------------------
+    # -- shift and event changes -------------------------------------------------------------
 
     async def apply_event(self, sequence: int, data: EventData) -> bool:
-        """True when applied, False when older than (or the same as) what is there."""
+        """True when applied, False when older than (or the same as) what is there;
+        ``CountersLost`` when the event has no counters here (new, or lost)."""
         keys = self.keys(data.id)
-        return _applied(
-            await self._apply_event(
-                keys=[keys.event, keys.rebuilding], args=[sequence, data.model_dump_json(), *self._announce(data.id)]
-            )
-        )
+        applied = await self._apply_event(keys=[keys.event], args=[sequence, data.model_dump_json(), *self._announce(data.id)])
+        self._definitions.forget(data.id)
+        return _applied(applied, data.id)
 
     async def apply_shift(self, sequence: int, shift: ShiftData) -> bool:
+        """As ``apply_event``, for one shift's contribution to its event's slots."""
         keys = self.keys(shift.event_id)
         applied = await self._apply_shift(
-            keys=[keys.shifts, keys.alloc, keys.capacity, keys.remaining, keys.professionals, keys.rebuilding],
+            keys=[keys.shifts, keys.alloc, keys.capacity, keys.remaining, keys.professionals, keys.event],
             args=[
                 str(shift.id),
                 sequence,
@@ -183,54 +128,23 @@ class CapacityStore:
                 *self._announce(shift.event_id),
             ],
         )
-        return _applied(applied)
+        return _applied(applied, shift.event_id)
 
     # -- reads -------------------------------------------------------------------------------
 
     async def event(self, event_id: UUID) -> KnownEvent | None:
-        raw = await self._redis.hgetall(self.keys(event_id).event)
-        return self._remember(event_id, raw)
-
-    def _remember(self, event_id: UUID, raw: dict) -> KnownEvent | None:
-        if not raw:
-            self._events.pop(event_id, None)
-            return None
-        data = EventData.model_validate_json(raw["doc"])
-        known = KnownEvent(int(raw["sequence"]), data, data.schedule())
-        self._events[event_id] = known
-        return known
+        return await self._definitions.read(event_id)
 
     async def current_event(self, event_id: UUID) -> KnownEvent | None:
         """The event as this process last read it, without a round trip. Every script that uses it
         checks its sequence; one that finds the event changed raises StaleEvent and forgets it here."""
-        return self._events.get(event_id) or await self.event(event_id)
+        return await self._definitions.current(event_id)
 
-    async def day_counts(self, event_id: UUID, day: date, zone: ZoneInfo | None = None) -> DayCounts | None:
-        """The slots of the calendar day ``day`` in ``zone`` (default: the event's) with their
-        capacity and remaining units: one round trip when the event definition we hold is still
-        current, which the same script checks."""
-        keys = self.keys(event_id)
-        for _ in range(3):
-            known = await self.current_event(event_id)
-            if known is None:
-                return None
-            slots = known.schedule.slots_on_local_day(day, zone or known.schedule.zone)
-            if not slots:
-                return DayCounts(known, (), [], [])
-            sequence, packed = await self._read_day(
-                keys=[keys.event, keys.capacity, keys.remaining], args=[",".join(s.key for s in slots)]
-            )
-            if sequence is not None and int(sequence) == known.sequence:
-                pairs = [pair.split(":") for pair in packed.split(",")]
-                return DayCounts(known, slots, [int(c) for c, _ in pairs], [int(r) for _, r in pairs])
-            self._events.pop(event_id, None)
-        raise StaleEvent(str(event_id))
+    async def is_built(self) -> bool:
+        return await self._definitions.is_built()
 
-    async def changes(self) -> AsyncIterator[CounterChange | None]:
-        """Every change the scripts announce, as they announce it; None first, once subscribed
-        (``common.announcements``: whoever follows must forget what it kept when this raises)."""
-        async for message in announcements(self._redis, self.changes_channel):
-            yield None if message is None else CounterChange.parse(message)
+    async def mark_built(self) -> None:
+        await self._redis.set(built_marker(self._prefix), "1")
 
     # -- booking -----------------------------------------------------------------------------
 
@@ -252,8 +166,8 @@ class CapacityStore:
     ) -> Taken | Earlier | Full | Limited:
         """Hold a unit in ``slot`` for ``booking_id`` from the professional the script picks; ``Full``
         when nobody has room; ``Earlier`` when ``idempotency_key`` was used before (with
-        ``fingerprint`` given); ``Limited`` when ``limit``'s client has used its attempts. The hold
-        expires by itself unless ``confirm`` is called after the booking's commit."""
+        ``fingerprint`` given); ``Limited`` when ``limit``'s client has used its attempts. Unless
+        ``confirm``ed after the booking's commit, the owner gives the unit back once the hold expires."""
         keys = self.keys(known.data.id)
         now = time.time()
         expires_ms = int((now + hold_seconds) * 1000)
@@ -266,7 +180,6 @@ class CapacityStore:
                 keys.remaining,
                 keys.load,
                 keys.professionals,
-                keys.rebuilding,
                 keys.holds,
                 keys.hold_expiry,
                 idempotency_key or _no_record(keys),
@@ -352,7 +265,7 @@ class CapacityStore:
         professional first); None when nobody has room (it then holds no unit)."""
         keys = self.keys(known.data.id)
         result = await self._relocate(
-            keys=[keys.alloc, keys.remaining, keys.load, keys.professionals, keys.rebuilding, keys.capacity],
+            keys=[keys.alloc, keys.remaining, keys.load, keys.professionals, keys.event, keys.capacity],
             args=[
                 slot.key,
                 known.schedule.event_day_of(slot.start).isoformat(),
@@ -367,9 +280,9 @@ class CapacityStore:
 
     def _placed(self, known: KnownEvent, result: list) -> Taken | None:
         if result[0] == -2:
-            raise Rebuilding(str(known.data.id))
+            raise CountersLost(str(known.data.id))
         if result[0] == -1:
-            self._events.pop(known.data.id, None)
+            self._definitions.forget(known.data.id)
             raise StaleEvent(str(known.data.id))
         if result[0] == 0:
             return None
@@ -380,50 +293,37 @@ class CapacityStore:
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.hgetall(keys.holds)
             pipe.zrange(keys.hold_expiry, 0, -1, withscores=True)
-            raw, expiry = await pipe.execute()
-        expires = {member: int(score) for member, score in expiry}
-        holds = []
-        for booking_id, state in raw.items():
-            h = json.loads(state)
-            taken = UnitInUse(h["slot"], UUID(h["professional"]), int(h["unit"]), UUID(booking_id))
-            holds.append(Hold(taken, h["day"], expires.get(booking_id, 0)))
-        return holds
+            held, expiry = await pipe.execute()
+        return holds_in({"holds": held, "hold_expiry": {member: str(int(score)) for member, score in expiry}})
 
     async def professional_usage(self, event_id: UUID, slot: Slot) -> dict[str, int]:
         """Units in use per professional in the slot (confirmed and held)."""
         raw = await self._redis.hget(self.keys(event_id).alloc, slot.key)
         return {pro: len(units) for pro, units in json.loads(raw)["u"].items()} if raw else {}
 
-    # -- rebuilding from the system of record ------------------------------------------------
+    async def missing(self, event_ids: list[UUID]) -> list[UUID]:
+        """The events, of ``event_ids``, that have no counters (one round trip; on a cluster, one
+        per node: what a lost master held)."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for event_id in event_ids:
+                pipe.exists(self.keys(event_id).event)
+            found = await pipe.execute()
+        return [event_id for event_id, exists in zip(event_ids, found, strict=True) if not exists]
 
-    @property
-    def built_marker(self) -> str:
-        """Set once every event's counters were built; gone when Redis lost its data."""
-        return f"{self._prefix}:counters-built"
+    async def expired_holds(self, event_ids: list[UUID], now_ms: int) -> list[UUID]:
+        """The events, of ``event_ids``, that hold a unit whose hold has expired (one round trip)."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for event_id in event_ids:
+                pipe.zrangebyscore(self.keys(event_id).hold_expiry, "-inf", now_ms, start=0, num=1)
+            found = await pipe.execute()
+        return [event_id for event_id, expired in zip(event_ids, found, strict=True) if expired]
 
-    async def is_built(self) -> bool:
-        return bool(await self._redis.exists(self.built_marker))
+    # -- rebuilding from the record ----------------------------------------------------------
 
-    async def mark_built(self) -> None:
-        await self._redis.set(self.built_marker, "1")
-
-    async def lock_rebuild(self, token: str, ttl_seconds: float) -> bool:
-        """One rebuild of everything at a time, across every availability instance."""
-        return bool(await self._redis.set(f"{self._prefix}:rebuild-lock", token, nx=True, px=int(ttl_seconds * 1000)))
-
-    async def unlock_rebuild(self, token: str) -> None:
-        lock = f"{self._prefix}:rebuild-lock"
-        if await self._redis.get(lock) == token:
-            await self._redis.delete(lock)
-
-    async def begin_rebuild(self, event_id: UUID, token: str, ttl_seconds: float) -> bool:
-        """Flag the event: until the swap, takes are refused and shift changes wait."""
-        flag = self.keys(event_id).rebuilding
-        return bool(await self._redis.set(flag, token, nx=True, px=int(ttl_seconds * 1000)))
-
-    async def replace_event(self, event_id: UUID, counters: dict[str, dict[str, str]], token: str) -> bool:
-        """Write the built counters beside the live ones, then swap them in atomically.
-        False (and nothing changed) when the rebuild flag is no longer ours."""
+    async def replace_event(self, event_id: UUID, counters: dict[str, dict[str, str]]) -> tuple[int, int]:
+        """Swap in the event's ``counters`` (built from the record, without holds) in one step that
+        keeps the holds in flight; returns (holds kept, holds dropped). The caller holds the
+        event's exclusive lock: nothing else rebuilds or changes the event meanwhile."""
         live, staged = self.keys(event_id), EventKeys.of(self._prefix, event_id, stage="next:")
         async with self._redis.pipeline(transaction=False) as pipe:
             for name, key in staged.live().items():
@@ -435,20 +335,15 @@ class CapacityStore:
                 else:
                     pipe.hset(key, mapping=counters[name])
             await pipe.execute()
-        pairs = [key for name in LIVE_KEYS for key in (staged.live()[name], live.live()[name])]
-        swapped = bool(await self._commit_rebuild(keys=[live.rebuilding, *pairs], args=[token, *self._announce(event_id)]))
-        if not swapped:
-            await self._redis.delete(*staged.live().values())
-        self._events.pop(event_id, None)
-        return swapped
-
-    async def abandon_rebuild(self, event_id: UUID, token: str) -> None:
-        await self._commit_rebuild(keys=[self.keys(event_id).rebuilding], args=[token, *self._announce(event_id)])
+        kept, dropped = await self._rebuild(keys=[*staged.live().values(), *live.live().values()], args=self._announce(event_id))
+        self._definitions.forget(event_id)
+        return int(kept), int(dropped)
 
     async def raw(self, event_id: UUID) -> dict[str, dict[str, str]]:
-        """Every hash of the event (and the hold expiry set) as stored, for checks and reconciling."""
+        """Every hash of the event (and the hold expiry set) as stored, read in one step (MULTI:
+        the keys share a hash slot), for checks and reconciling."""
         keys = self.keys(event_id)
-        async with self._redis.pipeline(transaction=False) as pipe:
+        async with self._redis.pipeline(transaction=True) as pipe:
             for name, key in keys.live().items():
                 if name == "hold_expiry":
                     pipe.zrange(key, 0, -1, withscores=True)
@@ -465,7 +360,7 @@ def _no_record(keys: EventKeys) -> str:
     return f"{keys.event}:idem:none"
 
 
-def _applied(result: int) -> bool:
+def _applied(result: int, event_id: UUID) -> bool:
     if result == -1:
-        raise Rebuilding("counters are being rebuilt")
+        raise CountersLost(str(event_id))
     return bool(result)

@@ -1,6 +1,8 @@
-"""An event's counters computed from the system of record: pure, the same state the scripts keep.
+"""An event's counters computed from the record: pure, the very state the scripts keep, so a
+rebuild can be checked for giving identical counters and a reconcile can compare them.
 
-Rebuilding Redis from PostgreSQL is this computation plus an atomic swap (see ``store``).
+Rebuilding Redis from PostgreSQL is this computation plus one script that swaps it in, keeping
+the holds in flight (``capacity.CapacityStore.replace_event``).
 """
 
 import json
@@ -20,6 +22,16 @@ class UnitInUse:
     professional_id: UUID
     unit: int
     booking_id: UUID
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """An event as the owner's record holds it: its definition and its shifts, each with the
+    sequence it was applied at."""
+
+    sequence: int
+    event: EventData
+    shifts: list[tuple[int, ShiftData]]
 
 
 @dataclass(frozen=True)
@@ -51,6 +63,17 @@ def hold_state(hold: Hold) -> dict:
     """What the holds hash holds for a hold."""
     t = hold.taken
     return {"slot": t.slot, "professional": str(t.professional_id), "unit": t.unit, "day": hold.day}
+
+
+def holds_in(state: dict[str, dict[str, str]]) -> list[Hold]:
+    """The holds of an event's stored state (its ``holds`` hash and ``hold_expiry`` set, as ``raw``
+    reads them)."""
+    found = []
+    for booking_id, held in state["holds"].items():
+        h = json.loads(held)
+        taken = UnitInUse(h["slot"], UUID(h["professional"]), int(h["unit"]), UUID(booking_id))
+        found.append(Hold(taken, h["day"], int(state["hold_expiry"].get(booking_id, 0))))
+    return found
 
 
 def _json(value) -> str:
@@ -112,26 +135,4 @@ def differences(live: dict[str, dict[str, str]], built: dict[str, dict[str, str]
         fields = sorted(f for f in a.keys() | b.keys() if value(a.get(f)) != value(b.get(f)))
         if fields:
             found[name] = fields
-    return found
-
-
-Look = tuple[dict[str, dict[str, str]], dict[str, dict[str, str]]]  # (what Redis holds, what the record gives)
-
-
-def lasting_differences(first: Look, second: Look) -> dict[str, list[str]]:
-    """The differences of ``second`` that ``first`` had too, with neither side having moved between
-    the looks. A booking in flight between reading the record and reading Redis shows up as a
-    difference once; under steady load a different one each time. A real drift stays put."""
-    (live_1, built_1), (live_2, built_2) = first, second
-    found = {}
-    for name, fields in differences(live_2, built_2).items():
-        # Unchanged on both sides between the looks, so the first look disagreed the same way.
-        lasting = [
-            f
-            for f in fields
-            if live_1.get(name, {}).get(f) == live_2.get(name, {}).get(f)
-            and built_1.get(name, {}).get(f) == built_2.get(name, {}).get(f)
-        ]
-        if lasting:
-            found[name] = lasting
     return found

@@ -14,6 +14,7 @@ from uuid import UUID
 
 import asyncpg
 
+from booking.adapters.counters import EventRecord, UnitInUse
 from booking.domain import Booking, Coverage
 from common.auth import Identity
 from common.contracts import EventData, ShiftData
@@ -87,6 +88,10 @@ def event_lock(event_id: UUID) -> int:
     return int.from_bytes(hashlib.blake2b(f"capacity:{event_id}".encode(), digest_size=8).digest(), "big", signed=True)
 
 
+def duty_lock(name: str) -> int:
+    return int.from_bytes(hashlib.blake2b(f"duty:{name}".encode(), digest_size=8).digest(), "big", signed=True)
+
+
 def begin_shared(event_id: UUID) -> str:
     """BEGIN and the event's shared lock in one round trip (a simple query: a literal, no parameters)."""
     return f"BEGIN; SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'; SELECT pg_advisory_xact_lock_shared({event_lock(event_id)})"
@@ -113,14 +118,10 @@ class Repository:
         """The event's advisory lock, to the end of the transaction."""
         await self._c.execute(f"SELECT pg_advisory_xact_lock{'' if exclusive else '_shared'}($1)", event_lock(event_id))
 
-    async def wait_for_changes(self, event_ids: list[UUID]) -> None:
-        """The events' shared locks, each waited for at most ``LOCK_TIMEOUT``
-        (``asyncpg.LockNotAvailableError`` then): once held, every change the owner was applying
-        to these events under their exclusive locks has committed or rolled back."""
-        await self._c.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
-        await self._c.execute(
-            "SELECT pg_advisory_xact_lock_shared(k) FROM unnest($1::bigint[]) AS k", [event_lock(e) for e in event_ids]
-        )
+    async def try_duty(self, name: str) -> bool:
+        """A lock of the whole service's, to the end of the transaction, for a duty one instance at a
+        time does (rebuilding everything, reconciling): False when another instance holds it."""
+        return await self._c.fetchval("SELECT pg_try_advisory_xact_lock($1)", duty_lock(name))
 
     # -- bookings ---------------------------------------------------------------------------------
 
@@ -159,13 +160,17 @@ class Repository:
             b.professional_timezone, b.unit, b.assignment, b.sequence,
         )  # fmt: skip
 
-    async def units_held(self, event_id: UUID | None) -> list[asyncpg.Record]:
-        """(id, event_id, slot_start, professional_id, unit) of every confirmed booking."""
-        return await self._c.fetch(
-            "SELECT id, event_id, slot_start, professional_id, unit FROM bookings"
-            " WHERE status = 'confirmed' AND ($1::uuid IS NULL OR event_id = $1)",
+    async def units_held(self, event_id: UUID) -> list[UnitInUse]:
+        """The unit every confirmed booking of the event holds."""
+        rows = await self._c.fetch(
+            "SELECT id, slot_start, professional_id, unit FROM bookings WHERE status = 'confirmed' AND event_id = $1",
             event_id,
         )
+        return [UnitInUse(str(int(start.timestamp())), pro, unit, b) for b, start, pro, unit in rows]
+
+    async def recorded(self, booking_ids: list[UUID]) -> set[UUID]:
+        """Which of ``booking_ids`` the record holds (committed, whatever their status now)."""
+        return {row["id"] for row in await self._c.fetch("SELECT id FROM bookings WHERE id = ANY($1::uuid[])", booking_ids)}
 
     async def confirmed_slots(self, event_id: UUID) -> list[asyncpg.Record]:
         """(professional_id, professional_name, slot_start) of an event's confirmed bookings."""
@@ -206,21 +211,24 @@ class Repository:
         )
         return [Coverage(*row) for row in rows]
 
-    async def snapshot(self, event_id: UUID | None) -> list[dict]:
-        """Every event (or one) with its sequence and its shifts as applied here."""
-        events = await self._c.fetch(
-            "SELECT id, sequence, doc FROM event_definitions WHERE $1::uuid IS NULL OR id = $1 ORDER BY id", event_id
-        )
+    async def capacity_record(self, event_id: UUID) -> EventRecord | None:
+        """The event as applied here, with its sequence and its shifts: what its counters are built
+        from. None when no definition of it has arrived yet."""
+        event = await self._c.fetchrow("SELECT sequence, doc FROM event_definitions WHERE id = $1", event_id)
+        if event is None:
+            return None
         shifts = await self._c.fetch(
-            "SELECT event_id, sequence, doc FROM shifts"
-            " WHERE doc IS NOT NULL AND ($1::uuid IS NULL OR event_id = $1) ORDER BY id",
-            event_id,
+            "SELECT sequence, doc FROM shifts WHERE event_id = $1 AND doc IS NOT NULL ORDER BY id", event_id
         )
-        by_event: dict[UUID, list[dict]] = {e["id"]: [] for e in events}
-        for shift in shifts:
-            if shift["event_id"] in by_event:
-                by_event[shift["event_id"]].append({"sequence": shift["sequence"], "shift": shift["doc"]})
-        return [{"sequence": e["sequence"], "event": e["doc"], "shifts": by_event[e["id"]]} for e in events]
+        return EventRecord(
+            event["sequence"],
+            EventData.model_validate(event["doc"]),
+            [(s["sequence"], ShiftData.model_validate(s["doc"])) for s in shifts],
+        )
+
+    async def defined_events(self) -> list[UUID]:
+        """Every event the record has a definition of: those that have counters."""
+        return [row["id"] for row in await self._c.fetch("SELECT id FROM event_definitions ORDER BY id")]
 
     async def event_ids(self) -> list[UUID]:
         """Every event the record defines or holds bookings of."""

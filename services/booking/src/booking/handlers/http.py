@@ -4,7 +4,7 @@ service layer, answer."""
 from aiohttp import web
 
 from booking.api import BookingIn, BookingOut, BookingPage, BookingQuery, Distribution, UsageQuery, booking_out
-from booking.app_keys import OWNER, SERVICE
+from booking.app_keys import SERVICE
 from common.endpoints import Call, Endpoints, Header
 from common.errors import Problem
 from common.roles import PEOPLE, Role
@@ -63,32 +63,3 @@ async def get_booking(request: web.Request, call: Call[None, None]) -> web.Respo
 async def cancel(request: web.Request, call: Call[None, None]) -> web.Response:
     booking = await request.app[SERVICE].cancel(call.caller, call.ids["booking_id"])
     return json_response(booking_out(booking, call.caller))
-
-
-# Service to service: availability rebuilds and reconciles the counters from the owner's record.
-
-
-@api.get("/internal/usage", "The unit each confirmed booking holds", roles=(Role.SERVICE,), query=UsageQuery, public=False)
-async def usage(request: web.Request, call: Call[None, UsageQuery]) -> web.Response:
-    return json_response({"items": await request.app[SERVICE].usage(call.query.event_id)})
-
-
-@api.get("/internal/snapshot", "The record's events and shifts", roles=(Role.SERVICE,), query=UsageQuery, public=False)
-async def snapshot(request: web.Request, call: Call[None, UsageQuery]) -> web.Response:
-    return json_response({"events": await request.app[OWNER].snapshot(call.query.event_id)})
-
-
-@api.get("/internal/audit", "The record's audit (PostgreSQL alone)", roles=(Role.SERVICE,), query=UsageQuery, public=False)
-async def audit(request: web.Request, call: Call[None, UsageQuery]) -> web.Response:
-    return json_response((await request.app[OWNER].audit(call.query.event_id)).as_dict())
-
-
-@api.post(
-    "/internal/settle",
-    "Move or flag every booking the record gives no unit for: reconcile's repair",
-    roles=(Role.SERVICE,),
-    query=UsageQuery,
-    public=False,
-)
-async def settle(request: web.Request, call: Call[None, UsageQuery]) -> web.Response:
-    return json_response((await request.app[OWNER].settle(call.query.event_id)).as_dict())

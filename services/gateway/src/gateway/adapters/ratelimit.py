@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
-from common.capacity import lua_source
+from common.counters import lua_source
 from common.errors import rate_limited
 
 # One more attempt in every scope, by the sliding-log rule the booking attempts use
@@ -17,7 +17,7 @@ from common.errors import rate_limited
 # KEYS: one log per scope (all sharing one {hash tag}); ARGV[1] the window (ms); ARGV[2] this
 # attempt's id; ARGV[2 + i] KEYS[i]'s limit. Returns 0 when counted; else the ms to wait.
 TAKE = (
-    lua_source("sliding_log.lua")
+    lua_source("common", "sliding_log.lua")
     + """
 local clock = redis.call('TIME')
 local limits = {}

@@ -4,13 +4,15 @@
 -- KEYS[3] capacity hash (slot -> total capacity)
 -- KEYS[4] remaining hash (slot -> capacity - used)
 -- KEYS[5] professionals hash (professional id -> JSON)
--- KEYS[6] the event's rebuilding flag
+-- KEYS[6] the event hash (its counters exist only where it does)
 -- ARGV[1] shift id, ARGV[2] sequence,
 -- ARGV[3] state JSON {"professional_id", "capacity", "active": bool, "slots": [slot, ...]},
 -- ARGV[4] professional JSON, ARGV[5] the changes channel, ARGV[6] the event id (slots.lua's announce)
--- Returns 1 when applied, 0 when ignored as older or duplicate, -1 while the event is being rebuilt.
+-- Returns 1 when applied, 0 when ignored as older or duplicate, -1 when the event has no counters
+-- here (lost with Redis's data, or its event not applied yet): applied alone, the shift would make
+-- a partial event, so the owner builds the event whole from its record instead.
 -- A slot left with no capacity and no use loses its fields (save_slot, in slots.lua).
-if redis.call('EXISTS', KEYS[6]) == 1 then return -1 end
+if redis.call('EXISTS', KEYS[6]) == 0 then return -1 end
 local old = redis.call('HGET', KEYS[1], ARGV[1])
 if old then
   old = cjson.decode(old)

@@ -4,14 +4,15 @@
 -- number), else none (the unit is given back and the booking is to be flagged).
 -- Idempotent: a booking already on a unit within its professional's capacity stays where it is.
 -- KEYS[1] alloc hash, KEYS[2] remaining hash, KEYS[3] load hash, KEYS[4] professionals hash,
--- KEYS[5] the event's rebuilding flag, KEYS[6] capacity hash
+-- KEYS[5] the event hash (its counters exist only where it does), KEYS[6] capacity hash
 -- ARGV[1] slot, ARGV[2] event day, ARGV[3] booking, ARGV[4] random number in [0, 1),
 -- ARGV[5] the booking's professional in the record, ARGV[6] "blocked" when nobody may hold the slot,
 -- ARGV[7] the changes channel, ARGV[8] the event id (slots.lua's announce)
 -- Returns {1, professional, unit, professional JSON, eligible JSON} where it now is;
--- {0} when nobody has room (it holds nothing now); {-2} while the event's counters are rebuilt.
+-- {0} when nobody has room (it holds nothing now); {-2} when the event has no counters (Redis
+-- lost them): "nobody has room" would then be a guess.
 local slot, day, booking = ARGV[1], ARGV[2], ARGV[3]
-if redis.call('EXISTS', KEYS[5]) == 1 then return {-2} end
+if redis.call('EXISTS', KEYS[5]) == 0 then return {-2} end
 local raw = redis.call('HGET', KEYS[1], slot)
 local alloc = raw and cjson.decode(raw) or {c = {}, u = {}}
 

@@ -5,10 +5,9 @@
 -- KEYS[3] remaining hash (slot -> capacity - units in use)
 -- KEYS[4] load hash ("<event day>|<professional>" -> bookings that day)
 -- KEYS[5] professionals hash (professional id -> JSON)
--- KEYS[6] the event's rebuilding flag
--- KEYS[7] holds hash (booking -> {slot, professional, unit, day}), KEYS[8] hold expiry zset
--- KEYS[9] the attempt's idempotency record (a string; unused when ARGV[8] is "")
--- KEYS[10] the client's attempts on this event still inside the window (a zset: booking -> ms)
+-- KEYS[6] holds hash (booking -> {slot, professional, unit, day}), KEYS[7] hold expiry zset
+-- KEYS[8] the attempt's idempotency record (a string; unused when ARGV[8] is "")
+-- KEYS[9] the client's attempts on this event still inside the window (a zset: booking -> ms)
 -- ARGV[1] event sequence the caller checked the slot against, ARGV[2] slot, ARGV[3] event day,
 -- ARGV[4] random number in [0, 1) chosen by the caller, ARGV[5] booking id,
 -- ARGV[6] when the hold expires (ms since the epoch), ARGV[7] hold lifetime (ms),
@@ -18,27 +17,26 @@
 -- ARGV[12] the changes channel, ARGV[13] the event id (slots.lua's announce)
 -- Returns {1, professional, unit, professional JSON, eligible JSON ({professional: load})} (the
 -- same unit, with no eligible list, when the booking holds one already: taking is idempotent);
--- {0, "remaining,remaining,..." of the day's slots} when nobody has room; {-1} when the event changed since the caller checked the slot;
--- {-2} while the event's counters are being rebuilt; {-3, record} when the key was used before;
+-- {0, "remaining,remaining,..." of the day's slots} when nobody has room; {-1} when the event changed
+-- since the caller checked the slot (or its counters are gone); {-3, record} when the key was used before;
 -- {-4, ms until the oldest attempt leaves the window} when the client has made its attempts in the
 -- last window (sliding_log.lua; a replayed key is answered, not counted).
 local slot, day, booking = ARGV[2], ARGV[3], ARGV[5]
 -- The same booking again (a client that lost the reply sends the command once more): its unit, not another.
-local held = redis.call('HGET', KEYS[7], booking)
+local held = redis.call('HGET', KEYS[6], booking)
 if held then
   held = cjson.decode(held)
   return {1, held.professional, held.unit, redis.call('HGET', KEYS[5], held.professional) or '{}', '{}'}
 end
 if ARGV[8] ~= '' then
-  local earlier = redis.call('GET', KEYS[9])
+  local earlier = redis.call('GET', KEYS[8])
   if earlier then return {-3, earlier} end
 end
-if redis.call('EXISTS', KEYS[6]) == 1 then return {-2} end
 if redis.call('HGET', KEYS[1], 'sequence') ~= ARGV[1] then return {-1} end
--- Counted only here: a wait for a rebuild or a changed event is the same attempt, not another.
+-- Counted only here: a retry after a changed event is the same attempt, not another.
 if ARGV[10] ~= '0' then
   local now = tonumber(ARGV[6]) - tonumber(ARGV[7]) -- the hold's expiry less its lifetime
-  local wait = admit({KEYS[10]}, {tonumber(ARGV[10])}, now, tonumber(ARGV[11]), booking)
+  local wait = admit({KEYS[9]}, {tonumber(ARGV[10])}, now, tonumber(ARGV[11]), booking)
   if wait > 0 then return {-4, wait} end
 end
 local function full()
@@ -65,9 +63,9 @@ redis.call('HSET', KEYS[2], slot, cjson.encode(alloc))
 redis.call('HINCRBY', KEYS[4], day .. '|' .. pick, 1)
 redis.call('HINCRBY', KEYS[3], slot, -1)
 announce(slot)
-redis.call('HSET', KEYS[7], booking, cjson.encode({slot = slot, professional = pick, unit = unit, day = day}))
-redis.call('ZADD', KEYS[8], ARGV[6], booking)
+redis.call('HSET', KEYS[6], booking, cjson.encode({slot = slot, professional = pick, unit = unit, day = day}))
+redis.call('ZADD', KEYS[7], ARGV[6], booking)
 if ARGV[8] ~= '' then
-  redis.call('SET', KEYS[9], cjson.encode({state = 'held', booking = booking, fingerprint = ARGV[8]}), 'PX', ARGV[7])
+  redis.call('SET', KEYS[8], cjson.encode({state = 'held', booking = booking, fingerprint = ARGV[8]}), 'PX', ARGV[7])
 end
 return {1, pick, unit, redis.call('HGET', KEYS[5], pick) or '{}', cjson.encode(loads)}

@@ -1,0 +1,60 @@
+"""The capacity counters, read only: availability never writes them (the booking service, the owner
+of capacity, is their only writer; ``common.counters`` is the contract between the two)."""
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import date
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+from redis.asyncio import Redis
+
+from common.announcements import announcements
+from common.counters import CounterChange, EventDefinitions, KnownEvent, StaleEvent, changes_channel, lua_source
+from common.schedule import Slot
+
+
+@dataclass(frozen=True)
+class DayCounts:
+    event: KnownEvent
+    slots: tuple[Slot, ...]
+    capacity: list[int]
+    remaining: list[int]
+
+
+class Counters:
+    def __init__(self, redis: Redis, prefix: str) -> None:
+        self._redis = redis
+        self._definitions = EventDefinitions(redis, prefix)
+        self._read_day = redis.register_script(lua_source("availability.adapters", "read_day.lua"))
+        self._channel = changes_channel(prefix)
+
+    async def day_counts(self, event_id: UUID, day: date, zone: ZoneInfo | None = None) -> DayCounts | None:
+        """The slots of the calendar day ``day`` in ``zone`` (default: the event's) with their
+        capacity and remaining units: one round trip when the event definition we hold is still
+        current, which the same script checks."""
+        keys = self._definitions.keys(event_id)
+        for _ in range(3):
+            known = await self._definitions.current(event_id)
+            if known is None:
+                return None
+            slots = known.schedule.slots_on_local_day(day, zone or known.schedule.zone)
+            if not slots:
+                return DayCounts(known, (), [], [])
+            sequence, packed = await self._read_day(
+                keys=[keys.event, keys.capacity, keys.remaining], args=[",".join(s.key for s in slots)]
+            )
+            if sequence is not None and int(sequence) == known.sequence:
+                pairs = [pair.split(":") for pair in packed.split(",")]
+                return DayCounts(known, slots, [int(c) for c, _ in pairs], [int(r) for _, r in pairs])
+            self._definitions.forget(event_id)
+        raise StaleEvent(str(event_id))
+
+    async def is_built(self) -> bool:
+        return await self._definitions.is_built()
+
+    async def changes(self) -> AsyncIterator[CounterChange | None]:
+        """Every change the scripts announce, as they announce it; None first, once subscribed
+        (``common.announcements``: whoever follows must forget what it kept when this raises)."""
+        async for message in announcements(self._redis, self._channel):
+            yield None if message is None else CounterChange.parse(message)
