@@ -187,36 +187,56 @@ async def redis(servers) -> AsyncIterator[Redis]:
     await client.aclose()
 
 
-@pytest.fixture(scope="session")
-def redis_cluster(tmp_path_factory) -> Iterator[str]:
-    """A Redis Cluster of three masters on this machine (Debian's redis-server and redis-cli), for
-    the run: the URL of one of its nodes."""
-    if shutil.which("redis-server") is None or shutil.which("redis-cli") is None:
-        pytest.skip("a Redis Cluster needs redis-server and redis-cli")
-    home = tmp_path_factory.mktemp("redis-cluster")
-    base = free_port_block(3)
-    ports = [base, base + 1, base + 2]
-    for port in ports:
+@dataclass(frozen=True)
+class ClusterNodes:
+    home: Path
+    ports: list[int]
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.ports[0]}"
+
+    def start(self, port: int) -> None:
+        """A master (again, after a restart: its slots kept in its nodes file, its data gone)."""
         subprocess.run(
             ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
-             "--cluster-config-file", f"nodes-{port}.conf", "--dir", str(home), "--save", "", "--appendonly", "no",
-             "--daemonize", "yes", "--logfile", str(home / f"{port}.log")],
+             "--cluster-config-file", f"nodes-{port}.conf", "--dir", str(self.home), "--save", "", "--appendonly", "no",
+             "--daemonize", "yes", "--logfile", str(self.home / f"{port}.log")],
             check=True, timeout=30,
         )  # fmt: skip
+        _wait_for(lambda: _redis_cli(port, "ping") == "PONG", f"redis-server on {port}")
+
+    def wait_until_whole(self) -> None:
+        for port in self.ports:
+            _wait_for(lambda port=port: "cluster_state:ok" in _redis_cli(port, "cluster", "info"), f"the cluster on {port}")
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_nodes(tmp_path_factory) -> Iterator[ClusterNodes]:
+    """A Redis Cluster of three masters on this machine (Debian's redis-server and redis-cli), for the run."""
+    if shutil.which("redis-server") is None or shutil.which("redis-cli") is None:
+        pytest.skip("a Redis Cluster needs redis-server and redis-cli")
+    base = free_port_block(3)
+    nodes = ClusterNodes(tmp_path_factory.mktemp("redis-cluster"), [base, base + 1, base + 2])
     try:
-        for port in ports:
-            _wait_for(lambda port=port: _redis_cli(port, "ping") == "PONG", f"redis-server on {port}")
-        nodes = [f"127.0.0.1:{port}" for port in ports]
+        for port in nodes.ports:
+            nodes.start(port)
         subprocess.run(
-            ["redis-cli", "--cluster", "create", *nodes, "--cluster-replicas", "0", "--cluster-yes"],
+            ["redis-cli", "--cluster", "create", *(f"127.0.0.1:{p}" for p in nodes.ports), "--cluster-replicas", "0",
+             "--cluster-yes"],
             check=True, capture_output=True, timeout=60,
         )  # fmt: skip
-        for port in ports:
-            _wait_for(lambda port=port: "cluster_state:ok" in _redis_cli(port, "cluster", "info"), f"the cluster on {port}")
-        yield f"redis://127.0.0.1:{ports[0]}"
+        nodes.wait_until_whole()
+        yield nodes
     finally:
-        for port in ports:
+        for port in nodes.ports:
             subprocess.run(["redis-cli", "-p", str(port), "shutdown", "nosave"], capture_output=True, timeout=30)
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(redis_cluster_nodes) -> str:
+    """The URL of a node of the run's Redis Cluster."""
+    return redis_cluster_nodes.url
 
 
 def _redis_cli(port: int, *command: str) -> str:
@@ -320,16 +340,23 @@ async def counters_built(availability_url: str, timeout: float = 30.0) -> None:
 
 @asynccontextmanager
 async def running_system(
-    servers, logs: Path, service_overrides: dict[str, str], processes: dict[str, int] | None = None, name: str = ""
+    servers,
+    logs: Path,
+    service_overrides: dict[str, str],
+    processes: dict[str, int] | None = None,
+    name: str = "",
+    redis_cluster: str | None = None,
 ) -> AsyncIterator[RunningSystem]:
     """The whole system, started the way ``make run`` starts it, against this run's servers.
     ``name``: a second system beside the session's, with databases, counters and vhost of its own;
-    ``processes``: per service, as ``make run``'s PROCESSES (the entry then logs which answered)."""
+    ``processes``: per service, as ``make run``'s PROCESSES (the entry then logs which answered);
+    ``redis_cluster``: a node of a Redis Cluster to use instead of the one Redis server."""
     base = free_port_block(2 + 2 * 5)  # the entry, SMTP, then five services with room for a second process each
     run = servers.run_id + (f"_{name}" if name else "")
     settings = StackSettings(
         database_url=f"{servers.postgres_url}/{run}",
-        redis_url=servers.redis_url,
+        redis_url=redis_cluster or servers.redis_url,
+        redis_cluster=redis_cluster is not None,
         redis_key_prefix=run,
         rabbitmq_url=servers.another_vhost(name) if name else servers.rabbitmq_url,
         jwt_signing_key=SIGNING_KEY,
