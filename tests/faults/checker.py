@@ -130,13 +130,18 @@ def expected_mails(confirmations: list[dict]) -> dict[str, str]:
     return expected
 
 
-async def mails_being_sent(system) -> set[str]:
-    """The mails (Message-IDs) the notifier's record holds claimed and not yet sent."""
+async def notifier_rows(system, query: str) -> list:
+    """What the notifier's own record answers ``query`` with."""
     conn = await asyncpg.connect(system.settings.database_for("notifier").replace("+asyncpg", ""))
     try:
-        claimed = await conn.fetch("SELECT event_id, recipient FROM sent_mail WHERE status = 'sending'")
+        return await conn.fetch(query)
     finally:
         await conn.close()
+
+
+async def mails_being_sent(system) -> set[str]:
+    """The mails (Message-IDs) the notifier's record holds claimed and not yet sent."""
+    claimed = await notifier_rows(system, "SELECT event_id, recipient FROM sent_mail WHERE status = 'sending'")
     return {message_id(row["event_id"], row["recipient"]) for row in claimed}
 
 

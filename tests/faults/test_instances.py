@@ -13,13 +13,13 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import asyncpg
 import pytest
 
 from common.roles import Role
 from common.settings import ServiceSettings
 from devstack.client import ApiClient
 from tests.conftest import client_session, running_system
+from tests.faults.checker import notifier_rows
 from tests.faults.load import SteadyLoad, scene
 from tests.faults.test_fault_suite import behind_a_proxy, booking_to_postgresql, during, settle_and_check
 
@@ -86,11 +86,7 @@ def answered_by_instance(system) -> dict[str, list[int]]:
 
 
 async def mails_by_instance(system) -> list[int]:
-    connection = await asyncpg.connect(system.settings.database_for("notifier").replace("+asyncpg", ""))
-    try:
-        rows = await connection.fetch("SELECT claimed_by, count(*) AS n FROM sent_mail WHERE status = 'sent' GROUP BY 1")
-    finally:
-        await connection.close()
+    rows = await notifier_rows(system, "SELECT claimed_by, count(*) AS n FROM sent_mail WHERE status = 'sent' GROUP BY 1")
     return sorted((row["n"] for row in rows), reverse=True)
 
 
