@@ -99,3 +99,15 @@ def test_no_secret_is_written_in_the_compose_file_and_make_compose_env_gives_eve
     written = dict(line.split("=", 1) for line in compose_env().splitlines() if line and not line.startswith("#"))
     assert required <= written.keys()
     assert compose_env() != compose_env()  # fresh each time
+
+
+def test_any_service_scales_behind_the_entry(compose):
+    """``docker compose up --scale booking=3``: no service has a fixed container name or a host
+    port (only the entry and the mail page publish one), and the entry names each service by its
+    compose name, which Docker's DNS answers with every replica (nginx resolves it as it starts)."""
+    edge = compose["services"]["edge"]["environment"]
+    for name in APP_SERVICES:
+        service = compose["services"][name]
+        assert "container_name" not in service and "ports" not in service, name
+        if name != "notifier":  # called by nobody
+            assert re.fullmatch(rf"server {name}:\d+;", edge[f"{name.upper()}_SERVERS"]), edge

@@ -337,7 +337,7 @@ class CapacityStore:
             await pipe.execute()
         kept, dropped = await self._rebuild(keys=[*staged.live().values(), *live.live().values()], args=self._announce(event_id))
         self._definitions.forget(event_id)
-        return int(kept), int(dropped)
+        return max(0, int(kept)), int(dropped)  # -1: sent again after it had swapped, nothing more to count
 
     async def raw(self, event_id: UUID) -> dict[str, dict[str, str]]:
         """Every hash of the event (and the hold expiry set) as stored, read in one step (MULTI:
