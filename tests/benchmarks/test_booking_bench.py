@@ -206,10 +206,10 @@ def slot_capacity(event: dict, start: datetime) -> int:
     )
 
 
-def record(results: Results, workload: str, path: str, report: Report, target: str = "") -> None:
+def record(results: Results, workload: str, path: str, report: Report, target: str = "", table: str = TABLE) -> None:
     book = report.kinds["book"]
     results.row(
-        TABLE,
+        table,
         workload=workload,
         path=path,
         attempts_per_s=f"{book.rate:,.0f}",
