@@ -449,12 +449,14 @@ async def purge_queue(rabbitmq_url: str, name: str) -> None:
         await (await channel.declare_queue(name, passive=True)).purge()
 
 
-def cpu_rows(results: Results, path: Path, label: str, report: Report) -> None:
+def cpu_rows(
+    results: Results, path: Path, label: str, report: Report, table: str = "CPU per request (ms), by process: where the time goes"
+) -> None:
     """CPU milliseconds per request of the workload, per process: where the time goes."""
     used = report.cpu_by_process
     per_request = {group: seconds * 1000 / report.requests for group, seconds in sorted(used.items())}
     results.row(
-        "CPU per request (ms), by process: where the time goes",
+        table,
         workload=label,
         path=path.name,
         **{group: f"{ms:.2f}" for group, ms in per_request.items() if ms >= 0.005},

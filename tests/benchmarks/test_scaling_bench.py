@@ -6,7 +6,6 @@ can take there. Run with ``make bench``."""
 
 import random
 import time
-from collections.abc import AsyncIterator
 from datetime import date, datetime, timedelta
 
 import pytest
@@ -26,6 +25,7 @@ from tests.benchmarks.test_booking_bench import (
     Path,
     check_invariants,
     confirmed_rate,
+    cpu_rows,
     create_professionals,
     flash_crowd,
     load_floor_counters,
@@ -44,20 +44,6 @@ TABLE = "Booking across instances and a Redis Cluster, through the public entry 
 EVERY = ("shifts", "availability", "booking", "notifier", "gateway")
 
 
-@pytest.fixture(scope="module")
-async def doubled(servers, tmp_path_factory) -> AsyncIterator:
-    logs = tmp_path_factory.mktemp("bench-doubled-logs")
-    async with running_system(servers, logs, {}, processes=dict.fromkeys(EVERY, 2), name="bench_doubled") as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-async def clustered(servers, redis_cluster, tmp_path_factory) -> AsyncIterator:
-    logs = tmp_path_factory.mktemp("bench-cluster-logs")
-    async with running_system(servers, logs, {}, name="bench_cluster", redis_cluster=redis_cluster) as running:
-        yield running
-
-
 def flash_shifts(day: date):  # three slots of 2 x 10, from two of the professionals
     return local(day, 10, 0, ZONE), local(day, 11, 30, ZONE), FLASH_CAPACITY // 2
 
@@ -74,46 +60,53 @@ async def a_path(name: str, system, api: ApiClient, first: date) -> tuple[Path, 
     return Path(name, system.public_url, pids, clients, week, week, flash, flash_slots), people
 
 
+async def measure(name: str, system, http, first: date, floor=None) -> tuple[Path, dict]:
+    """One path's spread and flash crowd (the notifier stopped meanwhile: its mail would take a core
+    from the workload), then its invariants. ``floor``: bookings go to the floor process instead,
+    on counters of its own (events made through ``system``)."""
+    api = ApiClient(http, system.public_url)
+    path, people = await a_path(name, system, api, first)
+    if floor is not None:
+        path.booking_url, path.pids = f"{floor.url}/bookings", floor.pids
+        for event in (path.week, path.flash):
+            await load_floor_counters(floor, api, event, people)
+    await system.stack.kill("notifier")
+    random.seed(name)
+    try:
+        report = {"spread": await spread(path), "flash": await flash_crowd(path)}
+    finally:
+        await purge_queue(system.settings.rabbitmq_url, NotifierSettings().queue_name)
+        await system.stack.restart("notifier")
+    if floor is None:
+
+        async def counters(event_id: str, day: date) -> list[dict]:
+            return (await api.call("GET", "/availability", params={"event_id": event_id, "date": day.isoformat()}))["slots"]
+
+        checked = await check_invariants(path, system.settings.database_for("booking"), counters, events=[path.week, path.flash])
+        print(f"{name}: invariants hold over {checked} confirmed bookings")
+    return path, report
+
+
 @pytest.mark.timeout(1800)
-async def test_booking_across_instances_and_a_cluster(system, doubled, clustered, floor, results: Results):
+async def test_booking_across_instances_and_a_cluster(system, servers, redis_cluster, floor, tmp_path_factory, results: Results):
+    """One system at a time beside the session's (PostgreSQL's 100 connections do not hold three)."""
     started = time.perf_counter()
     first = datetime.now(ZONE).date() + timedelta(days=3)
-    systems = {"product (make run)": system, "product, two of everything": doubled, "product on a Redis Cluster": clustered}
+    others = {
+        "product, two of everything": {"processes": dict.fromkeys(EVERY, 2), "name": "bench_doubled"},
+        "product on a Redis Cluster": {"name": "bench_cluster", "redis_cluster": redis_cluster},
+    }
+    reports, paths = {}, []
     async with client_session() as http:
-        paths, apis = [], {}
-        for name, each in systems.items():
-            apis[name] = ApiClient(http, each.public_url)
-            path, _ = await a_path(name, each, apis[name], first)
+        for name, system_of in [("product (make run)", None), *others.items(), ("floor", None)]:
+            if system_of is None:
+                path, reports[name] = await measure(name, system, http, first, floor if name == "floor" else None)
+            else:
+                logs = tmp_path_factory.mktemp(system_of["name"])
+                async with running_system(servers, logs, {}, **system_of) as each:
+                    path, reports[name] = await measure(name, each, http, first)
             paths.append(path)
-        main_api = apis["product (make run)"]
-        least, people = await a_path("floor", system, main_api, first)
-        least.booking_url = f"{floor.url}/bookings"
-        least.pids = floor.pids
-        for event in (least.week, least.flash):
-            await load_floor_counters(floor, main_api, event, people)
-        paths.append(least)
-        print(f"\nset up in {time.perf_counter() - started:.0f} s")
-
-        reports = {}
-        for path, each in zip(paths, [*systems.values(), system], strict=True):
-            await each.stack.kill("notifier")  # downstream: its mail would take a core from the workload
-            random.seed(path.name)
-            try:
-                reports[path.name] = {"spread": await spread(path), "flash": await flash_crowd(path)}
-            finally:
-                await purge_queue(each.settings.rabbitmq_url, NotifierSettings().queue_name)
-                await each.stack.restart("notifier")
-
-        for path, (name, each) in zip(paths[:3], systems.items(), strict=True):
-            api = apis[name]
-
-            async def counters(event_id: str, day: date, api: ApiClient = api) -> list[dict]:
-                return (await api.call("GET", "/availability", params={"event_id": event_id, "date": day.isoformat()}))["slots"]
-
-            checked = await check_invariants(
-                path, each.settings.database_for("booking"), counters, events=[path.week, path.flash]
-            )
-            print(f"{name}: invariants hold over {checked} confirmed bookings")
+    print(f"\nmeasured in {time.perf_counter() - started:.0f} s")
 
     floor_spread = confirmed_rate(reports["floor"]["spread"])
     floor_flash = reports["floor"]["flash"].kinds["book"].rate
@@ -126,6 +119,7 @@ async def test_booking_across_instances_and_a_cluster(system, doubled, clustered
             path.name,
             run_of["spread"],
             target=f"{confirmed_rate(run_of['spread']) / floor_spread:.2f} x floor",
+            table=TABLE,
         )
         flash_rate = run_of["flash"].kinds["book"].rate
         record(
@@ -136,6 +130,8 @@ async def test_booking_across_instances_and_a_cluster(system, doubled, clustered
             target=f"{flash_rate / floor_flash:.2f} x floor",
             table=TABLE,
         )
+        for label, report in run_of.items():
+            cpu_rows(results, path, label, report, table=f"CPU per request (ms), by process: {TABLE[: TABLE.index(',')]}")
         print(
             f"  {path.name}: spread {confirmed_rate(run_of['spread']):,.0f} confirmed/s, "
             f"flash {flash_rate:,.0f} attempts/s (p99 {run_of['flash'].kinds['book'].p99_ms:.1f} ms)"

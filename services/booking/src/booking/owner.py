@@ -275,13 +275,19 @@ class CapacityOwner:
 
     async def reconcile(self, event_id: UUID | None = None) -> ReconcileReport:
         """Compare every event's counters with the record and repair (rebuild) where they differ;
-        expire holds; move or flag bookings the record gives no unit for. One event at a time under
-        its exclusive lock: the record holds still, and the counters are read in one step, so a
-        difference found is drift, never a booking in flight."""
+        move or flag bookings the record gives no unit for. Each event is looked at first without
+        its lock, while bookings go on: equal counters and no booking beyond capacity, the usual
+        case, need nothing more. Anything else is looked at again under the event's exclusive lock,
+        where the record holds still and the counters are read in one step, so a difference found
+        there is drift, never a booking in flight, and is repaired there."""
         started, report = time.monotonic(), ReconcileReport()
         for each in await self._event_ids(event_id, defined_only=True):
-            part = await self._exclusively(each, partial(self._reconcile_event, event_id=each))
+            async with self._uow() as uow:
+                suspect = await self._drift(uow, each) or await self._beyond_now(uow, each)
             report.events_checked += 1
+            if not suspect:
+                continue
+            part = await self._exclusively(each, partial(self._repair, event_id=each))
             report.holds_expired += part.holds_expired
             report.holds_of_committed += part.holds_of_committed
             report.repaired |= part.repaired
@@ -289,22 +295,34 @@ class CapacityOwner:
         report.seconds = round(time.monotonic() - started, 3)
         return report
 
-    async def _reconcile_event(self, uow: BookingUnitOfWork, event_id: UUID) -> ReconcileReport:
-        report = ReconcileReport()
-        report.holds_expired, report.holds_of_committed = await self._expire(uow, event_id)
+    async def _drift(self, uow: BookingUnitOfWork, event_id: UUID) -> dict[str, list[str]]:
+        """Where the counters differ from what the record (and the holds read with the counters)
+        gives. Exact under the event's exclusive lock; without it, a booking in flight may show."""
         record = await uow.record.capacity_record(event_id)
         if record is None:
-            return report
+            return {}
         units = await uow.record.units_held(event_id)
         live = await self._store.raw(event_id)
-        holds = holds_in(live)  # the holds of bookings not committed: after _expire, no others are left
-        drift = differences(live, event_counters(record.sequence, record.event, record.shifts, units, holds))
-        if drift:
+        committed = {u.booking_id for u in units}
+        holds = [h for h in holds_in(live) if h.taken.booking_id not in committed]  # others: confirm is on its way
+        live["holds"] = {b: h for b, h in live["holds"].items() if UUID(b) not in committed}
+        live["hold_expiry"] = {b: t for b, t in live["hold_expiry"].items() if UUID(b) not in committed}
+        return differences(live, event_counters(record.sequence, record.event, record.shifts, units, holds))
+
+    async def _beyond_now(self, uow: BookingUnitOfWork, event_id: UUID) -> bool:
+        definition, bookings, shifts = await self._record(uow.record, event_id, None, lock=False, future_only=True)
+        return bool(_beyond(bookings, shifts, definition.schedule() if definition else None))
+
+    async def _repair(self, uow: BookingUnitOfWork, event_id: UUID) -> ReconcileReport:
+        """Under the event's exclusive lock: holds expired, drift rebuilt, bookings beyond capacity
+        moved or flagged."""
+        report = ReconcileReport()
+        report.holds_expired, report.holds_of_committed = await self._expire(uow, event_id)
+        if drift := await self._drift(uow, event_id):
             log.warning("reconcile repairs event %s: %s", event_id, drift)
             await self._rebuild_event(uow, event_id)
             report.repaired[str(event_id)] = drift
-        settled = await self._settle(uow, event_id, None)
-        report.beyond = settled.beyond
+        report.beyond = (await self._settle(uow, event_id, None)).beyond
         return report
 
     async def watch(self, check_seconds: float, reconcile_seconds: float) -> None:
