@@ -351,7 +351,7 @@ async def running_system(
     ``name``: a second system beside the session's, with databases, counters and vhost of its own;
     ``processes``: per service, as ``make run``'s PROCESSES (the entry then logs which answered);
     ``redis_cluster``: a node of a Redis Cluster to use instead of the one Redis server."""
-    base = free_port_block(2 + 2 * 5)  # the entry, SMTP, then five services with room for a second process each
+    base = free_port_block(2 + 2 * 5 + 1)  # the entry, SMTP, five services with room for a second process each, a second entry
     run = servers.run_id + (f"_{name}" if name else "")
     settings = StackSettings(
         database_url=f"{servers.postgres_url}/{run}",

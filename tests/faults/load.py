@@ -11,6 +11,8 @@ import asyncio
 import random
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -67,6 +69,22 @@ async def scene(api: ApiClient, system, professionals: int = 8, capacity: int = 
     return Scene(event, day, slots, shifts, admin)
 
 
+@asynccontextmanager
+async def through_an_entry(http: aiohttp.ClientSession, entries: list[str], method: str, path: str, **kwargs) -> AsyncIterator:
+    """A request to ``/api/v1<path>`` through one of the public entries, as a client of a name with
+    several addresses: one refusing the connection (stopped) never saw the request, so the next is
+    asked; any other failure is the answer."""
+    first = random.randrange(len(entries))
+    for n in range(len(entries)):
+        try:
+            async with http.request(method, f"{entries[(first + n) % len(entries)]}/api/v1{path}", **kwargs) as response:
+                yield response
+                return
+        except aiohttp.ClientConnectorError:
+            if n == len(entries) - 1:
+                raise
+
+
 @dataclass
 class SteadyLoad:
     system: object
@@ -78,6 +96,10 @@ class SteadyLoad:
     shift_changes: int = 0
     seed: int = 15
     refused_share: float = 0.0  # clients whose address the SMTP server refuses (550)
+
+    @property
+    def entries(self) -> list[str]:
+        return self.system.settings.public_urls
 
     async def run(self) -> None:
         rng = random.Random(self.seed)
@@ -112,7 +134,7 @@ class SteadyLoad:
     async def send(self, http: aiohttp.ClientSession, attempt: Attempt) -> None:
         headers = {"Authorization": f"Bearer {attempt.token}", "Idempotency-Key": attempt.key}
         try:
-            async with http.post(f"{self.system.public_url}/api/v1/bookings", json=attempt.body, headers=headers) as response:
+            async with through_an_entry(http, self.entries, "POST", "/bookings", json=attempt.body, headers=headers) as response:
                 attempt.answers.append(str(response.status))
                 if response.status in (200, 201):
                     attempt.booking = await response.json()
@@ -121,8 +143,8 @@ class SteadyLoad:
 
     async def _call(self, http: aiohttp.ClientSession, method: str, path: str, token: str, body: dict | None = None) -> int:
         try:
-            async with http.request(
-                method, f"{self.system.public_url}/api/v1{path}", json=body, headers={"Authorization": f"Bearer {token}"}
+            async with through_an_entry(
+                http, self.entries, method, path, json=body, headers={"Authorization": f"Bearer {token}"}
             ) as response:
                 return response.status
         except (aiohttp.ClientError, TimeoutError):

@@ -1,17 +1,17 @@
-"""Two of every service under the fault suite's load (tests/faults/load.py), and the fault checker
+"""Two of every service and two public entries (the load through either, as a client of a name
+with two addresses) under the fault suite's load (tests/faults/load.py), and the fault checker
 after it (nothing lost, duplicated or overbooked, every mail once, counters equal to the record):
-once while one instance of each service is stopped by SIGTERM in turn (as an orchestrator rolls
-them), once while one of each is killed (SIGKILL) in turn. Beside the bookings, readers keep
-asking availability, the gateway and the shifts service, so each service is under load as it goes.
-Each test prints a FAULT line, the seconds each SIGTERM took, and how many requests (and mails)
-each instance answered."""
+once while one instance of each is told to stop in turn (SIGTERM; the entry, nginx, SIGQUIT), as
+an orchestrator rolls them, once while one of each is killed (SIGKILL) in turn. Beside the
+bookings, readers keep asking availability, the gateway and the shifts service, so each is under
+load as it goes. Each test prints a FAULT line, the seconds each stop took, and how many requests
+(and mails) each instance answered."""
 
 import asyncio
 import signal
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -20,17 +20,20 @@ from common.settings import ServiceSettings
 from devstack.client import ApiClient
 from tests.conftest import client_session, running_system
 from tests.faults.checker import notifier_rows
-from tests.faults.load import SteadyLoad, scene
+from tests.faults.load import SteadyLoad, scene, through_an_entry
 from tests.faults.test_fault_suite import behind_a_proxy, booking_to_postgresql, during, settle_and_check
 
 pytestmark = [pytest.mark.fault, pytest.mark.timeout(600)]
 
-EVERY = ("shifts", "availability", "booking", "notifier", "gateway")
+EVERY = ("shifts", "availability", "booking", "notifier", "gateway", "edge")
+# How each is told to stop, as its orchestrator would: nginx stops gracefully on SIGQUIT (the stop
+# signal of its image); on SIGTERM it drops what is in flight.
+STOP_SIGNAL = dict.fromkeys(EVERY, signal.SIGTERM) | {"edge": signal.SIGQUIT}
 
 
 @pytest.fixture(scope="module")
 async def doubled(servers, tmp_path_factory) -> AsyncIterator:
-    """A system of its own with two processes of every service behind the entry."""
+    """A system of its own with two processes of every service, behind two entries."""
     overrides = {"HOLD_SECONDS": "3", "RECONCILE_SECONDS": "4"}
     logs = tmp_path_factory.mktemp("doubled-logs")
     async with running_system(servers, logs, overrides, processes=dict.fromkeys(EVERY, 2), name="doubled") as running:
@@ -38,10 +41,10 @@ async def doubled(servers, tmp_path_factory) -> AsyncIterator:
 
 
 class Readers:
-    """Availability, the gateway and the shifts service asked all along, through the entry."""
+    """Availability, the gateway and the shifts service asked all along, through either entry."""
 
-    def __init__(self, api: ApiClient, load: SteadyLoad) -> None:
-        self.api, self.load = api, load
+    def __init__(self, http, load: SteadyLoad) -> None:
+        self.http, self.load = http, load
         self.answers: Counter[str] = Counter()
         self._stop = asyncio.Event()
 
@@ -53,12 +56,14 @@ class Readers:
             (f"/events/{event['id']}", {}),
             ("/me", {}),
         ]
-        admin = self.load.scene.admin
+        headers = {"Authorization": f"Bearer {self.load.scene.admin.token}"}
         while not self._stop.is_set():
             for path, params in calls:
                 try:
-                    status, _ = await admin.request("GET", path, params=params)
-                    self.answers[str(status)] += 1
+                    async with through_an_entry(
+                        self.http, self.load.entries, "GET", path, params=params, headers=headers
+                    ) as answer:
+                        self.answers[str(answer.status)] += 1
                 except Exception as exc:  # a broken connection is an answer too: counted, not hidden
                     self.answers[type(exc).__name__] += 1
             await asyncio.sleep(0.02)
@@ -72,14 +77,17 @@ class Readers:
 
 
 def answered_by_instance(system) -> dict[str, list[int]]:
-    """Requests each process answered, from the entry's log of upstream addresses."""
-    seen = Counter()
-    log = Path(system.settings.edge_dir) / "upstreams.log"
-    for line in log.read_text().splitlines():
-        addresses, _, _status = line.rpartition(" ")
-        for address in addresses.replace(" : ", ",").split(","):  # several: nginx asked the next one too
-            seen[address.strip()] += 1
-    return {
+    """Requests each process answered (each entry: the requests it took in), from the entries' logs
+    of upstream addresses."""
+    seen, taken_in = Counter(), []
+    for index in range(2):
+        lines = (system.stack.edge_dir(index) / "upstreams.log").read_text().splitlines()
+        taken_in.append(len(lines))
+        for line in lines:
+            addresses, _, _status = line.rpartition(" ")
+            for address in addresses.replace(" : ", ",").split(","):  # several: nginx asked the next one too
+                seen[address.strip()] += 1
+    return {"edge": taken_in} | {
         service: [seen[f"127.0.0.1:{system.settings.port_of(service, i)}"] for i in range(2)]
         for service in ("gateway", "shifts", "availability", "booking")
     }
@@ -95,7 +103,7 @@ async def under_load(doubled, redis, name: str, act) -> tuple[SteadyLoad, Reader
     async with client_session() as http:
         api = ApiClient(http, doubled.public_url)
         load = SteadyLoad(doubled, await scene(api, doubled))
-        readers = Readers(api, load)
+        readers = Readers(http, load)
         reading = asyncio.create_task(readers.run())
         outcome: dict = {}
 
@@ -117,7 +125,7 @@ async def test_two_of_everything_each_stopped_by_sigterm_in_turn_under_load(doub
     async def roll(took: dict) -> int:
         for service in EVERY:
             await asyncio.sleep(2.5)
-            took[service] = round(await doubled.stack.stop_instance(service, 0, signal.SIGTERM), 2)
+            took[service] = round(await doubled.stack.stop_instance(service, 0, STOP_SIGNAL[service]), 2)
             await doubled.stack.start_instance(service, 0)
         return len(EVERY)
 

@@ -62,7 +62,19 @@ class StackSettings(BaseSettings):
 
     @property
     def public_url(self) -> str:
-        return f"http://{self.public_host}:{self.public_port}"
+        return self.public_url_of(0)
+
+    def public_url_of(self, index: int) -> str:
+        """The entries' addresses (``processes["edge"]`` of them, as a DNS name with several
+        addresses would give): the first on ``public_port``, the others after every service port."""
+        if index == 0:
+            return f"http://{self.public_host}:{self.public_port}"
+        most = max(self.process_count(service) for service in SERVICES)
+        return f"http://{self.public_host}:{self.first_service_port + len(SERVICES) * most + index - 1}"
+
+    @property
+    def public_urls(self) -> list[str]:
+        return [self.public_url_of(i) for i in range(self.process_count(EDGE))]
 
     def upstreams(self) -> dict[str, list[str]]:
         """host:port of every process of each service the entry routes to."""

@@ -64,6 +64,7 @@ def edge_process(
     output,
     workers: int | str = "auto",
     upstream_log: bool = False,
+    group: str | None = None,
 ) -> Process:
     """nginx listening on ``listen`` (host:port), routing to ``upstreams`` (gateway, shifts,
     availability, booking: host:port of each of their processes), its files under ``home``;
@@ -73,4 +74,5 @@ def edge_process(
     (home / "routes.conf").write_text(render_routes(values))
     access_log = UPSTREAM_LOG.format(home=home) if upstream_log else "access_log off;"
     (home / "nginx.conf").write_text(MAIN.format(workers=workers, home=home, access_log=access_log))
-    return Process(name, ["-p", str(home), "-c", str(home / "nginx.conf"), "-g", "daemon off;"], {}, output, program=nginx())
+    args = ["-p", str(home), "-c", str(home / "nginx.conf"), "-g", "daemon off;"]
+    return Process(name, args, {}, output, program=nginx(), group=group)

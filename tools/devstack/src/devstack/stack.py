@@ -1,6 +1,7 @@
 """The whole system on this machine: databases migrated, every service started, mail caught."""
 
 import importlib.util
+import os
 import signal
 import time
 from pathlib import Path
@@ -55,17 +56,24 @@ class Stack:
             for service in SERVICES
             for index in range(self.settings.process_count(service))
         ]
-        edge = edge_process(
-            EDGE,
-            self.settings.edge_dir.resolve(),
-            f"{self.settings.public_host}:{self.settings.public_port}",
-            self.settings.upstreams(),
-            self._output_of(EDGE),
-            upstream_log=self.settings.edge_upstream_log,
-        )
+        entries = [
+            (
+                edge_process(
+                    EDGE if index == 0 else f"{EDGE}-{index + 1}",
+                    self.edge_dir(index),
+                    self.settings.public_url_of(index).removeprefix("http://"),
+                    self.settings.upstreams(),
+                    self._output_of(EDGE),
+                    upstream_log=self.settings.edge_upstream_log,
+                    group=EDGE,
+                ),
+                self._ready_url(EDGE, index),
+            )
+            for index in range(self.settings.process_count(EDGE))
+        ]
         try:
             await self.supervisor.start(services)
-            await self.supervisor.start([(edge, self._ready_url(EDGE))])
+            await self.supervisor.start(entries)
         except BaseException:
             await self.stop()
             raise
@@ -78,11 +86,16 @@ class Stack:
         """Where a process says it is ready: a service's own /readyz; the entry's /healthz (it
         never lets a service's /readyz through)."""
         if service == EDGE:
-            return f"{self.settings.public_url}/healthz"
+            return f"{self.settings.public_url_of(index)}/healthz"
         return f"{self.settings.url_of(service, index)}/readyz"
 
+    def edge_dir(self, index: int) -> Path:
+        """An entry's folder (its configuration, and its log of upstreams where asked for)."""
+        home = self.settings.edge_dir.resolve()
+        return home if index == 0 else home / f"entry-{index + 1}"
+
     async def restart(self, service: str, env: dict[str, str | None] | None = None) -> None:
-        ready = [self._ready_url(service, i) for i in range(1 if service == EDGE else self.settings.process_count(service))]
+        ready = [self._ready_url(service, i) for i in range(self.settings.process_count(service))]
         await self.supervisor.restart(service, ready, env)
 
     async def stop_instance(self, service: str, index: int, sig: int = signal.SIGTERM) -> float:
@@ -90,7 +103,10 @@ class Stack:
         and wait until it has exited; the seconds that took."""
         process = self.supervisor.of(service)[index]
         started = time.monotonic()
-        process.proc.send_signal(sig)
+        if sig == signal.SIGKILL:  # a crash takes the process's children too (nginx's workers), as a container's would
+            os.killpg(process.proc.pid, sig)
+        else:
+            process.proc.send_signal(sig)
         await process.wait()
         return time.monotonic() - started
 
