@@ -82,14 +82,20 @@ WHERE shifts.sequence < EXCLUDED.sequence
 LOCK_TIMEOUT = "2s"  # a booking waits at most this long for a capacity change of its event
 
 
+def advisory_key(name: str) -> int:
+    """A PostgreSQL advisory lock's key (a signed 64-bit number) for a lock named ``name``."""
+    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
+
+
 def event_lock(event_id: UUID) -> int:
     """The advisory lock that orders an event's bookings (shared) after or before the changes that
     take its capacity away (exclusive)."""
-    return int.from_bytes(hashlib.blake2b(f"capacity:{event_id}".encode(), digest_size=8).digest(), "big", signed=True)
+    return advisory_key(f"capacity:{event_id}")
 
 
 def duty_lock(name: str) -> int:
-    return int.from_bytes(hashlib.blake2b(f"duty:{name}".encode(), digest_size=8).digest(), "big", signed=True)
+    """The lock of a duty one instance at a time does (``Repository.try_duty``)."""
+    return advisory_key(f"duty:{name}")
 
 
 def begin_shared(event_id: UUID) -> str:
