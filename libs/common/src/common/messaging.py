@@ -10,7 +10,9 @@ and replay it. An unreadable message is parked at once.
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractIncomingMessage, AbstractRobustConnection
@@ -19,6 +21,16 @@ from pydantic import ValidationError
 from common.envelope import IntegrationEvent
 from common.events import Event
 from common.logging import correlation_id
+from common.metrics import (
+    DEAD_LETTERS,
+    MESSAGE_HANDLING_SECONDS,
+    MESSAGE_LAG_SECONDS,
+    MESSAGES_DELIVERED,
+    MESSAGES_HANDLED,
+    MESSAGES_REDELIVERED,
+    QUEUE_MESSAGES,
+    REFRESH_SECONDS,
+)
 from common.unavailable import is_unavailable
 
 log = logging.getLogger(__name__)
@@ -32,6 +44,7 @@ RECONNECT_SECONDS = 1.0
 UNAVAILABLE_HEADER = "x-unavailable-attempts"  # tries while a server it needs was down: never parks it
 ATTEMPT_HEADER = "x-attempt"
 
+UNREADABLE, NOT_OURS = "unreadable", "other"  # the event type label of a message we cannot or need not read
 EventHandler = Callable[[Event], Awaitable[None]]
 Subscriptions = Mapping[type[Event], EventHandler]  # what a consumer handles, and how: its bindings follow
 
@@ -274,14 +287,21 @@ class Broker:
                 typed = kind.from_envelope(event) if kind else None
             except ValidationError:
                 log.error("unreadable message %s on %s: parked in %s.dead", message.message_id, queue_name, queue_name)
+                MESSAGES_HANDLED.labels(UNREADABLE, "parked").inc()
                 await park(message, "unreadable")
                 await message.ack()
                 return
             if typed is None:  # bound once by an older binding, say: not ours to handle
                 log.info("ignoring %s %s on %s", event.type, event.event_id, queue_name)
+                MESSAGES_HANDLED.labels(NOT_OURS, "ignored").inc()
                 await message.ack()
                 return
+            MESSAGES_DELIVERED.labels(event.type).inc()
+            if message.redelivered:
+                MESSAGES_REDELIVERED.labels(event.type).inc()
+            MESSAGE_LAG_SECONDS.labels(event.type).observe(max(0.0, (datetime.now(UTC) - event.occurred_at).total_seconds()))
             token = correlation_id.set(event.correlation_id)
+            started, outcome = time.perf_counter(), "handled"
             try:
                 await handler(typed)
             except Exception as exc:
@@ -297,9 +317,11 @@ class Broker:
                         )
                         delay = delay_queues[min(waited, 1, len(delay_queues) - 1)]  # 1 s, then every 5 s
                         await self._republish("", delay, message, {UNAVAILABLE_HEADER: waited + 1})
+                        outcome = "waiting"
                     elif attempt < len(delay_queues):
                         log.warning("%s %s failed (attempt %d), retrying later: %r", event.type, event.event_id, attempt + 1, exc)
                         await self._republish("", delay_queues[attempt], message, {ATTEMPT_HEADER: attempt + 1})
+                        outcome = "retried"
                     else:
                         log.error(
                             "%s %s failed %d times; parked in %s.dead: %r",
@@ -310,13 +332,34 @@ class Broker:
                             exc,
                         )
                         await park(message, repr(exc))
+                        outcome = "parked"
                     await message.ack()
                 except Exception:
                     log.exception("could not move %s aside; it will be redelivered", event.event_id)
                     await message.nack(requeue=True)
+                    outcome = "requeued"
             else:
                 await message.ack()
             finally:
                 correlation_id.reset(token)
+                MESSAGE_HANDLING_SECONDS.labels(event.type).observe(time.perf_counter() - started)
+                MESSAGES_HANDLED.labels(event.type, outcome).inc()
 
         self._consumers.append((queue, await queue.consume(on_message)))
+
+    async def measure_queue(self, queue_name: str) -> None:
+        """The depth of the queue and of its dead-letter queue into their gauges, every few seconds
+        (every instance reports the same queue: alerts take the largest)."""
+        while True:
+            try:
+                if self._connection is not None:
+                    channel = await self._connection.channel()
+                    try:
+                        for name, gauge in ((queue_name, QUEUE_MESSAGES), (f"{queue_name}.dead", DEAD_LETTERS)):
+                            declared = await channel.declare_queue(name, passive=True)
+                            gauge.labels(queue_name).set(declared.declaration_result.message_count)
+                    finally:
+                        await channel.close()
+            except Exception as exc:  # the broker away, or the queue not declared yet: the gauges wait
+                log.debug("queue depth not measured: %r", exc)
+            await asyncio.sleep(REFRESH_SECONDS)

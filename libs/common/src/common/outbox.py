@@ -21,6 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from common.envelope import IntegrationEvent
 from common.events import Event
 from common.messaging import Broker
+from common.metrics import OUTBOX_OLDEST_SECONDS, OUTBOX_PENDING, OUTBOX_PUBLISH_FAILURES, OUTBOX_PUBLISHED, REFRESH_SECONDS
+from common.tracing import continued, current_context
 
 log = logging.getLogger(__name__)
 
@@ -36,16 +38,17 @@ def outbox_table(metadata: MetaData) -> Table:
         Column("published_at", DateTime(timezone=True)),
         Column("attempts", Integer, nullable=False, server_default="0"),
         Column("last_error", Text),
+        Column("trace_context", JSONB),  # the writing request's trace (W3C headers), continued by the relay
         Index("outbox_unpublished", "created_at", postgresql_where=text("published_at IS NULL")),
     )
 
 
-OUTBOX_COLUMNS = ("event_id", "exchange", "envelope")
+OUTBOX_COLUMNS = ("event_id", "exchange", "envelope", "trace_context")
 
 
-def outbox_values(event: Event) -> tuple[UUID, str, dict[str, Any]]:
+def outbox_values(event: Event) -> tuple[UUID, str, dict[str, Any], dict[str, str] | None]:
     """An event's outbox row, in ``OUTBOX_COLUMNS`` order, whichever driver writes it."""
-    return event.event_id, event.exchange, event.envelope().model_dump(mode="json")
+    return event.event_id, event.exchange, event.envelope().model_dump(mode="json"), current_context()
 
 
 class Outbox:
@@ -65,6 +68,7 @@ class PendingRow:
     event_id: UUID
     exchange: str
     envelope: dict
+    trace_context: dict | None
 
 
 class Claimed(Protocol):
@@ -80,12 +84,18 @@ class Claimed(Protocol):
 class OutboxRows(Protocol):
     def claim(self, limit: int) -> contextlib.AbstractAsyncContextManager[Claimed]: ...
 
+    async def backlog(self) -> tuple[int, float]: ...
+
 
 _PENDING = (
-    "SELECT event_id, exchange, envelope FROM outbox WHERE published_at IS NULL"
+    "SELECT event_id, exchange, envelope, trace_context FROM outbox WHERE published_at IS NULL"
     " ORDER BY created_at LIMIT {limit} FOR UPDATE SKIP LOCKED"
 )
 _PUBLISHED = "UPDATE outbox SET published_at = now() WHERE event_id = ANY({ids})"
+# How many rows wait, and the age of the oldest (the partial index keeps this to the waiting rows).
+_BACKLOG = (
+    "SELECT count(*), COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)::float8 FROM outbox WHERE published_at IS NULL"
+)
 _FAILED = "UPDATE outbox SET attempts = attempts + 1, last_error = {error} WHERE event_id = {event_id}"
 
 
@@ -113,6 +123,11 @@ class SessionOutboxRows:
             found = await connection.execute(text(_PENDING.format(limit=int(limit))))
             yield _SessionClaim(connection, [PendingRow(*row) for row in found.all()])
 
+    async def backlog(self) -> tuple[int, float]:
+        async with self._engine.connect() as connection:
+            count, age = (await connection.execute(text(_BACKLOG))).one()
+            return count, age
+
 
 @dataclass
 class _ConnectionClaim:
@@ -137,6 +152,10 @@ class ConnectionOutboxRows:
         async with self._pool.acquire() as connection, connection.transaction():
             found = await connection.fetch(_PENDING.format(limit=int(limit)))
             yield _ConnectionClaim(connection, [PendingRow(*row) for row in found])
+
+    async def backlog(self) -> tuple[int, float]:
+        count, age = await self._pool.fetchrow(_BACKLOG)
+        return count, age
 
 
 class OutboxRelay:
@@ -186,14 +205,27 @@ class OutboxRelay:
             log.warning("outbox not flushed before stopping (%r); the rest goes out with the next relay", exc)
             return False
 
+    async def _publish(self, row: PendingRow) -> None:
+        with continued(row.trace_context):  # the trace of the request that wrote the row
+            await self._broker.publish(row.exchange, IntegrationEvent.model_validate(row.envelope))
+
+    async def measure_backlog(self) -> None:
+        """The outbox's backlog into its gauges, every few seconds: what an operator watches to see
+        the relay stop draining (the broker away, a relay stuck), measured apart from the relay."""
+        while True:
+            try:
+                count, age = await self._outbox.backlog()
+                OUTBOX_PENDING.set(count)
+                OUTBOX_OLDEST_SECONDS.set(age)
+            except Exception as exc:  # the database away: the gauges keep their last figures
+                log.debug("outbox backlog not measured: %r", exc)
+            await asyncio.sleep(REFRESH_SECONDS)
+
     async def publish_pending(self) -> tuple[int, int]:
         async with self._outbox.claim(self._batch_size) as claimed:
             if not claimed.rows:
                 return 0, 0
-            results = await asyncio.gather(
-                *(self._broker.publish(row.exchange, IntegrationEvent.model_validate(row.envelope)) for row in claimed.rows),
-                return_exceptions=True,
-            )
+            results = await asyncio.gather(*(self._publish(row) for row in claimed.rows), return_exceptions=True)
             outcomes = list(zip(claimed.rows, results, strict=True))
             done = [row.event_id for row, result in outcomes if not isinstance(result, BaseException)]
             failed = [(row.event_id, result) for row, result in outcomes if isinstance(result, BaseException)]
@@ -201,6 +233,8 @@ class OutboxRelay:
                 await claimed.published(done)
             for event_id, error in failed:
                 await claimed.failed(event_id, repr(error)[:1000])
+            OUTBOX_PUBLISHED.inc(len(done))
+            OUTBOX_PUBLISH_FAILURES.inc(len(failed))
             if failed:
                 log.warning("outbox: %d published, %d failed (first: %r)", len(done), len(failed), failed[0][1])
             return len(done), len(failed)

@@ -35,6 +35,12 @@ class ServiceSettings(BaseSettings):
     jwt_ttl_seconds: int = 3600
 
     log_level: str = "INFO"
+    # /metrics and the timing of every request (on unless a benchmark measures their price).
+    metrics_enabled: bool = True
+    # Traces (common.tracing), by OpenTelemetry's own variables: off unless OTEL_TRACES_EXPORTER
+    # names an exporter (otlp: to OTEL_EXPORTER_OTLP_ENDPOINT; console); OTEL_SDK_DISABLED wins.
+    otel_traces_exporter: Literal["none", "otlp", "console"] = "none"
+    otel_sdk_disabled: bool = False
     # On SIGTERM a service takes no new work and gives what is in flight this long, at most, per
     # stage: HTTP requests, then the messages being handled, then its outbox. Three stages in all,
     # plus the orchestrator's pre-stop pause, stay within its grace period (deploy/kubernetes).

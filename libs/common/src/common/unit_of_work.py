@@ -185,7 +185,7 @@ class ConnectionUnitOfWork(UnitOfWork):
 
     async def _write(self, events: list[Event]) -> None:
         await self.connection.executemany(
-            f"INSERT INTO outbox ({', '.join(OUTBOX_COLUMNS)}) VALUES ($1, $2, $3)", [outbox_values(e) for e in events]
+            f"INSERT INTO outbox ({', '.join(OUTBOX_COLUMNS)}) VALUES ($1, $2, $3, $4)", [outbox_values(e) for e in events]
         )
 
     async def _commit(self) -> None:

@@ -26,11 +26,13 @@ from common.db import create_engine, create_pool, session_factory
 from common.endpoints import Endpoints
 from common.logging import configure_logging, correlation_id, new_correlation_id
 from common.messaging import RETRY_DELAYS, Broker, Subscriptions
+from common.metrics import measure_middleware, serve_metrics
 from common.openapi import document
 from common.outbox import ConnectionOutboxRows, Outbox, OutboxRelay, SessionOutboxRows
 from common.problems import problem_middleware
 from common.profiles import Profiles
 from common.settings import ServiceSettings
+from common.tracing import configure_tracing
 from common.unit_of_work import UnitOfWork, unit_of_work
 
 log = logging.getLogger(__name__)
@@ -121,8 +123,10 @@ def page(items: list[dict], limit: int) -> dict:
 def service_app(settings: ServiceSettings, user_keys: UserKeys | None = None) -> web.Application:
     """The skeleton every service shares. People's tokens are verified with ``user_keys`` (the
     gateway's own), else with the keys the gateway publishes at ``JWKS_URL``."""
+    measured = [measure_middleware] if settings.metrics_enabled else []
     app = web.Application(
-        middlewares=[correlation_middleware, problem_middleware, identity_middleware], client_max_size=MAX_BODY_BYTES
+        middlewares=[correlation_middleware, *measured, problem_middleware, identity_middleware],
+        client_max_size=MAX_BODY_BYTES,
     )
     if user_keys is None:
         published = user_keys = PublishedKeys(settings.jwks_url)
@@ -132,6 +136,8 @@ def service_app(settings: ServiceSettings, user_keys: UserKeys | None = None) ->
     app[REPORTED] = []
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
+    if settings.metrics_enabled:
+        app.router.add_get("/metrics", serve_metrics)
     return app
 
 
@@ -270,6 +276,13 @@ async def _background_task(name: str, run: Callable[[], Coroutine[Any, Any, None
             await task
 
 
+def _measured(
+    settings: ServiceSettings, name: str, measure: Callable[[], Coroutine[Any, Any, None]]
+) -> contextlib.AbstractAsyncContextManager[None]:
+    """A gauge's refreshing task, when metrics are on."""
+    return _background_task(name, measure) if settings.metrics_enabled else contextlib.nullcontext()
+
+
 def profiles(settings: ServiceSettings):
     """People's current profiles for the identity middleware (``common.profiles``), following the
     gateway's announcements of changes; needs the Redis context before it."""
@@ -302,9 +315,11 @@ def consumer(
     lets those being handled finish (``drain_seconds`` at most) before anything they use closes."""
 
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        await app[BROKER].subscribe(settings.queue_name, subscriptions_of(app), settings.consumer_prefetch, retry_delays)
-        yield
-        await app[BROKER].stop_consuming(settings.drain_seconds)
+        instance = app[BROKER]
+        await instance.subscribe(settings.queue_name, subscriptions_of(app), settings.consumer_prefetch, retry_delays)
+        async with _measured(settings, "queue-depth", lambda: instance.measure_queue(settings.queue_name)):
+            yield
+        await instance.stop_consuming(settings.drain_seconds)
 
     return ctx
 
@@ -324,7 +339,8 @@ def outbox(settings: ServiceSettings, table: Table | None = None):
             app[UNITS_OF_WORK] = unit_of_work(app[SESSIONS], app[OUTBOX], app[RELAY].wake)
         else:
             app[RELAY] = OutboxRelay(ConnectionOutboxRows(app[PG_POOL]), app[BROKER], poll_seconds)
-        async with _background_task("outbox-relay", app[RELAY].run):
+        relay = app[RELAY]
+        async with _background_task("outbox-relay", relay.run), _measured(settings, "outbox-backlog", relay.measure_backlog):
             yield
         await app[RELAY].flush(settings.drain_seconds)
 
@@ -382,6 +398,8 @@ def run_service(
     and the service's own ``commands`` (each given the arguments after its name)."""
     configure_logging(settings.service_name, settings.log_level)
     command = argv[1] if len(argv) > 1 else "serve"
+    if command == "serve":
+        configure_tracing(settings)
     # A migration needs its database only; everything else, credentials of its own.
     if command not in ("migrate", "revision") and settings.environment != "development" and (refusals := settings.refusals()):
         raise SystemExit(

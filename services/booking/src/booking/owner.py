@@ -34,6 +34,7 @@ from booking.adapters.capacity import CapacityStore, CountersLost
 from booking.adapters.counters import differences, event_counters, holds_in
 from booking.adapters.repository import BookingUnitOfWork, Repository
 from booking.domain import Beyond, Booking, Coverage, beyond_capacity
+from booking.metrics import AUDIT_FINDINGS, EVENT_REBUILDS, HOLDS_EXPIRED
 from booking.service import booking_data
 from common.contracts import BookingStatus, EventData, ShiftData
 from common.counters import KnownEvent
@@ -204,6 +205,7 @@ class CapacityOwner:
             event_id, event_counters(record.sequence, record.event, record.shifts, units)
         )
         log.info("rebuilt the counters of event %s: %d bookings, %d holds kept, %d dropped", event_id, len(units), kept, dropped)
+        EVENT_REBUILDS.inc()
         return RebuildReport(1, len(record.shifts), len(units), kept, dropped)
 
     async def rebuild_everything(self) -> RebuildReport | None:
@@ -269,6 +271,7 @@ class CapacityOwner:
                 start = datetime.fromtimestamp(int(hold.taken.slot), UTC)
                 slot = Slot(start, start + known.schedule.slot_length)
                 expired += await self._store.release(known, slot, booking_id, held_only=True)
+        HOLDS_EXPIRED.inc(expired)
         if expired or kept:
             log.info("event %s: %d expired holds given back, %d holds of committed bookings dropped", event_id, expired, kept)
         return expired, kept
@@ -320,6 +323,7 @@ class CapacityOwner:
         report.holds_expired, report.holds_of_committed = await self._expire(uow, event_id)
         if drift := await self._drift(uow, event_id):
             log.warning("reconcile repairs event %s: %s", event_id, drift)
+            AUDIT_FINDINGS.labels("drift").inc()
             await self._rebuild_event(uow, event_id)
             report.repaired[str(event_id)] = drift
         report.beyond = (await self._settle(uow, event_id, None)).beyond
@@ -409,6 +413,7 @@ class CapacityOwner:
                 row.assignment = {"eligible": placed.eligible, "random": chance, "reassigned": True}
                 kind, reason = BookingReassigned, "the professional's shift changed; another professional takes it"
                 report.moved += 1
+                AUDIT_FINDINGS.labels("moved").inc()
             else:
                 row.status = BookingStatus.NEEDS_RESCHEDULE.value
                 kind = BookingNeedsReschedule
@@ -418,6 +423,7 @@ class CapacityOwner:
                     else "the professional's shift changed and nobody else is free then"
                 )
                 report.flagged += 1
+                AUDIT_FINDINGS.labels("flagged").inc()
             await uow.record.save(row)  # one unit per row at a time: the unique index sees each move alone
             uow.publish(kind.of(row.id, row.sequence, booking_data(row, reason)))
             log.info("%s %s (%s)", kind.routing_key, row.id, reason)

@@ -21,11 +21,13 @@ from booking.adapters.capacity import AttemptLimit, CapacityStore, Earlier, Full
 from booking.adapters.repository import BookingUnitOfWork
 from booking.api import BookingIn, key_reused, slot_unavailable
 from booking.domain import Booking
+from booking.metrics import BOOKINGS_CONFIRMED, HOLDS_IN_FLIGHT, count_refusal
 from common.auth import Identity
 from common.contracts import BookingData, BookingStatus, Person
 from common.counters import KnownEvent, StaleEvent
 from common.errors import Problem, not_found, rate_limited, try_again
 from common.events import BookingCancelled, BookingConfirmed
+from common.metrics import LIMITS_HIT
 from common.roles import Role
 from common.schedule import Slot
 from common.unit_of_work import CONNECTION_LOST, CommitLost
@@ -123,6 +125,16 @@ class BookingService:
         Everything up to a unit taken is Redis and memory: a full slot, a blocked slot, a replayed
         key and a client over its attempts are answered without PostgreSQL. Then one transaction;
         once COMMIT succeeded the booking is answered as made, whatever fails after."""
+        try:
+            booking, created = await self._book(client, request, idempotency_key)
+        except Problem as refusal:
+            count_refusal(refusal)
+            raise
+        if created:
+            BOOKINGS_CONFIRMED.inc()
+        return booking, created
+
+    async def _book(self, client: Identity, request: BookingIn, idempotency_key: str | None) -> tuple[BookingData, bool]:
         deadline = time.monotonic() + self._deadline_seconds
         fp = fingerprint(request)
         record_key = self._store.idempotency_key(request.event_id, client.id, idempotency_key) if idempotency_key else None
@@ -133,6 +145,7 @@ class BookingService:
             booking_id, chance = uuid4(), random.random()
             known, slot, taken = await self._take(request, known, slot, chance, booking_id, record_key, fp, limit)
             if isinstance(taken, Limited):
+                LIMITS_HIT.labels("booking_attempts").inc()
                 raise rate_limited(taken.retry_after, "booking attempts")
             if not isinstance(taken, Earlier):
                 break
@@ -144,15 +157,16 @@ class BookingService:
         assignment = {"eligible": taken.eligible, "random": chance}
         booking = new_booking(booking_id, client, request, idempotency_key, known, slot, taken, assignment, fp)
         data = booking_data(booking)
-        try:
-            await self._commit(booking, BookingConfirmed.of(booking_id, 1, data), known, slot, deadline, record_key)
-        except _KeyTaken:
-            earlier = await self._recorded_attempt(client.id, idempotency_key, fp)
-            if earlier is None:
-                raise try_again("Try again in a moment.") from None
-            return earlier, False
-        answer = Earlier("done", booking_id, fp, data.model_dump_json())
-        await self._after_confirmed(known.data.id, booking_id, record_key, answer)
+        with HOLDS_IN_FLIGHT.track_inprogress():  # until the hold is confirmed or given back
+            try:
+                await self._commit(booking, BookingConfirmed.of(booking_id, 1, data), known, slot, deadline, record_key)
+            except _KeyTaken:
+                earlier = await self._recorded_attempt(client.id, idempotency_key, fp)
+                if earlier is None:
+                    raise try_again("Try again in a moment.") from None
+                return earlier, False
+            answer = Earlier("done", booking_id, fp, data.model_dump_json())
+            await self._after_confirmed(known.data.id, booking_id, record_key, answer)
         return data, True
 
     async def _take(self, request, known, slot, chance, booking_id, record_key, fp, limit):

@@ -21,6 +21,7 @@ from notifier.adapters.db import Claim, SentMail
 from notifier.adapters.mail import compose
 from notifier.adapters.smtp import SmtpMailer
 from notifier.domain import Notice, message_id, notices_for
+from notifier.metrics import MAILS
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ class Notifier:
         claim = await self._sent_mail.claim(event.event_id, recipient)
         if claim is Claim.SENT:
             log.info("mail for %s to %s was sent already", event.event_id, recipient)
+            MAILS.labels("duplicate").inc()
             return
         if claim is Claim.ELSEWHERE:
             raise ClaimedElsewhere(f"{event.event_id} to {recipient}")
@@ -65,13 +67,16 @@ class Notifier:
         except aiosmtplib.SMTPRecipientsRefused as refused:
             if any(r.code < 500 for r in refused.recipients):  # a 4xx: try again later
                 await self._sent_mail.unclaim(event.event_id, recipient)
+                MAILS.labels("retried").inc()
                 raise
             # A 5xx: this address will never take it. The other readers still get theirs.
             log.warning("the SMTP server refused %s for %s for good: %s", recipient, event.event_id, refused)
             await self._sent_mail.mark_refused(event.event_id, recipient)
+            MAILS.labels("refused").inc()
             return
         except aiosmtplib.SMTPException as exc:
             await self._sent_mail.unclaim(event.event_id, recipient)  # so the retry can claim it at once
+            MAILS.labels("retried").inc()
             # Not one of our own servers: an SMTP server that keeps failing gets the retries
             # and then the parking of any failing message, where an operator sees it.
             raise MailNotSent(f"{recipient}: {exc!r}") from exc
@@ -79,6 +84,7 @@ class Notifier:
             await self._sent_mail.unclaim(event.event_id, recipient)
             raise
         await self._record_sent(event.event_id, recipient)
+        MAILS.labels("sent").inc()
         log.info("sent %s for %s to %s", event.routing_key, booking.id, recipient)
 
     async def _record_sent(self, event_id, recipient: str) -> None:

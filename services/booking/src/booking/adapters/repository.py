@@ -52,8 +52,8 @@ WITH room AS (
     SELECT {", ".join(f"{_P[c]}::{t}" for c, t in COLUMN_TYPES.items())} FROM room
     RETURNING id
 )
-INSERT INTO outbox (event_id, exchange, envelope)
-SELECT ${_N + 2}::uuid, ${_N + 3}::text, ${_N + 4}::jsonb FROM booked
+INSERT INTO outbox (event_id, exchange, envelope, trace_context)
+SELECT ${_N + 2}::uuid, ${_N + 3}::text, ${_N + 4}::jsonb, ${_N + 5}::jsonb FROM booked
 RETURNING event_id
 """
 SELECT_BOOKINGS = f"SELECT {', '.join(COLUMNS)} FROM bookings"

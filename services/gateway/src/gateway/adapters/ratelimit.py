@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 
 from common.counters import lua_source
 from common.errors import rate_limited
+from common.metrics import LIMITS_HIT
 
 # One more attempt in every scope, by the sliding-log rule the booking attempts use
 # (sliding_log.lua). Time is Redis's own clock, one for every gateway instance.
@@ -49,6 +50,7 @@ class RateLimiter:
         attempt = uuid.uuid4().hex
         wait_ms = await self._take(keys=list(keys), args=[window_seconds * 1000, attempt, *limits.values()])
         if wait_ms:
+            LIMITS_HIT.labels(bucket.replace("-", "_")).inc()
             raise rate_limited(max(1, math.ceil(wait_ms / 1000)), what)
         return Counted(keys, attempt)
 

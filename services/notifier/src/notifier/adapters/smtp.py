@@ -7,6 +7,9 @@ from email.message import Message
 
 import aiosmtplib
 from aiosmtplib.typing import Default
+from opentelemetry import trace
+
+tracer = trace.get_tracer(__name__)  # does nothing unless tracing is on (common.tracing)
 
 
 class _Smtp(aiosmtplib.SMTP):
@@ -31,6 +34,10 @@ class SmtpMailer:
             self._idle.put_nowait(_Smtp(hostname=host, port=port, timeout=timeout, data_timeout=data_timeout))
 
     async def send(self, message: Message) -> None:
+        with tracer.start_as_current_span("smtp send", kind=trace.SpanKind.CLIENT):
+            await self._send(message)
+
+    async def _send(self, message: Message) -> None:
         client = await self._idle.get()
         try:
             if not client.is_connected:
