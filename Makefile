@@ -13,13 +13,13 @@ export TEST_RABBITMQ_URL ?= amqp://guest:guest@127.0.0.1:5672/
 apt_install = DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(1) >/dev/null \
 	|| { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(1) >/dev/null; }
 
-.PHONY: install browser edge run test test-quick test-faults bench soak compose-env
+.PHONY: install browser edge prometheus run test test-quick test-faults bench soak compose-env
 
 install:  ## everything from the lock file, into .venv
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet "uv==$(UV_VERSION)"
 	$(UV) sync --frozen --python 3.11
 
-run: install edge  ## the whole system on this machine, with a demo; Ctrl-C stops it
+run: install edge $(if $(PROMETHEUS_PORT),prometheus)  ## the whole system on this machine, with a demo; Ctrl-C stops it (PROMETHEUS_PORT=9090: Prometheus too)
 	$(UV) run --frozen --no-sync python -m devstack run
 
 compose-env: install  ## .env for docker compose: fresh keys and passwords (never committed)
@@ -28,14 +28,17 @@ compose-env: install  ## .env for docker compose: fresh keys and passwords (neve
 edge:  ## nginx, the public entry, from Debian's packages (routes: deploy/edge/routes.conf.template)
 	@command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || $(call apt_install,nginx-light)
 
+prometheus:  ## Prometheus and promtool, from Debian's packages (rules: deploy/prometheus/)
+	@command -v promtool >/dev/null 2>&1 || $(call apt_install,prometheus)
+
 browser:  ## Debian's Chromium, which the page tests drive with Playwright (it never downloads a browser)
 	@command -v chromium >/dev/null 2>&1 || $(call apt_install,chromium)
 
-test: install browser edge  ## lint, then the test suite (benchmarks excluded)
+test: install browser edge prometheus  ## lint, then the test suite (benchmarks excluded)
 	$(UV) run --frozen --no-sync ruff check .
 	$(UV) run --frozen --no-sync pytest $(PYTEST_ARGS)
 
-test-quick: install browser edge  ## the tests without the fault tests (which kill services and stop RabbitMQ)
+test-quick: install browser edge prometheus  ## the tests without the fault tests (which kill services and stop RabbitMQ)
 	$(UV) run --frozen --no-sync pytest -m "not bench and not fault" $(PYTEST_ARGS)
 
 test-faults: install edge  ## the fault suite alone: faults injected under load, with what was lost (nothing)

@@ -346,11 +346,13 @@ async def running_system(
     processes: dict[str, int] | None = None,
     name: str = "",
     redis_cluster: str | None = None,
+    prometheus: bool = False,
 ) -> AsyncIterator[RunningSystem]:
     """The whole system, started the way ``make run`` starts it, against this run's servers.
     ``name``: a second system beside the session's, with databases, counters and vhost of its own;
     ``processes``: per service, as ``make run``'s PROCESSES (the entry then logs which answered);
-    ``redis_cluster``: a node of a Redis Cluster to use instead of the one Redis server."""
+    ``redis_cluster``: a node of a Redis Cluster to use instead of the one Redis server;
+    ``prometheus``: Debian's Prometheus too, scraping every process each second."""
     base = free_port_block(2 + 2 * 5 + 1)  # the entry, SMTP, five services with room for a second process each, a second entry
     run = servers.run_id + (f"_{name}" if name else "")
     settings = StackSettings(
@@ -369,6 +371,11 @@ async def running_system(
         mail_dir=logs / "mail",
         service_overrides=service_overrides,
         **({"processes": processes, "edge_upstream_log": True} if processes else {}),
+        **(
+            {"prometheus_port": free_port_block(1), "prometheus_dir": logs / "prometheus", "prometheus_scrape_seconds": 1}
+            if prometheus
+            else {}
+        ),
     )
     mail = MailSink(port=base + 1)
     stack = Stack(settings, logs)

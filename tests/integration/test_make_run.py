@@ -48,7 +48,8 @@ class Output:
 
 
 async def test_run_seeds_the_demo_prints_the_logins_and_stops_everything_on_ctrl_c(servers, tmp_path):
-    base = free_port_block(2 + 2 * 5)
+    base = free_port_block(2 + 2 * 5 + 1)
+    prometheus_port = base + 2 + 2 * 5
     env = {
         **os.environ,
         "DATABASE_URL": f"{servers.postgres_url}/{servers.run_id}_demo",
@@ -60,6 +61,8 @@ async def test_run_seeds_the_demo_prints_the_logins_and_stops_everything_on_ctrl
         "FIRST_SERVICE_PORT": str(base + 2),
         "MAIL_DIR": str(tmp_path / "mail"),
         "EDGE_DIR": str(tmp_path / "edge"),
+        "PROMETHEUS_PORT": str(prometheus_port),  # the README's extra variable
+        "PROMETHEUS_DIR": str(tmp_path / "prometheus"),
     }
     env.pop("SMTP_HOST", None)
     run = await asyncio.create_subprocess_exec(
@@ -82,6 +85,7 @@ async def test_run_seeds_the_demo_prints_the_logins_and_stops_everything_on_ctrl
             "client@example.com / client-password",
             "ada@example.com / ada-password",
             f"127.0.0.1:{base + 1}",
+            f"Prometheus    http://127.0.0.1:{prometheus_port}/graph?g0.expr=",
         ):
             assert login in banner
         children = psutil.Process(run.pid).children()
@@ -95,7 +99,8 @@ async def test_run_seeds_the_demo_prints_the_logins_and_stops_everything_on_ctrl
             "shifts",
         ]
         (edge,) = [p for p in children if p.name() == "nginx"]  # the public entry, in front of them
-        services.append(edge)
+        (prometheus,) = [p for p in children if p.name() == "prometheus"]
+        services += [edge, prometheus]
 
         async with aiohttp.ClientSession() as http:
             api = ApiClient(http, f"http://127.0.0.1:{base}")
@@ -128,6 +133,19 @@ async def test_run_seeds_the_demo_prints_the_logins_and_stops_everything_on_ctrl
                 raise AssertionError(f"{never}\nwhat make run said beside INFO:\n{said}") from None
             slots = by_time(seeded)
             assert len(slots) == 16
+
+            # Prometheus scrapes every process, and its first look (the banner's link) answers.
+            graphs = next(line for line in banner.splitlines() if "Prometheus    http" in line).split()[-1]
+            async with http.get(graphs) as page:
+                assert page.status == 200
+            deadline = asyncio.get_running_loop().time() + 30
+            while True:
+                async with http.get(f"http://127.0.0.1:{prometheus_port}/api/v1/query", params={"query": "up == 1"}) as got:
+                    up = (await got.json())["data"]["result"]
+                if len(up) == len(services) - 2:  # every service process
+                    break
+                assert asyncio.get_running_loop().time() < deadline, f"{len(up)} processes scraped"
+                await asyncio.sleep(0.5)
 
         os.killpg(run.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
         assert await asyncio.wait_for(run.wait(), 30) == 0

@@ -10,6 +10,7 @@ import aiohttp
 
 from devstack.client import ApiClient
 from devstack.config import StackSettings
+from devstack.prometheus import prometheus_graphs
 from devstack.secrets import write_compose_env
 from devstack.seed import DEMO_CLIENT, DEMO_PROFESSIONALS, seed_demo
 from devstack.stack import Stack
@@ -42,7 +43,8 @@ async def run() -> None:
             f"  client        {DEMO_CLIENT[0]} / {DEMO_CLIENT[1]}\n"
             + "".join(f"  professional  {email} / {password}\n" for email, password, *_ in DEMO_PROFESSIONALS)
             + f"  SMTP          {host}:{port}; {mail_note}\n"
-            "  Ctrl-C stops everything.\n",
+            + (f"  Prometheus    {prometheus_graphs(settings.prometheus_url)}\n" if settings.prometheus_url else "")
+            + "  Ctrl-C stops everything.\n",
             flush=True,
         )
         exited = asyncio.create_task(stack.supervisor.first_exit())

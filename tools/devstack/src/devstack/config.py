@@ -45,6 +45,11 @@ class StackSettings(BaseSettings):
     log_level: str = "INFO"
     demo_timezone: str = Field("Europe/London", validation_alias=AliasChoices("DEMO_TIMEZONE"))
     service_overrides: dict[str, str] = Field(default_factory=dict, description="more environment for every service")
+    # Prometheus (Debian's package) scraping every process, with deploy/prometheus's rules: off
+    # unless given a port (PROMETHEUS_PORT=9090 make run).
+    prometheus_port: int | None = None
+    prometheus_dir: Path = Path("var/prometheus")
+    prometheus_scrape_seconds: float = 5.0
 
     def database_for(self, service: str) -> str:
         url = make_url(async_database_url(self.database_url))
@@ -76,12 +81,21 @@ class StackSettings(BaseSettings):
     def public_urls(self) -> list[str]:
         return [self.public_url_of(i) for i in range(self.process_count(EDGE))]
 
+    def scrape_targets(self) -> dict[str, list[str]]:
+        """host:port of every process of every service, each with its /metrics."""
+        return {service: self.addresses_of(service) for service in SERVICES}
+
+    @property
+    def prometheus_url(self) -> str | None:
+        return f"http://127.0.0.1:{self.prometheus_port}" if self.prometheus_port else None
+
     def upstreams(self) -> dict[str, list[str]]:
         """host:port of every process of each service the entry routes to."""
-        return {
-            service: [f"127.0.0.1:{self.port_of(service, i)}" for i in range(self.process_count(service))]
-            for service in ("gateway", "shifts", "availability", "booking")
-        }
+        return {service: self.addresses_of(service) for service in ("gateway", "shifts", "availability", "booking")}
+
+    def addresses_of(self, service: str) -> list[str]:
+        """host:port of each process of ``service``."""
+        return [f"127.0.0.1:{self.port_of(service, i)}" for i in range(self.process_count(service))]
 
     def service_env(self, service: str, smtp_host: str, smtp_port: int, index: int = 0) -> dict[str, str]:
         env = {

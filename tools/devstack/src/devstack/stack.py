@@ -11,6 +11,7 @@ from common.migrations import migrate
 from devstack.config import EDGE, SERVICES, SERVICES_WITH_DATABASE, StackSettings
 from devstack.edge import edge_process
 from devstack.mailsink import MailSink
+from devstack.prometheus import prometheus_process
 from devstack.supervisor import Process, Supervisor
 
 
@@ -74,9 +75,22 @@ class Stack:
         try:
             await self.supervisor.start(services)
             await self.supervisor.start(entries)
+            if self.settings.prometheus_url:
+                await self.supervisor.start([(self._prometheus(), f"{self.settings.prometheus_url}/-/ready")])
         except BaseException:
             await self.stop()
             raise
+
+    def _prometheus(self) -> Process:
+        settings = self.settings
+        assert settings.prometheus_port is not None
+        return prometheus_process(
+            settings.prometheus_dir.resolve(),
+            settings.prometheus_port,
+            settings.scrape_targets(),
+            settings.prometheus_scrape_seconds,
+            self._output_of("prometheus"),
+        )
 
     async def kill(self, service: str) -> None:
         """SIGKILL every process of one service, as a crash would."""
