@@ -123,17 +123,30 @@ def test_nothing_reaches_a_service_but_what_calls_it():
     assert deny["spec"]["policyTypes"] == ["Ingress"] and not deny["spec"].get("ingress")
     allowed: dict[str, set[str]] = {}
     for policy in policies:
-        target = policy["spec"]["podSelector"].get("matchLabels", {}).get("app.kubernetes.io/name")
+        selector = policy["spec"]["podSelector"]
+        targets = [selector["matchLabels"]["app.kubernetes.io/name"]] if "matchLabels" in selector else []
+        targets += [name for e in selector.get("matchExpressions", []) if e["operator"] == "In" for name in e["values"]]
         for rule in policy["spec"].get("ingress", []):
             sources = {s["podSelector"]["matchLabels"]["app.kubernetes.io/name"] for s in rule.get("from", [])} or {"outside"}
-            allowed.setdefault(target, set()).update(sources)
+            for target in targets:
+                allowed.setdefault(target, set()).update(sources)
     assert allowed == {
         "edge": {"outside"},
-        "gateway": {"edge"},
-        "shifts": {"edge", "gateway"},  # the gateway reads each service's OpenAPI document
-        "availability": {"edge", "gateway"},
-        "booking": {"edge", "gateway"},  # no service calls another for state: events carry it
-    }  # the notifier: nobody
+        "gateway": {"edge", "prometheus"},
+        "shifts": {"edge", "gateway", "prometheus"},  # the gateway reads each service's OpenAPI document
+        "availability": {"edge", "gateway", "prometheus"},
+        "booking": {"edge", "gateway", "prometheus"},  # no service calls another for state: events carry it
+        "notifier": {"prometheus"},  # its /metrics only
+    }
+    (scraping,) = [p for p in policies if p["metadata"]["name"] == "metrics-from-prometheus"]
+    (rule,) = scraping["spec"]["ingress"]
+    assert rule["from"][0]["namespaceSelector"] == {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}
+    for deployment in (r for r in resources() if r["kind"] == "Deployment" and r["metadata"]["name"] in SERVICES):
+        template = deployment["spec"]["template"]
+        annotations, (container,) = template["metadata"]["annotations"], template["spec"]["containers"]
+        assert annotations["prometheus.io/scrape"] == "true" and annotations["prometheus.io/path"] == "/metrics"
+        assert {"port": int(annotations["prometheus.io/port"]), "protocol": "TCP"} in rule["ports"]
+        assert int(annotations["prometheus.io/port"]) == container["ports"][0]["containerPort"]
 
 
 @pytest.mark.parametrize("name", SERVICES)
