@@ -16,7 +16,9 @@ def new_correlation_id() -> str:
     return uuid.uuid4().hex
 
 
-class _ContextFilter(logging.Filter):
+class ContextFilter(logging.Filter):
+    """Stamps each record with the service, the correlation id and the current trace and span."""
+
     def __init__(self, service: str) -> None:
         super().__init__()
         self.service = service
@@ -31,7 +33,7 @@ class _ContextFilter(logging.Filter):
 
 def configure_logging(service: str, level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stdout)
-    handler.addFilter(_ContextFilter(service))
+    handler.addFilter(ContextFilter(service))
     handler.setFormatter(
         JsonFormatter(
             "%(asctime)s %(levelname)s %(name)s %(service)s %(correlation_id)s %(trace_id)s %(span_id)s %(message)s",
