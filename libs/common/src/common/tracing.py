@@ -21,6 +21,7 @@ from common.settings import ServiceSettings
 
 # Probes and scrapes every few seconds would bury the traces worth reading.
 PROBES = "/healthz,/readyz,/metrics"
+_started = False  # until start_tracing, no span exists: an outbox row need not ask for one
 
 
 def tracing_wanted(settings: ServiceSettings) -> bool:
@@ -54,9 +55,11 @@ def start_tracing(service_name: str, exporter, batched: bool = True):
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 
+    global _started
     provider = TracerProvider(resource=Resource.create({SERVICE_NAME: service_name}))
     provider.add_span_processor(BatchSpanProcessor(exporter) if batched else SimpleSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
+    _started = True
     os.environ.setdefault("OTEL_PYTHON_AIOHTTP_SERVER_EXCLUDED_URLS", PROBES)  # read by the instrumentation
     for instrumentor in (
         AioHttpServerInstrumentor(),
@@ -73,19 +76,21 @@ def start_tracing(service_name: str, exporter, batched: bool = True):
 def current_context() -> dict[str, str] | None:
     """The current trace context as W3C headers, to keep with an outbox row; None outside a trace
     (and always when tracing is off)."""
-    if not trace.get_current_span().get_span_context().is_valid:
+    if not _started or not trace.get_current_span().get_span_context().is_valid:
         return None
     carrier: dict[str, str] = {}
     propagate.inject(carrier)
     return carrier
 
 
+def continued(carrier: dict[str, str] | None) -> contextlib.AbstractContextManager[None]:
+    """Inside the trace ``carrier`` came from (nothing, without one: the relay of a service that
+    does not trace pays no more than this call)."""
+    return _attached(carrier) if carrier else contextlib.nullcontext()
+
+
 @contextlib.contextmanager
-def continued(carrier: dict[str, str] | None) -> Iterator[None]:
-    """Inside the trace ``carrier`` came from (nothing, without one)."""
-    if not carrier:
-        yield
-        return
+def _attached(carrier: dict[str, str]) -> Iterator[None]:
     token = context.attach(propagate.extract(carrier))
     try:
         yield
