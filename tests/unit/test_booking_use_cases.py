@@ -12,7 +12,7 @@ import pytest
 from booking.adapters.capacity import Earlier, Full, Limited, Taken
 from booking.api import BookingIn
 from booking.owner import CapacityOwner
-from booking.service import BookingService
+from booking.service import STALE_RETRIES, BookingService
 from common.auth import Identity
 from common.contracts import ShiftStatus
 from common.errors import Problem
@@ -113,13 +113,34 @@ async def test_a_replayed_key_answers_the_booking_it_made_without_the_database()
     assert w.db.begun == begun and len(w.db.tables.bookings) == 1
 
 
-async def test_a_unit_the_record_no_longer_gives_is_refused_at_commit_and_given_back_once():
-    """Taken in Redis before the owner applied a shrink: the record's check refuses it."""
+async def test_a_unit_the_record_no_longer_gives_is_given_back_and_a_unit_taken_afresh():
+    """Taken in Redis before the owner applied a shrink: the record's check refuses it at commit;
+    its unit goes back and the booking takes again from the changed counters."""
     w = World(capacity=1)
-    problem = await problem_of(w.book(unit=2))  # unit 2 of a capacity of 1
+    w.store.takes.append(w.taken_by(w.ada, 2))  # unit 2 of a capacity of 1: what the take saw before the shrink
+    booking, created = await w.book(unit=1)  # the second take: unit 1
+    assert created and list(w.db.tables.bookings) == [booking.id] and w.published() == [BookingConfirmed]
+    [refused] = w.store.released
+    assert refused != booking.id and w.store.confirmed == [booking.id]
+
+
+async def test_a_refused_unit_whose_slot_is_full_by_then_is_a_409():
+    w = World(capacity=1)
+    w.store.takes.append(w.taken_by(w.ada, 2))
+    slots = w.event.schedule().slots_on_local_day(w.event.start_date, UTC)
+    w.store.takes.append(Full(slots, tuple(0 for _ in slots)))
+    problem = await problem_of(w.service.book(w.client, w.request(), None))
+    assert (problem.status, problem.code) == (409, "slot_unavailable")
+    assert w.db.tables.bookings == {} and w.db.tables.outbox == [] and len(w.store.released) == 1
+
+
+async def test_a_unit_refused_at_every_commit_ends_in_a_503_each_unit_given_back():
+    w = World(capacity=1)
+    w.store.takes.extend(w.taken_by(w.ada, 2) for _ in range(STALE_RETRIES))
+    problem = await problem_of(w.service.book(w.client, w.request(), None))
     assert (problem.status, problem.code) == (503, "try_again")
     assert w.db.tables.bookings == {} and w.db.tables.outbox == []
-    assert len(w.store.released) == 1 and w.store.confirmed == []
+    assert len(set(w.store.released)) == STALE_RETRIES and w.store.confirmed == []
 
 
 async def test_a_booking_past_its_deadline_is_rolled_back_before_commit(monkeypatch):

@@ -141,33 +141,38 @@ class BookingService:
         limit = AttemptLimit(client.id, self._attempts_per_minute)
         known, slot = await self._bookable_slot(request)
         waited_until = time.monotonic() + IN_FLIGHT_WAIT_SECONDS
-        while True:
-            booking_id, chance = uuid4(), random.random()
-            known, slot, taken = await self._take(request, known, slot, chance, booking_id, record_key, fp, limit)
-            if isinstance(taken, Limited):
-                LIMITS_HIT.labels("booking_attempts").inc()
-                raise rate_limited(taken.retry_after, "booking attempts")
-            if not isinstance(taken, Earlier):
-                break
-            earlier = await self._earlier(taken, fp, client, idempotency_key, record_key, waited_until)
-            if earlier is not None:
-                return earlier, False
-        if isinstance(taken, Full):
-            raise unavailable(known, slot, taken)
-        assignment = {"eligible": taken.eligible, "random": chance}
-        booking = new_booking(booking_id, client, request, idempotency_key, known, slot, taken, assignment, fp)
-        data = booking_data(booking)
-        with HOLDS_IN_FLIGHT.track_inprogress():  # until the hold is confirmed or given back
-            try:
-                await self._commit(booking, BookingConfirmed.of(booking_id, 1, data), known, slot, deadline, record_key)
-            except _KeyTaken:
-                earlier = await self._recorded_attempt(client.id, idempotency_key, fp)
-                if earlier is None:
-                    raise try_again("Try again in a moment.") from None
-                return earlier, False
-            answer = Earlier("done", booking_id, fp, data.model_dump_json())
-            await self._after_confirmed(known.data.id, booking_id, record_key, answer)
-        return data, True
+        for _ in range(STALE_RETRIES):
+            while True:
+                booking_id, chance = uuid4(), random.random()
+                known, slot, taken = await self._take(request, known, slot, chance, booking_id, record_key, fp, limit)
+                if isinstance(taken, Limited):
+                    LIMITS_HIT.labels("booking_attempts").inc()
+                    raise rate_limited(taken.retry_after, "booking attempts")
+                if not isinstance(taken, Earlier):
+                    break
+                earlier = await self._earlier(taken, fp, client, idempotency_key, record_key, waited_until)
+                if earlier is not None:
+                    return earlier, False
+            if isinstance(taken, Full):
+                raise unavailable(known, slot, taken)
+            assignment = {"eligible": taken.eligible, "random": chance}
+            booking = new_booking(booking_id, client, request, idempotency_key, known, slot, taken, assignment, fp)
+            data = booking_data(booking)
+            with HOLDS_IN_FLIGHT.track_inprogress():  # until the hold is confirmed or given back
+                try:
+                    await self._commit(booking, BookingConfirmed.of(booking_id, 1, data), known, slot, deadline, record_key)
+                except _KeyTaken:
+                    earlier = await self._recorded_attempt(client.id, idempotency_key, fp)
+                    if earlier is None:
+                        raise try_again("Try again in a moment.") from None
+                    return earlier, False
+                except _RecordMoved:  # a change took the unit's capacity as we booked: its unit is back; take afresh
+                    known, slot = await self._bookable_slot(request)
+                    continue
+                answer = Earlier("done", booking_id, fp, data.model_dump_json())
+                await self._after_confirmed(known.data.id, booking_id, record_key, answer)
+            return data, True
+        raise try_again("The event's availability is changing; try again in a moment.")
 
     async def _take(self, request, known, slot, chance, booking_id, record_key, fp, limit):
         for _ in range(STALE_RETRIES):
@@ -224,7 +229,7 @@ class BookingService:
                 uow.on_rollback(lambda: self._give_back(known, slot, booking.id, record_key))
                 uow.if_commit_lost(lambda: self._committed(booking.id))
                 if not await uow.record.add_confirmed(booking, known.sequence, event):
-                    raise try_again("The event's availability is changing; try again in a moment.")
+                    raise _RecordMoved
                 uow.published_by_statement()
                 if time.monotonic() >= deadline:
                     raise try_again("Booking took too long; try again.")
@@ -356,6 +361,11 @@ class BookingService:
             "mean": mean,
             "largest_deviation_from_mean": max((abs(c - mean) for c in counts), default=0),
         }
+
+
+class _RecordMoved(Exception):
+    """The record no longer gives the unit taken (a shift or event change committed between the
+    take and the booking's commit); the unit went back with the rollback."""
 
 
 class _KeyTaken(Exception):
