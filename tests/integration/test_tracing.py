@@ -20,7 +20,7 @@ from common.logging import ContextFilter
 from common.messaging import Broker
 from common.migrations import migrate
 from common.outbox import Outbox, OutboxRelay, SessionOutboxRows
-from common.tracing import start_tracing
+from common.tracing import start_tracing, stop_tracing
 from shifts.adapters.db import OUTBOX
 from tests.factories import event_data, message
 
@@ -38,19 +38,10 @@ class Kept(logging.Handler):
 @pytest.fixture
 def spans():
     """Tracing on in this process for one test, every span kept in memory; off again after it."""
-    from opentelemetry.instrumentation.aio_pika import AioPikaInstrumentor
-    from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
-    from opentelemetry.instrumentation.aiohttp_server import AioHttpServerInstrumentor
-    from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
-    from opentelemetry.instrumentation.redis import RedisInstrumentor
-
     exporter = InMemorySpanExporter()
     provider = start_tracing("test", exporter, batched=False)
     yield exporter
-    for instrumentor in (AioPikaInstrumentor, AioHttpClientInstrumentor, AioHttpServerInstrumentor, AsyncPGInstrumentor):
-        instrumentor().uninstrument()
-    RedisInstrumentor().uninstrument()
-    provider.shutdown()  # what the rest of the session's tests do in this process is not kept
+    stop_tracing(provider)  # what the rest of the session's tests do in this process is not kept
 
 
 async def test_the_relay_and_the_consumer_continue_the_trace_of_the_request_that_wrote_the_event(servers, spans):

@@ -44,13 +44,25 @@ def configure_tracing(settings: ServiceSettings) -> None:
     start_tracing(settings.service_name, exporter)
 
 
-def start_tracing(service_name: str, exporter, batched: bool = True):
-    """Spans of this process to ``exporter``, every library we use instrumented; the provider."""
+def _instrumentors() -> list:
+    """OpenTelemetry's instrumentations of every library we talk through."""
     from opentelemetry.instrumentation.aio_pika import AioPikaInstrumentor
     from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
     from opentelemetry.instrumentation.aiohttp_server import AioHttpServerInstrumentor
     from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
     from opentelemetry.instrumentation.redis import RedisInstrumentor
+
+    return [
+        AioHttpServerInstrumentor(),
+        AioHttpClientInstrumentor(),
+        AioPikaInstrumentor(),
+        AsyncPGInstrumentor(),
+        RedisInstrumentor(),
+    ]
+
+
+def start_tracing(service_name: str, exporter, batched: bool = True):
+    """Spans of this process to ``exporter``, every library we use instrumented; the provider."""
     from opentelemetry.sdk.resources import SERVICE_NAME, Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
@@ -61,16 +73,17 @@ def start_tracing(service_name: str, exporter, batched: bool = True):
     trace.set_tracer_provider(provider)
     _started = True
     os.environ.setdefault("OTEL_PYTHON_AIOHTTP_SERVER_EXCLUDED_URLS", PROBES)  # read by the instrumentation
-    for instrumentor in (
-        AioHttpServerInstrumentor(),
-        AioHttpClientInstrumentor(),
-        AioPikaInstrumentor(),
-        AsyncPGInstrumentor(),
-        RedisInstrumentor(),
-    ):
+    for instrumentor in _instrumentors():
         if not instrumentor.is_instrumented_by_opentelemetry:
             instrumentor.instrument(tracer_provider=provider)
     return provider
+
+
+def stop_tracing(provider) -> None:
+    """Every library as it was, and ``provider``'s spans flushed (a test that traced for a while)."""
+    for instrumentor in _instrumentors():
+        instrumentor.uninstrument()
+    provider.shutdown()
 
 
 def current_context() -> dict[str, str] | None:
