@@ -25,8 +25,10 @@ import asyncpg
 
 from booking.adapters.capacity import CapacityStore
 from devstack.mailsink import REFUSED_PREFIX
-from notifier.domain import message_id
+from notifier.settings import Settings as NotifierSettings
 from tests.faults.load import Scene, SteadyLoad
+
+message_id = NotifierSettings().letterhead.message_id  # as the stack runs the notifier: with its defaults
 
 
 @dataclass

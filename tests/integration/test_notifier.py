@@ -4,6 +4,7 @@ import asyncio
 import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 import pytest
@@ -97,8 +98,16 @@ def event_of(kind: str, data: BookingData, sequence: int = 1) -> IntegrationEven
 
 
 def invite_of(message) -> Calendar:
-    part = next(p for p in message.iter_attachments() if p.get_content_type() == "text/calendar")
-    return Calendar.from_ical(part.get_content() if isinstance(part.get_content(), str) else part.get_content().decode())
+    """The invite as calendar clients find it: text/calendar inside the multipart/alternative
+    (Outlook and Gmail show it as an invitation), and the same as an invite.ics attachment."""
+    (alternative,) = (p for p in message.iter_parts() if p.get_content_type() == "multipart/alternative")
+    (inline,) = (p for p in alternative.iter_parts() if p.get_content_type() == "text/calendar")
+    (attachment,) = (p for p in message.iter_attachments() if p.get_filename() == "invite.ics")
+    assert attachment.get_content_type() == "application/ics"
+    assert attachment.get_content().decode() == inline.get_content()
+    calendar = Calendar.from_ical(inline.get_content())
+    assert inline.get_param("method") == str(calendar["method"])
+    return calendar
 
 
 async def test_a_confirmation_mails_client_and_professional_in_their_own_time_with_an_invite(notifiers, publisher):
@@ -118,8 +127,14 @@ async def test_a_confirmation_mails_client_and_professional_in_their_own_time_wi
     calendar = invite_of(to_client)
     assert str(calendar["method"]) == "REQUEST"
     (entry,) = calendar.walk("VEVENT")
-    assert str(entry["uid"]) == f"{data.id}@appointments"
+    assert str(entry["uid"]) == f"{data.id}@appointments.example"  # a full domain: MAIL_FROM's by default
     assert entry.decoded("dtstart") == data.start
+    assert str(entry["organizer"]) == "mailto:appointments@appointments.example"
+    assert entry["organizer"].params["cn"] == "Appointments"
+    assert to_client["Reply-To"] == "Appointments <appointments@appointments.example>"
+    assert to_client["Message-ID"].endswith("@appointments.example>")
+    assert to_client["Date"].endswith(" +0000")  # the time is known to be UTC; "-0000" would say it is not
+    assert parsedate_to_datetime(to_client["Date"]).tzinfo is not None
 
     no_address = booking(client_email=None)
     await publisher.publish(BOOKINGS_EXCHANGE, event_of("booking.confirmed", no_address))

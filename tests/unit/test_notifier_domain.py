@@ -3,10 +3,14 @@
 import uuid
 from datetime import UTC, datetime
 
+import pytest
+from pydantic import ValidationError
+
 from common.contracts import BookingData, BookingStatus, Person
 from common.events import BookingCancelled, BookingConfirmed, BookingNeedsReschedule, BookingReassigned
 from common.roles import Role
-from notifier.domain import notices_for
+from notifier.domain import Letterhead, notices_for
+from notifier.settings import Settings
 
 
 def booking(client_email: str | None = "casey@test.example") -> BookingData:
@@ -42,3 +46,22 @@ def test_a_cancel_or_a_lost_slot_removes_the_calendar_entry_and_a_reassignment_d
     for event, cancels in ((BookingCancelled, True), (BookingNeedsReschedule, True), (BookingReassigned, False)):
         notices = notices_for(event.of(data.id, 2, data))
         assert {n.cancels_the_appointment for n in notices} == {cancels}, event.routing_key
+
+
+def test_message_ids_and_invite_uids_end_in_a_full_domain_the_sender_s_unless_one_is_given():
+    event_id, booking_id = uuid.uuid4(), uuid.uuid4()
+    default = Letterhead.of("Clinic <no-reply@mail.clinic.example>", "Clinic <desk@clinic.example>")
+    assert default.message_id(event_id, "a@b.example").endswith("@mail.clinic.example>")
+    assert default.message_id(event_id, "a@b.example") == default.message_id(event_id, "a@b.example")
+    assert default.message_id(event_id, "a@b.example") != default.message_id(event_id, "c@b.example")
+    assert default.invite_uid(booking_id) == f"{booking_id}@mail.clinic.example"
+    given = Letterhead.of("no-reply@mail.clinic.example", "desk@clinic.example", "ids.clinic.example")
+    assert given.invite_uid(booking_id) == f"{booking_id}@ids.clinic.example"
+
+
+def test_a_mail_domain_that_is_not_a_full_one_is_refused_at_start():
+    with pytest.raises(ValueError, match="not a full domain"):
+        Letterhead.of("Appointments <no-reply@localhost>", "desk@localhost")
+    with pytest.raises(ValidationError, match="not a full domain"):
+        Settings(mail_domain="appointments")
+    assert Settings().letterhead.domain == "appointments.example"

@@ -21,7 +21,7 @@ def create_app(settings: Settings) -> web.Application:
             settings.smtp_host, settings.smtp_port, settings.smtp_timeout_seconds, settings.smtp_data_timeout_seconds
         )
         sent_mail = SentMail(app[common_web.PG_POOL], uuid.uuid4().hex, timedelta(seconds=settings.claim_lease_seconds))
-        app[NOTIFIER] = Notifier(sent_mail, mailer, settings.mail_from)
+        app[NOTIFIER] = Notifier(sent_mail, mailer, settings.letterhead)
         yield
         await mailer.close()
 

@@ -2,6 +2,7 @@
 
 import hashlib
 from dataclasses import dataclass
+from email.utils import parseaddr
 from uuid import UUID
 
 from common.contracts import BookingData, Person
@@ -59,8 +60,28 @@ def notices_for(event: BookingEvent) -> list[Notice]:
     return [Notice(type(event), role, reader, booking) for role, reader in readers if reader.email]
 
 
-def message_id(event_id: UUID, recipient: str) -> str:
-    """One Message-ID per mail the notifier ever means to send (an integration event, a recipient):
-    every copy of a mail sent twice carries the same one, so a reader's mail client, and the
-    fault tests, can tell a copy from a new mail."""
-    return f"<{event_id}.{hashlib.sha256(recipient.encode()).hexdigest()[:16]}@appointments>"
+@dataclass(frozen=True)
+class Letterhead:
+    """Who the mails are from: the sender, the mailbox replies and calendar answers go to, and the
+    domain every id the mails carry ends in."""
+
+    sender: str
+    organizer: str
+    domain: str
+
+    @classmethod
+    def of(cls, sender: str, organizer: str, domain: str = "") -> "Letterhead":
+        domain = domain or parseaddr(sender)[1].rpartition("@")[2]
+        if "." not in domain.strip("."):
+            raise ValueError(f"the mail domain {domain!r} is not a full domain (MAIL_DOMAIN, or MAIL_FROM's address)")
+        return cls(sender, organizer, domain)
+
+    def message_id(self, event_id: UUID, recipient: str) -> str:
+        """One Message-ID per mail the notifier ever means to send (an integration event, a
+        recipient): every copy of a mail sent twice carries the same one, so a reader's mail
+        client, and the fault tests, can tell a copy from a new mail."""
+        return f"<{event_id}.{hashlib.sha256(recipient.encode()).hexdigest()[:16]}@{self.domain}>"
+
+    def invite_uid(self, booking_id: UUID) -> str:
+        """The same for every mail about one booking, so a calendar updates one entry."""
+        return f"{booking_id}@{self.domain}"

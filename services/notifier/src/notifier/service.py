@@ -20,7 +20,7 @@ from common.unavailable import is_unavailable
 from notifier.adapters.db import Claim, SentMail
 from notifier.adapters.mail import compose
 from notifier.adapters.smtp import SmtpMailer
-from notifier.domain import Notice, message_id, notices_for
+from notifier.domain import Letterhead, Notice, notices_for
 from notifier.metrics import MAILS
 
 log = logging.getLogger(__name__)
@@ -38,10 +38,10 @@ MARK_SENT_PATIENCE_SECONDS = 60.0
 
 
 class Notifier:
-    def __init__(self, sent_mail: SentMail, mailer: SmtpMailer, sender: str) -> None:
+    def __init__(self, sent_mail: SentMail, mailer: SmtpMailer, letterhead: Letterhead) -> None:
         self._sent_mail = sent_mail
         self._mailer = mailer
-        self._sender = sender
+        self._letterhead = letterhead
 
     async def handle(self, event: BookingEvent) -> None:
         # Each mail's hand-over and its record are one step that nothing cancels halfway: a broker
@@ -60,7 +60,8 @@ class Notifier:
             return
         if claim is Claim.ELSEWHERE:
             raise ClaimedElsewhere(f"{event.event_id} to {recipient}")
-        mail = compose(notice, event.sequence, self._sender, message_id(event.event_id, recipient), event.correlation_id)
+        message_id = self._letterhead.message_id(event.event_id, recipient)
+        mail = compose(notice, event.sequence, self._letterhead, message_id, event.correlation_id)
         try:
             async with self._sent_mail.renewed(event.event_id, recipient):
                 await self._mailer.send(mail)

@@ -1,4 +1,7 @@
+from pydantic import model_validator
+
 from common.settings import ServiceSettings, database_url_field
+from notifier.domain import Letterhead
 
 
 class Settings(ServiceSettings):
@@ -11,5 +14,21 @@ class Settings(ServiceSettings):
     smtp_timeout_seconds: float = 10.0  # connecting, and each command
     smtp_data_timeout_seconds: float = 120.0  # the answer to a mail's data (adapters/smtp.py says why)
     mail_from: str = "Appointments <no-reply@appointments.example>"
+    # Where replies go (Reply-To) and the invites' ORGANIZER: a mailbox someone reads, since a
+    # calendar client mails the organizer when its reader accepts or declines.
+    mail_organizer: str = "Appointments <appointments@appointments.example>"
+    # The domain in every Message-ID and invite UID (RFC 5322 and RFC 5545 want a full one, so that
+    # no other sender's ids can collide with ours): by default the domain of MAIL_FROM's address.
+    mail_domain: str = ""
+
+    @model_validator(mode="after")
+    def _letterhead_complete(self) -> "Settings":
+        Letterhead.of(self.mail_from, self.mail_organizer, self.mail_domain)  # refuses a domain that is not a full one
+        return self
+
+    @property
+    def letterhead(self) -> Letterhead:
+        return Letterhead.of(self.mail_from, self.mail_organizer, self.mail_domain)
+
     claim_lease_seconds: float = 20.0  # a claim not renewed for this long belongs to a notifier that died
     retry_delays: tuple[float, ...] = (1.0, 5.0, 30.0, 120.0)  # SMTP down: wait this long before each retry
