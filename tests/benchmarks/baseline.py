@@ -248,13 +248,13 @@ async def availability(request: web.Request, call: Call[None, AvailabilityQuery]
     known = await request.app[CATALOGUE].event(query.event_id)
     if known is None:
         raise not_found("event")
-    _, schedule = known
+    event, schedule = known
     zone_name = query.tz or (call.who.timezone if call.who else None)
     zone = zone_named(zone_name) if zone_name else schedule.zone
     slots = schedule.slots_on_local_day(query.date, zone)
     async with request.app[common_web.PG_POOL].acquire() as conn:
         counts = await day_counts(conn, query.event_id, slots)
-    answer = day_answer(query.event_id, schedule, query.date, zone, [c for c, _ in counts], [r for _, r in counts])
+    answer = day_answer(event, schedule, query.date, zone, [c for c, _ in counts], [r for _, r in counts])
     return common_web.json_response(answer)
 
 

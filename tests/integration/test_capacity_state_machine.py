@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
 from booking.adapters.counters import EventRecord, UnitInUse, differences, event_counters, holds_in
-from booking.api import BookingIn
+from booking.api import BookingIn, RescheduleIn
 from common.auth import Identity
 from common.contracts import OneOffBlackoutData, ShiftStatus
 from common.errors import Problem
@@ -140,6 +140,24 @@ class CapacityHistory(RuleBasedStateMachine):
         who = data.draw(st.sampled_from([self.made[booking_id], ADMIN]))
         cancelled = self.h.run(self.parts.service.cancel(who, booking_id))
         assert cancelled.status.value == "cancelled"
+
+    @rule(data=st.data(), slot=st.integers(0, SLOTS - 1), keyed=st.booleans())
+    def reschedule(self, data, slot: int, keyed: bool) -> None:
+        if not self.made:
+            return
+        booking_id = data.draw(st.sampled_from(list(self.made)))  # in the order made, as above
+        who = data.draw(st.sampled_from([self.made[booking_id], ADMIN]))
+        key = uuid.uuid4().hex if keyed else None
+        request = RescheduleIn(start=self._slot(slot))
+        try:
+            moved = self.h.run(self.parts.service.reschedule(who, booking_id, request, key))
+        except Problem as problem:  # full, blocked, cancelled, outside the hours now: nothing changed
+            assert problem.status in (409, 422, 503), problem.to_dict()
+            return
+        assert (moved.id, moved.start, moved.status.value) == (booking_id, self._slot(slot), "confirmed")
+        if key:  # the same key again: the same move, not another
+            again = self.h.run(self.parts.service.reschedule(who, booking_id, request, key))
+            assert (again.start, again.professional.id) == (moved.start, moved.professional.id)
 
     @rule(
         pro=st.integers(0, len(PROFESSIONALS) - 1),

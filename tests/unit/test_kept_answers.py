@@ -11,7 +11,7 @@ from common.counters import CounterChange
 from common.errors import Problem
 
 EVENT, OTHER = uuid4(), uuid4()
-MONDAY, TUESDAY = (EVENT, date(2026, 5, 4), None), (EVENT, date(2026, 5, 5), None)
+MONDAY, TUESDAY = (EVENT, date(2030, 5, 6), None), (EVENT, date(2030, 5, 7), None)
 MAX_AGE = 0.2
 
 
@@ -110,8 +110,8 @@ class FakeStore:
             return None
         data = EventData.model_validate(
             {
-                "id": str(EVENT), "name": "Clinic", "timezone": "UTC", "start_date": "2026-05-04",
-                "end_date": "2026-05-05", "opens_at": "11:00", "closes_at": "12:00", "slot_minutes": 60, "blackouts": [],
+                "id": str(EVENT), "name": "Clinic", "timezone": "UTC", "start_date": "2030-05-06",
+                "end_date": "2030-05-07", "opens_at": "11:00", "closes_at": "12:00", "slot_minutes": 60, "blackouts": [],
             }
         )  # fmt: skip
         schedule = data.schedule()

@@ -1,13 +1,13 @@
 """Which mails a booking event causes, to whom, and how they read, without SMTP or a database."""
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from pydantic import ValidationError
 
-from common.contracts import BookingData, BookingStatus, Person
-from common.events import BookingCancelled, BookingConfirmed, BookingNeedsReschedule, BookingReassigned
+from common.contracts import BookingData, BookingStatus, Person, RescheduledBookingData
+from common.events import BookingCancelled, BookingConfirmed, BookingNeedsReschedule, BookingReassigned, BookingRescheduled
 from common.roles import Role
 from notifier.domain import Letterhead, notices_for
 from notifier.settings import Settings
@@ -46,6 +46,35 @@ def test_a_cancel_or_a_lost_slot_removes_the_calendar_entry_and_a_reassignment_d
     for event, cancels in ((BookingCancelled, True), (BookingNeedsReschedule, True), (BookingReassigned, False)):
         notices = notices_for(event.of(data.id, 2, data))
         assert {n.cancels_the_appointment for n in notices} == {cancels}, event.routing_key
+
+
+def moved(data: BookingData, by_hours: int, to: Person | None = None) -> RescheduledBookingData:
+    shift = timedelta(hours=by_hours)
+    now = data.model_dump() | {"start": data.start + shift, "end": data.end + shift, "professional": to or data.professional}
+    return RescheduledBookingData(
+        **now, previous_start=data.start, previous_end=data.end, previous_professional=data.professional
+    )
+
+
+def test_a_reschedule_with_the_same_professional_updates_both_entries_to_the_new_time():
+    data = moved(booking(), 2)
+    client, professional = notices_for(BookingRescheduled.of(data.id, 2, data))
+    assert client.subject == "Your appointment has moved" and professional.subject == "Appointment moved"
+    assert not client.cancels_the_appointment and not professional.cancels_the_appointment
+    assert client.when == "Sunday 31 March 2030, 06:00–06:30 (America/New_York)"
+    assert client.previously == "Sunday 31 March 2030, 04:00–04:30 (America/New_York)"
+
+
+def test_a_reschedule_to_another_professional_cancels_the_entry_of_the_one_who_lost_it():
+    before = booking()
+    other = Person(id=uuid.uuid4(), name="Dr. Ade", email="ade@test.example", timezone="Europe/Lagos")
+    data = moved(before, 3, to=other)
+    client, gained, lost = notices_for(BookingRescheduled.of(data.id, 2, data))
+    assert (gained.reader, gained.subject, gained.cancels_the_appointment) == (other, "New appointment", False)
+    assert (lost.reader, lost.cancels_the_appointment) == (before.professional, True)
+    assert lost.subject == "Appointment moved to another professional"
+    assert (lost.start, lost.end) == (before.start, before.end)  # the entry it cancels is the old one
+    assert (gained.start, client.start) == (data.start, data.start)
 
 
 def test_message_ids_and_invite_uids_end_in_a_full_domain_the_sender_s_unless_one_is_given():

@@ -4,7 +4,7 @@ Events carry the whole current state of their aggregate, so a consumer that keep
 the highest ``sequence`` is right whatever order or how many times the messages arrive.
 """
 
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Annotated, Literal
 from uuid import UUID
@@ -56,7 +56,41 @@ class OneOffBlackoutData(Contract):
 BlackoutData = Annotated[DailyBlackoutData | OneOffBlackoutData, Field(discriminator="kind")]
 
 
-class EventData(Contract):
+NoticeMinutes = Annotated[int, Field(ge=0, le=366 * 24 * 60)]
+HorizonDays = Annotated[int, Field(ge=1, le=3660)]
+DailyMaximum = Annotated[int, Field(ge=1, le=1000)]
+OfferMinutes = Annotated[int, Field(ge=1, le=7 * 24 * 60)]
+ReminderHours = Annotated[int, Field(ge=0, le=30 * 24)]
+
+
+class RuleBreach(StrEnum):
+    """Why a booking rule keeps a slot from being booked now (a 422's code, a day's ``reason``)."""
+
+    TOO_SOON = "too_soon"
+    TOO_FAR = "too_far"
+
+
+class BookingRules(BaseModel):
+    """An event's optional booking rules and the timings of its waitlist offers and reminders:
+    declared once, for the event's input, its record and its events."""
+
+    min_notice_minutes: NoticeMinutes | None = None  # no booking closer to the slot's start than this
+    horizon_days: HorizonDays | None = None  # no booking of a slot that starts further ahead than this
+    max_per_professional_per_day: DailyMaximum | None = None  # bookings one professional takes per event day
+    waitlist_offer_minutes: OfferMinutes = 15  # how long a freed unit is held for the first waiter
+    reminder_hours: ReminderHours = 24  # the reminder's lead on the start; 0: no reminders
+
+    def breach(self, slot_start: datetime, now: datetime) -> RuleBreach | None:
+        """What keeps a slot starting at ``slot_start`` from being booked at ``now`` (a slot that
+        has begun is too soon whatever the notice)."""
+        if slot_start < now + timedelta(minutes=self.min_notice_minutes or 0) or slot_start <= now:
+            return RuleBreach.TOO_SOON
+        if self.horizon_days is not None and slot_start > now + timedelta(days=self.horizon_days):
+            return RuleBreach.TOO_FAR
+        return None
+
+
+class EventData(Contract, BookingRules):
     """``event.created``/``event.updated`` and, with ``blackout``, ``blackout.created``/``blackout.deleted``."""
 
     id: UUID
@@ -132,3 +166,11 @@ class BookingData(Contract):
     client: Person
     professional: Person
     reason: str | None = None
+
+
+class RescheduledBookingData(BookingData):
+    """``booking.rescheduled``: the booking as it is now, and where and with whom it was before."""
+
+    previous_start: datetime
+    previous_end: datetime
+    previous_professional: Person

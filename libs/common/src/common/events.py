@@ -13,7 +13,7 @@ from uuid import UUID, uuid4
 
 from pydantic import BaseModel
 
-from common.contracts import BlackoutChangeData, BookingData, EventData, Person, ShiftData
+from common.contracts import BlackoutChangeData, BookingData, EventData, Person, RescheduledBookingData, ShiftData
 from common.envelope import ACCOUNTS_EXCHANGE, BOOKINGS_EXCHANGE, SHIFTS_EXCHANGE, IntegrationEvent
 from common.logging import correlation_id
 
@@ -140,7 +140,12 @@ class BookingNeedsReschedule(BookingEvent):
     routing_key = "booking.needs_reschedule"
 
 
-BOOKING_EVENTS = (BookingConfirmed, BookingCancelled, BookingReassigned, BookingNeedsReschedule)
+class BookingRescheduled(BookingEvent):
+    routing_key = "booking.rescheduled"
+    payload = RescheduledBookingData
+
+
+BOOKING_EVENTS = (BookingConfirmed, BookingCancelled, BookingReassigned, BookingNeedsReschedule, BookingRescheduled)
 
 # -- accounts.events: the gateway, which keeps the accounts ----------------------------------
 

@@ -1,7 +1,7 @@
 """The availability service's public contract: the query and answer models its endpoint declares,
 and the answer built from a day's counters (the benchmark baseline answers with the same)."""
 
-from datetime import date
+from datetime import UTC, date, datetime
 from functools import lru_cache
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from availability.domain import day_frame, day_view
-from common.contracts import Day
+from common.contracts import Day, EventData
 from common.schedule import Schedule, zone_named
 
 
@@ -26,7 +26,7 @@ class AvailabilityQuery(BaseModel):
 class SlotOut(BaseModel):
     start: str  # ISO 8601 in the answer's timezone, with its offset
     end: str
-    status: str  # available | full | blocked
+    status: str  # available | full | blocked (blacked out, or ruled out now by the event's booking rules)
     remaining: int
 
 
@@ -35,7 +35,7 @@ class AvailabilityOut(BaseModel):
     date: date
     timezone: str
     slots: list[SlotOut]
-    reason: str | None  # no_event | no_shifts | fully_booked | blackout, when nothing is available
+    reason: str | None  # no_event | no_shifts | fully_booked | blackout | too_soon | too_far, when nothing is available
 
 
 @lru_cache(maxsize=4096)
@@ -47,11 +47,15 @@ def _local_times(schedule: Schedule, day: date, zone: ZoneInfo) -> tuple[tuple[s
     )
 
 
-def day_answer(event_id: UUID, schedule: Schedule, day: date, zone: ZoneInfo, capacity: list[int], remaining: list[int]) -> dict:
-    """The answer for a day, from the counters of its slots (in the order of ``slots_on_local_day``).
-    A plain dict, not a model per slot: it is the measured hot path (``AvailabilityOut`` documents
-    it, and a test checks real answers against the document)."""
-    view = day_view(day_frame(schedule, day, zone), capacity, remaining)
+def day_answer(
+    event: EventData, schedule: Schedule, day: date, zone: ZoneInfo, capacity: list[int], remaining: list[int]
+) -> dict:
+    """The answer for a day as of now, from the counters of its slots (in the order of
+    ``slots_on_local_day``) and the event's booking rules. A plain dict, not a model per slot: it
+    is the measured hot path (``AvailabilityOut`` documents it, and a test checks real answers
+    against the document)."""
+    event_id = event.id
+    view = day_view(day_frame(schedule, day, zone), capacity, remaining, event, datetime.now(UTC))
     times = _local_times(schedule, day, zone)
     return {
         "event_id": str(event_id),

@@ -3,13 +3,14 @@ answers may be served again without reading the counters. Pure."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from enum import StrEnum
 from functools import lru_cache
 from typing import Generic, TypeVar
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
+from common.contracts import BookingRules, RuleBreach
 from common.schedule import Schedule, Slot
 
 
@@ -24,6 +25,8 @@ class Reason(StrEnum):
     NO_SHIFTS = "no_shifts"
     FULLY_BOOKED = "fully_booked"
     BLACKOUT = "blackout"
+    TOO_SOON = RuleBreach.TOO_SOON.value
+    TOO_FAR = RuleBreach.TOO_FAR.value
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,7 @@ class SlotView:
     slot: Slot
     status: SlotStatus
     remaining: int
+    breach: RuleBreach | None = None  # the booking rule that keeps it from being booked now
 
 
 @dataclass(frozen=True)
@@ -54,11 +58,15 @@ def day_frame(schedule: Schedule, day: date, zone: ZoneInfo) -> DayFrame:
     return DayFrame(slots, tuple(schedule.is_blocked(slot) for slot in slots))
 
 
-def day_view(frame: DayFrame, capacity: Sequence[int], remaining: Sequence[int]) -> DayView:
+def day_view(frame: DayFrame, capacity: Sequence[int], remaining: Sequence[int], rules: BookingRules, now: datetime) -> DayView:
+    """Each slot as a client may book it ``now``: blacked out or ruled out by the event's booking
+    rules (begun, too soon, too far ahead: shown blocked, with no units), else available or full."""
     views = []
     for slot, blocked, left in zip(frame.slots, frame.blocked, remaining, strict=True):
         if blocked:
             views.append(SlotView(slot, SlotStatus.BLOCKED, 0))
+        elif (breach := rules.breach(slot.start, now)) is not None:
+            views.append(SlotView(slot, SlotStatus.BLOCKED, 0, breach))
         else:
             left = max(left, 0)  # a shift shrunk under bookings can leave a slot over-committed
             views.append(SlotView(slot, SlotStatus.AVAILABLE if left > 0 else SlotStatus.FULL, left))
@@ -66,14 +74,19 @@ def day_view(frame: DayFrame, capacity: Sequence[int], remaining: Sequence[int])
 
 
 def _reason(views: list[SlotView], capacity: Sequence[int]) -> Reason | None:
+    """Why nothing is available: said of the slots the rules let a client book (full, or without
+    shifts); when the rules let none be booked, which rule; else the blackout."""
     if not views:
         return Reason.NO_EVENT
     if any(v.status is SlotStatus.AVAILABLE for v in views):
         return None
-    open_capacity = [cap for v, cap in zip(views, capacity, strict=True) if v.status is not SlotStatus.BLOCKED]
-    if not open_capacity:
+    bookable = [(v, cap) for v, cap in zip(views, capacity, strict=True) if v.status is not SlotStatus.BLOCKED]
+    if not bookable:
+        breaches = [v.breach for v in views if v.breach is not None]
+        if breaches:
+            return Reason.TOO_SOON if RuleBreach.TOO_SOON in breaches else Reason.TOO_FAR
         return Reason.BLACKOUT
-    if not any(open_capacity):
+    if not any(cap for _, cap in bookable):
         # Shifts lying only in blacked-out slots still leave the client nothing to book for that reason.
         return Reason.BLACKOUT if any(capacity) else Reason.NO_SHIFTS
     return Reason.FULLY_BOOKED

@@ -59,7 +59,7 @@ class Availability:
                 raise try_again("The counters are being rebuilt; try again in a moment.")
             raise not_found("event")
         zone = zone_named(zone_name) if zone_name else counts.event.schedule.zone
-        answer = render_json(day_answer(event_id, counts.event.schedule, day, zone, counts.capacity, counts.remaining))
+        answer = render_json(day_answer(counts.event.data, counts.event.schedule, day, zone, counts.capacity, counts.remaining))
         self.kept.keep(key, answer, tuple(slot.key for slot in counts.slots), read_at, started)
         return answer
 

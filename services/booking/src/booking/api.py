@@ -8,7 +8,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from common.auth import Identity
-from common.contracts import BookingData, Instant
+from common.contracts import BookingData, BookingRules, Instant, RuleBreach
 from common.errors import Problem
 from common.roles import Role
 from common.schedule import Slot, zone_named
@@ -20,6 +20,19 @@ class BookingIn(BaseModel):
     event_id: UUID
     start: Instant
     email: EmailStr | None = None
+
+
+class RescheduleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    start: Instant  # the start of the slot to move to, in the booking's event
+
+
+class SlotRequest(BaseModel):
+    """A slot of an event asked for: by a booking, or by a reschedule of one."""
+
+    event_id: UUID
+    start: Instant
 
 
 class BookingQuery(BaseModel):
@@ -93,6 +106,21 @@ def booking_out(booking: BookingData, viewer: Identity, assignment: dict | None 
 
 def key_reused() -> Problem:
     return Problem(422, "idempotency_key_reused", "Idempotency-Key reused", "This key was used for a different request.")
+
+
+def rule_breached(rules: BookingRules, breach: RuleBreach) -> Problem:
+    """422 ``too_soon`` or ``too_far``: the event's rules keep the slot from being booked now."""
+    if breach is RuleBreach.TOO_SOON:
+        notice = rules.min_notice_minutes
+        detail = f"This event takes bookings at least {notice} minutes before the start."
+        return Problem(422, breach.value, "Too soon", detail, min_notice_minutes=notice)
+    return Problem(
+        422,
+        breach.value,
+        "Too far ahead",
+        f"This event takes bookings up to {rules.horizon_days} days ahead.",
+        horizon_days=rules.horizon_days,
+    )
 
 
 def slot_unavailable(slot: Slot, open_slots: list[Slot]) -> Problem:

@@ -22,6 +22,8 @@ REFUSAL_REASONS = {
     "slot_unavailable": "full",
     "slot_blocked": "blocked",
     "slot_in_past": "past",
+    "too_soon": "rules",
+    "too_far": "rules",
     "rate_limited": "attempt_limit",
     "idempotency_key_reused": "key_reused",
     "try_again": "try_again",

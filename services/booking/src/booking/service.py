@@ -12,6 +12,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
@@ -19,14 +20,14 @@ import asyncpg
 
 from booking.adapters.capacity import AttemptLimit, CapacityStore, Earlier, Full, Limited, Taken
 from booking.adapters.repository import BookingUnitOfWork
-from booking.api import BookingIn, key_reused, slot_unavailable
+from booking.api import BookingIn, RescheduleIn, SlotRequest, key_reused, rule_breached, slot_unavailable
 from booking.domain import Booking
 from booking.metrics import BOOKINGS_CONFIRMED, HOLDS_IN_FLIGHT, count_refusal
 from common.auth import Identity
-from common.contracts import BookingData, BookingStatus, Person
+from common.contracts import BookingData, BookingStatus, Person, RescheduledBookingData
 from common.counters import KnownEvent, StaleEvent
 from common.errors import Problem, not_found, rate_limited, try_again
-from common.events import BookingCancelled, BookingConfirmed
+from common.events import BookingCancelled, BookingConfirmed, BookingRescheduled
 from common.metrics import LIMITS_HIT
 from common.roles import Role
 from common.schedule import Slot
@@ -101,6 +102,24 @@ def new_booking(
         idempotency_key=key,
         request_fingerprint=request_fingerprint,
         sequence=1,
+    )
+
+
+def moved_booking(booking: Booking, slot: Slot, taken: Taken, assignment: dict) -> Booking:
+    """``booking`` confirmed at ``slot``, holding ``taken``."""
+    pro = taken.professional
+    return replace(
+        booking,
+        slot_start=slot.start,
+        slot_end=slot.end,
+        status=BookingStatus.CONFIRMED.value,
+        professional_id=pro.id,
+        professional_name=pro.name,
+        professional_email=pro.email,
+        professional_timezone=pro.timezone,
+        unit=taken.unit,
+        assignment=assignment,
+        sequence=booking.sequence + 1,
     )
 
 
@@ -274,7 +293,9 @@ class BookingService:
         except Exception:
             log.exception("booking %s is committed; could not confirm its hold in Redis", booking_id)
 
-    async def _bookable_slot(self, request: BookingIn) -> tuple[KnownEvent, Slot]:
+    async def _bookable_slot(self, request: BookingIn | SlotRequest) -> tuple[KnownEvent, Slot]:
+        """The slot a booking (or a reschedule) asks for, checked against the event's definition and
+        booking rules: a 4xx problem for one that cannot be booked now."""
         known = await self._store.current_event(request.event_id)
         if known is None:
             if not await self._store.is_built() or await self._defined(request.event_id):
@@ -288,10 +309,13 @@ class BookingService:
             if not schedule.start_date <= day <= schedule.end_date:
                 raise Problem(422, "outside_event", "Outside the event", "The event does not run on that date.")
             raise Problem(422, "not_slot_start", "Not a slot start", "start must be the start of one of the event's slots.")
-        if slot.start <= datetime.now(UTC):
+        now = datetime.now(UTC)
+        if slot.start <= now:
             raise Problem(422, "slot_in_past", "Slot in the past", "That slot has already begun.")
         if schedule.is_blocked(slot):
             raise Problem(409, "slot_blocked", "Slot blocked", "That slot is blacked out.")
+        if (breach := known.data.breach(slot.start, now)) is not None:
+            raise rule_breached(known.data, breach)
         return known, slot
 
     async def list_bookings(self, who: Identity, cursor: UUID | None, limit: int) -> list[BookingData]:
@@ -328,6 +352,81 @@ class BookingService:
             data = booking_data(booking, reason)
             uow.publish(BookingCancelled.of(booking.id, booking.sequence, data))
         return data
+
+    async def reschedule(
+        self, who: Identity, booking_id: UUID, request: RescheduleIn, idempotency_key: str | None
+    ) -> BookingData:
+        """Move a booking to the slot starting at ``request.start``: in Redis the new unit taken and
+        the old one given back in one step, then the record in one transaction, under the event's
+        shared lock and the booking's row lock (so a cancel or another reschedule of it waits). A
+        full slot is a 409 and changes nothing; with an Idempotency-Key a retry moves once."""
+        fp = fingerprint(request)
+        for _ in range(STALE_RETRIES):
+            try:
+                return await self._reschedule(who, booking_id, request, idempotency_key, fp)
+            except (StaleEvent, _RecordMoved):  # the event changed under the move: nothing was kept; again
+                continue
+            except CommitLost as lost:
+                raise try_again("Could not confirm the move; retry with the same Idempotency-Key.") from lost
+            except asyncpg.LockNotAvailableError as exc:
+                raise try_again("The event's availability is changing; try again in a moment.") from exc
+        raise try_again("The event's availability is changing; try again in a moment.")
+
+    async def _reschedule(self, who: Identity, booking_id: UUID, request: RescheduleIn, key: str | None, fp: str) -> BookingData:
+        async with self._uow() as uow:
+            found = await uow.record.booking(booking_id, who)
+            if found is None:
+                raise not_found("booking")
+            await uow.record.lock_event(found.event_id, exclusive=False)
+            booking = await uow.record.booking(booking_id, who, lock=True)
+            assert booking is not None  # bookings are never deleted
+            if key is not None and (earlier := await uow.record.reschedule_for_key(booking.id, key)) is not None:
+                if earlier != fp:
+                    raise key_reused()
+                return booking_data(booking)  # moved once already: as it is now
+            if booking.status == BookingStatus.CANCELLED.value:
+                raise Problem(409, "booking_cancelled", "Booking cancelled", "A cancelled booking cannot be moved; book anew.")
+            if booking.slot_start <= datetime.now(UTC):
+                raise Problem(422, "booking_begun", "Appointment begun", "An appointment that has begun cannot be moved.")
+            known, slot = await self._bookable_slot(SlotRequest(event_id=booking.event_id, start=request.start))
+            if slot.start == booking.slot_start and booking.status == BookingStatus.CONFIRMED.value:
+                return booking_data(booking)  # already there
+            held = Slot(booking.slot_start, booking.slot_end) if booking.status == BookingStatus.CONFIRMED.value else None
+            chance = random.random()
+            taken = await self._store.move(known, held, slot, booking.id, booking.professional_id, chance)
+            if isinstance(taken, Full):
+                raise unavailable(known, slot, taken)
+            uow.on_rollback(lambda: self._move_back(known, slot, held, booking))
+            before = booking_data(booking)
+            moved = moved_booking(booking, slot, taken, {"eligible": taken.eligible, "random": chance})
+            if not await uow.record.move(moved, known.sequence):
+                raise _RecordMoved
+            if key is not None:
+                await uow.record.remember_reschedule(moved.id, key, fp)
+            data = RescheduledBookingData(
+                **booking_data(moved).model_dump(),
+                previous_start=before.start,
+                previous_end=before.end,
+                previous_professional=before.professional,
+            )
+            uow.publish(BookingRescheduled.of(moved.id, moved.sequence, data))
+        return booking_data(moved)
+
+    async def _move_back(self, known: KnownEvent, moved_to: Slot, held: Slot | None, booking: Booking) -> None:
+        """The move was not committed: the booking goes back where the record has it (its own
+        professional first). Were that slot taken meanwhile, the record's booking is left without
+        a unit in the counters, and the next reconcile moves or flags it as for any lost unit."""
+        try:
+            if held is None:
+                await self._store.release(known, moved_to, booking.id)
+                return
+            back = await self._store.move(known, moved_to, held, booking.id, booking.professional_id, random.random())
+            if isinstance(back, Full):
+                log.warning(
+                    "booking %s could not go back to %s after its move failed; reconcile repairs it", booking.id, held.key
+                )
+        except Exception:
+            log.exception("could not move booking %s back after its move failed; reconcile repairs it", booking.id)
 
     async def _release(self, event_id: UUID, slot: Slot, booking_id: UUID) -> None:
         """A cancelled booking's unit back, wherever the owner has put it meanwhile (were Redis

@@ -1,63 +1,87 @@
 """Which mails a booking event causes, to whom, and what they say. Pure."""
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from email.utils import parseaddr
 from uuid import UUID
 
-from common.contracts import BookingData, Person
-from common.events import BookingCancelled, BookingConfirmed, BookingEvent, BookingNeedsReschedule, BookingReassigned
+from common.contracts import BookingData, Person, RescheduledBookingData
+from common.events import BookingEvent
 from common.roles import Role
 from common.schedule import zone_named
 
+MOVED_AWAY = "booking.rescheduled.away"  # to the professional a reschedule took the booking from
+MOVED_HERE = "booking.rescheduled.here"  # to the professional it gave the booking to
+
 SUBJECTS = {
-    (BookingConfirmed, Role.CLIENT): "Your appointment is confirmed",
-    (BookingConfirmed, Role.PROFESSIONAL): "New appointment",
-    (BookingCancelled, Role.CLIENT): "Your appointment is cancelled",
-    (BookingCancelled, Role.PROFESSIONAL): "Appointment cancelled",
-    (BookingReassigned, Role.CLIENT): "Your appointment has a new professional",
-    (BookingReassigned, Role.PROFESSIONAL): "New appointment",
-    (BookingNeedsReschedule, Role.CLIENT): "Your appointment needs a new time",
-    (BookingNeedsReschedule, Role.PROFESSIONAL): "Appointment needs a new time",
+    ("booking.confirmed", Role.CLIENT): "Your appointment is confirmed",
+    ("booking.confirmed", Role.PROFESSIONAL): "New appointment",
+    ("booking.cancelled", Role.CLIENT): "Your appointment is cancelled",
+    ("booking.cancelled", Role.PROFESSIONAL): "Appointment cancelled",
+    ("booking.reassigned", Role.CLIENT): "Your appointment has a new professional",
+    ("booking.reassigned", Role.PROFESSIONAL): "New appointment",
+    ("booking.needs_reschedule", Role.CLIENT): "Your appointment needs a new time",
+    ("booking.needs_reschedule", Role.PROFESSIONAL): "Appointment needs a new time",
+    ("booking.rescheduled", Role.CLIENT): "Your appointment has moved",
+    ("booking.rescheduled", Role.PROFESSIONAL): "Appointment moved",
+    (MOVED_AWAY, Role.PROFESSIONAL): "Appointment moved to another professional",
+    (MOVED_HERE, Role.PROFESSIONAL): "New appointment",
 }
+CANCELLING = {"booking.cancelled", "booking.needs_reschedule", MOVED_AWAY}
 
 
 @dataclass(frozen=True)
 class Notice:
-    """One mail to write: who reads it, in which role, about what."""
+    """One mail to write: who reads it, in which role, about what (``kind``: the event's routing
+    key, or ``MOVED_AWAY``/``MOVED_HERE``), and the slot the reader's calendar entry is for."""
 
-    event: type[BookingEvent]
+    kind: str
     role: Role
     reader: Person
     booking: BookingData
-
-    @property
-    def kind(self) -> str:
-        """The event's routing key, which the templates tell the mails apart by."""
-        return self.event.routing_key
+    start: datetime
+    end: datetime
 
     @property
     def subject(self) -> str:
-        return SUBJECTS[self.event, self.role]
+        return SUBJECTS[self.kind, self.role]
 
     @property
     def when(self) -> str:
         """The slot in the reader's own timezone, the zone named."""
-        zone = zone_named(self.reader.timezone)
-        start, end = self.booking.start.astimezone(zone), self.booking.end.astimezone(zone)
-        return f"{start:%A %d %B %Y, %H:%M}–{end:%H:%M} ({zone.key})"
+        return self._in_readers_zone(self.start, self.end)
+
+    @property
+    def previously(self) -> str | None:
+        """Where a rescheduled booking was, in the reader's own timezone."""
+        if not isinstance(self.booking, RescheduledBookingData):
+            return None
+        return self._in_readers_zone(self.booking.previous_start, self.booking.previous_end)
 
     @property
     def cancels_the_appointment(self) -> bool:
         """Whether the reader's calendar entry goes away (the same UID, METHOD:CANCEL)."""
-        return self.event in (BookingCancelled, BookingNeedsReschedule)
+        return self.kind in CANCELLING
+
+    def _in_readers_zone(self, start: datetime, end: datetime) -> str:
+        zone = zone_named(self.reader.timezone)
+        start, end = start.astimezone(zone), end.astimezone(zone)
+        return f"{start:%A %d %B %Y, %H:%M}–{end:%H:%M} ({zone.key})"
 
 
 def notices_for(event: BookingEvent) -> list[Notice]:
-    """A mail to the client (when they gave an address) and to the professional."""
-    booking = event.data
-    readers = [(Role.CLIENT, booking.client), (Role.PROFESSIONAL, booking.professional)]
-    return [Notice(type(event), role, reader, booking) for role, reader in readers if reader.email]
+    """A mail to the client (when they gave an address) and to the professional; a reschedule that
+    changed the professional tells the one who lost the booking (their entry cancelled) and the
+    one who gained it (a new entry)."""
+    booking, kind = event.data, event.routing_key
+    readers = [(kind, Role.CLIENT, booking.client), (kind, Role.PROFESSIONAL, booking.professional)]
+    notices = [Notice(k, role, reader, booking, booking.start, booking.end) for k, role, reader in readers if reader.email]
+    if isinstance(booking, RescheduledBookingData) and booking.previous_professional.id != booking.professional.id:
+        notices = [n if n.role is Role.CLIENT else replace(n, kind=MOVED_HERE) for n in notices]
+        if (lost := booking.previous_professional).email:
+            notices.append(Notice(MOVED_AWAY, Role.PROFESSIONAL, lost, booking, booking.previous_start, booking.previous_end))
+    return notices
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,20 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from common.contracts import DailyBlackoutData, Day, EventData, Instant, LocalTime, OneOffBlackoutData
+from common.contracts import (
+    BookingRules,
+    DailyBlackoutData,
+    DailyMaximum,
+    Day,
+    EventData,
+    HorizonDays,
+    Instant,
+    LocalTime,
+    NoticeMinutes,
+    OfferMinutes,
+    OneOffBlackoutData,
+    ReminderHours,
+)
 from common.schedule import zone_named
 from shifts.domain import MAX_SHIFT_CAPACITY, MAX_SLOT_MINUTES
 
@@ -14,7 +27,7 @@ class Input(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class EventIn(Input):
+class EventIn(Input, BookingRules):
     name: str = Field(min_length=1, max_length=200)
     timezone: str
     start_date: Day
@@ -34,8 +47,19 @@ class EventPatch(Input):
     opens_at: LocalTime | None = None
     closes_at: LocalTime | None = None
     slot_minutes: int | None = Field(None, ge=5, le=MAX_SLOT_MINUTES)
+    # Left out (or null), unchanged; a rule set to null is no rule any more.
+    min_notice_minutes: NoticeMinutes | None = None
+    horizon_days: HorizonDays | None = None
+    max_per_professional_per_day: DailyMaximum | None = None
+    waitlist_offer_minutes: OfferMinutes | None = None
+    reminder_hours: ReminderHours | None = None
 
     _zone = field_validator("timezone")(lambda cls, v: v if v is None else zone_named(v).key)
+
+    def changes(self) -> dict:
+        """The fields to change: those given, but a null that is not a rule's (left as it was)."""
+        rules = {"min_notice_minutes", "horizon_days", "max_per_professional_per_day"}
+        return {f: v for f, v in self.model_dump(exclude_unset=True).items() if v is not None or f in rules}
 
 
 class BlackoutIn(Input):

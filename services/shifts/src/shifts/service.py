@@ -12,7 +12,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from common.auth import Identity
-from common.contracts import BlackoutChangeData, DailyBlackoutData, EventData, OneOffBlackoutData, Person, ShiftData, ShiftStatus
+from common.contracts import (
+    BlackoutChangeData,
+    BookingRules,
+    DailyBlackoutData,
+    EventData,
+    OneOffBlackoutData,
+    Person,
+    ShiftData,
+    ShiftStatus,
+)
 from common.errors import Problem, not_found
 from common.events import (
     BlackoutCreated,
@@ -42,6 +51,7 @@ def event_data(row: EventRow) -> EventData:
         closes_at=row.closes_at,
         slot_minutes=row.slot_minutes,
         blackouts=[blackout_data(b) for b in row.blackouts],
+        **{rule: getattr(row, rule) for rule in BookingRules.model_fields},
     )
 
 
@@ -88,7 +98,7 @@ class ShiftsService:
         async with self._uow() as uow:
             session = uow.session
             event = await self._lock_event(session, event_id)
-            changes = patch.model_dump(exclude_none=True)
+            changes = patch.changes()
             for field, value in changes.items():
                 setattr(event, field, value)
             domain.check_event(event.start_date, event.end_date, event.opens_at, event.closes_at, event.slot_minutes)

@@ -92,6 +92,7 @@ class CapacityStore:
         self._apply_shift = redis.register_script(lua_source("slots.lua", "apply_shift.lua"))
         self._take = redis.register_script(_lua("common", "sliding_log.lua") + lua_source("slots.lua", "take.lua"))
         self._relocate = redis.register_script(lua_source("slots.lua", "relocate.lua"))
+        self._move = redis.register_script(lua_source("slots.lua", "move.lua"))
         self._release = redis.register_script(lua_source("slots.lua", "release.lua"))
         self._rebuild = redis.register_script(lua_source("slots.lua", "rebuild.lua"))
         self._confirm = redis.register_script(lua_source("confirm.lua"))
@@ -197,6 +198,7 @@ class CapacityStore:
                 day_keys,
                 limit.per_window if limit else 0,
                 limit.window_seconds * 1000 if limit else 0,
+                known.data.max_per_professional_per_day or 0,
                 *self._announce(known.data.id),
             ],
         )
@@ -273,9 +275,39 @@ class CapacityStore:
                 repr(random),
                 str(professional_id),
                 "blocked" if blocked else "",
+                known.data.max_per_professional_per_day or 0,
                 *self._announce(known.data.id),
             ],
         )
+        return self._placed(known, result)
+
+    async def move(
+        self, known: KnownEvent, held: Slot | None, to: Slot, booking_id: UUID, professional_id: UUID, random: float
+    ) -> Taken | Full:
+        """Give back the unit ``booking_id`` holds in ``held`` (None: it holds none) and take one in
+        ``to``, in one step: its professional's when they have room, else by fair assignment;
+        ``Full`` (nothing changed) when nobody has room in ``to``."""
+        keys = self.keys(known.data.id)
+        new_day = known.schedule.event_day_of(to.start)
+        day_slots, day_keys = self._event_day(known, new_day)
+        result = await self._move(
+            keys=[keys.event, keys.alloc, keys.remaining, keys.load, keys.professionals, keys.capacity],
+            args=[
+                known.sequence,
+                held.key if held else "",
+                known.schedule.event_day_of(held.start).isoformat() if held else "",
+                to.key,
+                new_day.isoformat(),
+                str(booking_id),
+                str(professional_id),
+                repr(random),
+                known.data.max_per_professional_per_day or 0,
+                day_keys,
+                *self._announce(known.data.id),
+            ],
+        )
+        if result[0] == 0:
+            return Full(day_slots, tuple(int(n) for n in result[1].split(",")) if result[1] else ())
         return self._placed(known, result)
 
     def _placed(self, known: KnownEvent, result: list) -> Taken | None:

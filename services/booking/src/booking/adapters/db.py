@@ -87,4 +87,15 @@ class ShiftRow(Base):
     doc: Mapped[dict | None] = mapped_column(JSONB)  # the shift as announced (ShiftData): what counters rebuild from
 
 
+class RescheduleRow(Base):
+    """A reschedule made with an Idempotency-Key: a retry with the key finds it and moves nothing."""
+
+    __tablename__ = "reschedules"
+
+    booking_id: Mapped[UUID] = mapped_column(primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    request_fingerprint: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
 OUTBOX = outbox_table(Base.metadata)

@@ -64,6 +64,16 @@ UPDATE bookings SET status = $2, professional_id = $3, professional_name = $4, p
     professional_timezone = $6, unit = $7, assignment = $8, sequence = $9, updated_at = now()
 WHERE id = $1
 """
+MOVE = """
+UPDATE bookings SET slot_start = $2, slot_end = $3, status = 'confirmed', professional_id = $4, professional_name = $5,
+    professional_email = $6, professional_timezone = $7, unit = $8, assignment = $9, sequence = $10, updated_at = now()
+WHERE id = $1 AND EXISTS (
+    SELECT 1 FROM event_definitions e
+    WHERE e.id = $11 AND e.sequence <= $12
+      AND $8 <= (
+          SELECT COALESCE(SUM(s.capacity), 0) FROM shifts s
+          WHERE s.event_id = $11 AND s.professional_id = $4 AND s.status = 'active' AND s.start <= $2 AND s."end" >= $3))
+"""
 NEWEST_EVENT = """
 INSERT INTO event_definitions (id, sequence, doc) VALUES ($1, $2, $3)
 ON CONFLICT (id) DO UPDATE SET sequence = EXCLUDED.sequence, doc = EXCLUDED.doc
@@ -164,6 +174,27 @@ class Repository:
         await self._c.execute(
             SAVE, b.id, b.status, b.professional_id, b.professional_name, b.professional_email,
             b.professional_timezone, b.unit, b.assignment, b.sequence,
+        )  # fmt: skip
+
+    async def move(self, booking: Booking, definition_sequence: int) -> bool:
+        """The booking at its new slot, professional and unit, where the record gives that unit
+        (as for a new booking); False (nothing written) where it does not."""
+        b = booking
+        done = await self._c.execute(
+            MOVE, b.id, b.slot_start, b.slot_end, b.professional_id, b.professional_name, b.professional_email,
+            b.professional_timezone, b.unit, b.assignment, b.sequence, b.event_id, definition_sequence,
+        )  # fmt: skip
+        return done == "UPDATE 1"
+
+    async def reschedule_for_key(self, booking_id: UUID, idempotency_key: str) -> str | None:
+        """The fingerprint of the reschedule made with this key, if one was."""
+        query = "SELECT request_fingerprint FROM reschedules WHERE booking_id = $1 AND idempotency_key = $2"
+        return await self._c.fetchval(query, booking_id, idempotency_key)
+
+    async def remember_reschedule(self, booking_id: UUID, idempotency_key: str, fingerprint: str) -> None:
+        await self._c.execute(
+            "INSERT INTO reschedules (booking_id, idempotency_key, request_fingerprint) VALUES ($1, $2, $3)",
+            booking_id, idempotency_key, fingerprint,
         )  # fmt: skip
 
     async def units_held(self, event_id: UUID) -> list[UnitInUse]:

@@ -3,7 +3,7 @@ service layer, answer."""
 
 from aiohttp import web
 
-from booking.api import BookingIn, BookingOut, BookingPage, BookingQuery, Distribution, UsageQuery, booking_out
+from booking.api import BookingIn, BookingOut, BookingPage, BookingQuery, Distribution, RescheduleIn, UsageQuery, booking_out
 from booking.app_keys import SERVICE
 from common.endpoints import Call, Endpoints, Header
 from common.errors import Problem
@@ -63,3 +63,16 @@ async def get_booking(request: web.Request, call: Call[None, None]) -> web.Respo
 async def cancel(request: web.Request, call: Call[None, None]) -> web.Response:
     booking = await request.app[SERVICE].cancel(call.caller, call.ids["booking_id"])
     return json_response(booking_out(booking, call.caller))
+
+
+@api.post(
+    "/bookings/{booking_id}/reschedule",
+    "Move a booking to another slot (its professional kept when they have room there)",
+    roles=(Role.CLIENT, Role.ADMIN),
+    body=RescheduleIn,
+    responses={200: BookingOut},
+    headers=(Header("Idempotency-Key"),),
+)
+async def reschedule(request: web.Request, call: Call[RescheduleIn, None]) -> web.Response:
+    moved = await request.app[SERVICE].reschedule(call.caller, call.ids["booking_id"], call.body, call.headers["Idempotency-Key"])
+    return json_response(booking_out(moved, call.caller))

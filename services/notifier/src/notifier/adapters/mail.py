@@ -34,8 +34,8 @@ def invite(notice: Notice, sequence: int, letterhead: Letterhead) -> bytes:
     event.add("uid", letterhead.invite_uid(booking.id))
     event.add("sequence", sequence)
     event.add("dtstamp", datetime.now(UTC))
-    event.add("dtstart", booking.start.astimezone(UTC))
-    event.add("dtend", booking.end.astimezone(UTC))
+    event.add("dtstart", notice.start.astimezone(UTC))
+    event.add("dtend", notice.end.astimezone(UTC))
     other = booking.professional if notice.role is Role.CLIENT else booking.client
     event.add("summary", f"{booking.event_name}: appointment with {other.name}")
     event.add("status", "CANCELLED" if cancel else "CONFIRMED")

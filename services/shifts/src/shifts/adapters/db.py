@@ -25,6 +25,12 @@ class EventRow(Base):
     opens_at: Mapped[time] = mapped_column(Time)
     closes_at: Mapped[time] = mapped_column(Time)
     slot_minutes: Mapped[int] = mapped_column(Integer)
+    # The booking rules (common.contracts.BookingRules): null, no such rule.
+    min_notice_minutes: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    horizon_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    max_per_professional_per_day: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    waitlist_offer_minutes: Mapped[int] = mapped_column(Integer, server_default="15")
+    reminder_hours: Mapped[int] = mapped_column(Integer, server_default="24")
     sequence: Mapped[int] = mapped_column(Integer, default=1)  # bumped by every change, blackouts included
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 

@@ -7,7 +7,8 @@
 -- KEYS[5] the event hash (its counters exist only where it does), KEYS[6] capacity hash
 -- ARGV[1] slot, ARGV[2] event day, ARGV[3] booking, ARGV[4] random number in [0, 1),
 -- ARGV[5] the booking's professional in the record, ARGV[6] "blocked" when nobody may hold the slot,
--- ARGV[7] the changes channel, ARGV[8] the event id (slots.lua's announce)
+-- ARGV[7] bookings one professional may take per event day (0: no maximum),
+-- ARGV[8] the changes channel, ARGV[9] the event id (slots.lua's announce)
 -- Returns {1, professional, unit, professional JSON, eligible JSON} where it now is;
 -- {0} when nobody has room (it holds nothing now); {-2} when the event has no counters (Redis
 -- lost them): "nobody has room" would then be a guess.
@@ -29,10 +30,12 @@ end
 
 local pick, loads = nil, {}
 if ARGV[6] ~= 'blocked' then
-  if lowest_free_unit(alloc, previous) <= (alloc.c[previous] or 0) then
+  local daily_max = tonumber(ARGV[7])
+  local previous_load = tonumber(redis.call('HGET', KEYS[3], day .. '|' .. previous) or '0')
+  if lowest_free_unit(alloc, previous) <= (alloc.c[previous] or 0) and under_daily_max(previous_load, daily_max) then
     pick = previous -- the same professional when they still have a free unit within their capacity
   else
-    pick, loads = least_loaded(alloc, KEYS[3], day, ARGV[4], previous)
+    pick, loads = least_loaded(alloc, KEYS[3], day, ARGV[4], previous, daily_max)
   end
 end
 local unit = nil

@@ -35,10 +35,16 @@ local function lowest_free_unit(alloc, pro)
   return unit
 end
 
--- Among the professionals with room (but ``except``), the one with the fewest bookings on the
--- event day; ties broken by the caller's random number. Returns the pick (nil when nobody has
--- room) and the loads of those who had room (the assignment's audit trail).
-local function least_loaded(alloc, load_key, day, random, except)
+-- Whether a professional with ``load`` bookings on the event day may take one more (``daily_max``
+-- 0: no maximum; the event's max_per_professional_per_day otherwise).
+local function under_daily_max(load, daily_max)
+  return daily_max == 0 or load < daily_max
+end
+
+-- Among the professionals with room (but ``except``) and under the daily maximum, the one with the
+-- fewest bookings on the event day; ties broken by the caller's random number. Returns the pick
+-- (nil when nobody has room) and the loads of those who had room (the assignment's audit trail).
+local function least_loaded(alloc, load_key, day, random, except, daily_max)
   local eligible = {}
   for pro, capacity in pairs(alloc.c) do
     if pro ~= except and capacity - units_in_use(alloc.u[pro]) > 0 then table.insert(eligible, pro) end
@@ -48,7 +54,9 @@ local function least_loaded(alloc, load_key, day, random, except)
   for _, pro in ipairs(eligible) do
     local load = tonumber(redis.call('HGET', load_key, day .. '|' .. pro) or '0')
     loads[pro] = load
-    if fewest == nil or load < fewest then
+    if not under_daily_max(load, daily_max) then
+      -- at their maximum for the day: no pick, but in the audit trail
+    elseif fewest == nil or load < fewest then
       fewest, candidates = load, {pro}
     elseif load == fewest then
       table.insert(candidates, pro)

@@ -14,7 +14,8 @@
 -- ARGV[8] the request's fingerprint ("" when the client sent no Idempotency-Key),
 -- ARGV[9] the slots of the event day, comma-separated (for the open slots a refusal offers)
 -- ARGV[10] attempts a client may make per window (0: no limit), ARGV[11] the window (ms),
--- ARGV[12] the changes channel, ARGV[13] the event id (slots.lua's announce)
+-- ARGV[12] bookings one professional may take per event day (0: no maximum),
+-- ARGV[13] the changes channel, ARGV[14] the event id (slots.lua's announce)
 -- Returns {1, professional, unit, professional JSON, eligible JSON ({professional: load})} (the
 -- same unit, with no eligible list, when the booking holds one already: taking is idempotent);
 -- {0, "remaining,remaining,..." of the day's slots} when nobody has room; {-1} when the event changed
@@ -53,7 +54,7 @@ local raw = redis.call('HGET', KEYS[2], slot)
 if not raw then return full() end
 local alloc = cjson.decode(raw)
 
-local pick, loads = least_loaded(alloc, KEYS[4], day, ARGV[4], nil)
+local pick, loads = least_loaded(alloc, KEYS[4], day, ARGV[4], nil, tonumber(ARGV[12]))
 if pick == nil then return full() end
 local unit = lowest_free_unit(alloc, pick)
 local units = alloc.u[pick] or {}
