@@ -113,5 +113,5 @@ def new_booking(event, pro, start, end, unit: int) -> Booking:
         id=uuid.uuid4(), event_id=event.id, event_name=event.name, slot_start=start, slot_end=end, status="confirmed",
         client_id=uuid.uuid4(), client_name="Client", client_email=None, client_timezone="UTC", professional_id=pro.id,
         professional_name=pro.name, professional_email=pro.email, professional_timezone="UTC", unit=unit, assignment={},
-        idempotency_key=None, request_fingerprint="", sequence=1,
+        idempotency_key=None, request_fingerprint="", sequence=1, reminder_at=None,
     )  # fmt: skip

@@ -135,3 +135,27 @@ async def test_rules_out_of_range_are_refused_with_a_problem_and_change_nothing(
         )
         assert status == 422, (bad, status, problem)
     assert await admin.call("GET", f"/events/{event['id']}") == event
+
+
+async def test_a_booking_is_due_a_reminder_its_event_s_lead_before_it_and_a_move_moves_it(api, system, servers):
+    _, event, day, _ = await event_with_shift(api, system, days_ahead=4, capacities=(2,), reminder_hours=48)
+    nine, ten = local(day, 9, 0, ZONE), local(day, 10, 0, ZONE)
+    await wait_for_availability(api, event["id"], day, lambda b: b["reason"] is None)
+    me = client(api, system)
+    status, booking = await me.request("POST", "/bookings", json={"event_id": event["id"], "start": nine.isoformat()})
+    assert status == 201
+    await me.call("POST", f"/bookings/{booking['id']}/reschedule", json={"start": ten.isoformat()})
+
+    _, near, near_day, _ = await event_with_shift(api, system, days_ahead=1, reminder_hours=72)  # closer than its lead
+    await wait_for_availability(api, near["id"], near_day, lambda b: statuses(b)["10:30"][0] == "available")
+    status, too_late = await me.request(
+        "POST", "/bookings", json={"event_id": near["id"], "start": local(near_day, 9, 0, ZONE).isoformat()}
+    )
+    assert status == 201
+
+    published = (
+        "SELECT envelope->'data'->>'reminder_at' AS due FROM outbox WHERE envelope->>'aggregate_id' = $1 ORDER BY created_at"
+    )
+    due = [datetime.fromisoformat(r["due"]) for r in await booking_rows(servers, published, booking["id"])]
+    assert due == [nine - timedelta(hours=48), ten - timedelta(hours=48)]  # confirmed, then rescheduled
+    assert [r["due"] for r in await booking_rows(servers, published, too_late["id"])] == [None]

@@ -6,13 +6,14 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from aiohttp import web
 from icalendar import Calendar
 
 import notifier
-from common.contracts import BookingData, BookingStatus, Person
+from common.contracts import BookingData, BookingStatus, Person, RescheduledBookingData
 from common.envelope import BOOKINGS_EXCHANGE, IntegrationEvent
 from common.messaging import Broker
 from common.migrations import migrate
@@ -47,6 +48,7 @@ class Notifiers:
             queue_name=self.queue,
             retry_delays=(0.2, 0.5, 1.0, 2.0),
             smtp_timeout_seconds=2,
+            reminder_check_seconds=0.2,
         )
 
     async def start(self, instances: int = 1) -> None:
@@ -76,8 +78,15 @@ async def publisher(servers):
     await broker.close()
 
 
-def booking(client_email: str | None = "casey@test.example", status=BookingStatus.CONFIRMED) -> BookingData:
+def booking(
+    client_email: str | None = "casey@test.example", status=BookingStatus.CONFIRMED, reminder_in: float | None = None
+) -> BookingData:
+    """A booking in 2030, or (``reminder_in``) one whose reminder is due that many seconds from now."""
     start = datetime(2030, 6, 3, 14, 0, tzinfo=UTC)
+    reminder_at = None
+    if reminder_in is not None:
+        reminder_at = datetime.now(UTC) + timedelta(seconds=reminder_in)
+        start = reminder_at + timedelta(hours=24)
     return BookingData(
         id=uuid.uuid4(),
         event_id=uuid.uuid4(),
@@ -89,6 +98,7 @@ def booking(client_email: str | None = "casey@test.example", status=BookingStatu
         professional=Person(
             id=uuid.uuid4(), name="Dr. Mira Okafor", email=f"mira-{uuid.uuid4().hex[:6]}@test.example", timezone="Asia/Tokyo"
         ),
+        reminder_at=reminder_at,
     )
 
 
@@ -235,3 +245,77 @@ async def test_a_mail_the_smtp_server_is_slow_to_accept_is_sent_once_though_anot
     assert slow.injected == ["late before the reply reached the client"]
     assert sorted(Counter(m["Message-ID"] for m in notifiers.mail.messages).values()) == [1, 1]
     await slow.stop()
+
+
+def reminders_to(mail: MailSink, recipient: str) -> list:
+    return [m for m in mail.messages if m["To"] == recipient and m["Subject"].startswith("Reminder")]
+
+
+async def until_reminded(mail: MailSink, data: BookingData, timeout: float = 10.0) -> None:
+    """Until the professional of ``data`` has its reminder (a later one: by then any copy of an
+    earlier one would have been sent too)."""
+    await asyncio.to_thread(mail.wait_for, 1, timeout, data.professional.email, "Reminder: appointment")
+
+
+async def test_a_reminder_goes_once_when_due_with_two_notifiers_each_in_the_reader_s_time(notifiers, publisher):
+    notifiers.mail.start()
+    await notifiers.start(instances=2)
+    data = booking(reminder_in=1.0)
+    for _ in range(2):  # delivered twice, too
+        await publisher.publish(BOOKINGS_EXCHANGE, event_of("booking.confirmed", data))
+    await until_reminded(notifiers.mail, data)
+    assert datetime.now(UTC) >= data.reminder_at
+    later = booking(client_email="later@test.example", reminder_in=1.0)
+    await publisher.publish(BOOKINGS_EXCHANGE, event_of("booking.confirmed", later))
+    await until_reminded(notifiers.mail, later)  # sweeps enough for a second copy of the first
+    (to_client,) = reminders_to(notifiers.mail, "casey@test.example")
+    assert len(reminders_to(notifiers.mail, data.professional.email)) == 1
+    zone = ZoneInfo("America/New_York")
+    local_start = data.start.astimezone(zone)
+    assert f"{local_start:%H:%M}" in to_client.get_body(("plain",)).get_content()
+    assert to_client["Subject"] == "Reminder: your appointment"
+    assert str(invite_of(to_client)["method"]) == "REQUEST"
+
+
+async def test_a_reminder_due_while_no_notifier_ran_goes_once_when_one_starts_again(notifiers, publisher):
+    notifiers.mail.start()
+    await notifiers.start()
+    data = booking(reminder_in=1.0)
+    await publisher.publish(BOOKINGS_EXCHANGE, event_of("booking.confirmed", data))
+    await asyncio.to_thread(notifiers.mail.wait_for, 1, 10, data.professional.email, "New appointment")
+    await notifiers.stop()
+    await asyncio.sleep(max(0.0, (data.reminder_at - datetime.now(UTC)).total_seconds()))  # due while none ran
+    notifiers.runners = []
+    await notifiers.start()
+    await until_reminded(notifiers.mail, data)
+    marker = booking(reminder_in=0.5)
+    await publisher.publish(BOOKINGS_EXCHANGE, event_of("booking.confirmed", marker))
+    await until_reminded(notifiers.mail, marker)
+    assert len(reminders_to(notifiers.mail, data.professional.email)) == 1
+
+
+async def test_no_reminder_for_a_cancelled_booking_and_a_moved_one_is_reminded_at_its_new_time(notifiers, publisher):
+    notifiers.mail.start()
+    await notifiers.start()
+    cancelled = booking(reminder_in=1.0)
+    await publisher.publish(BOOKINGS_EXCHANGE, event_of("booking.confirmed", cancelled))
+    gone = cancelled.model_copy(update={"status": BookingStatus.CANCELLED})
+    await publisher.publish(BOOKINGS_EXCHANGE, event_of("booking.cancelled", gone, 2))
+
+    moved = booking(reminder_in=1.0)
+    await publisher.publish(BOOKINGS_EXCHANGE, event_of("booking.confirmed", moved))
+    later = moved.start + timedelta(hours=2)
+    now_at = RescheduledBookingData(
+        **moved.model_dump()
+        | {"start": later, "end": later + timedelta(minutes=30), "reminder_at": moved.reminder_at + timedelta(seconds=1.5)},
+        previous_start=moved.start,
+        previous_end=moved.end,
+        previous_professional=moved.professional,
+    )
+    await publisher.publish(BOOKINGS_EXCHANGE, event_of("booking.rescheduled", now_at, 2))
+    await until_reminded(notifiers.mail, moved)
+    assert datetime.now(UTC) >= now_at.reminder_at  # at its new time, not the old
+    (reminder,) = reminders_to(notifiers.mail, moved.professional.email)
+    tokyo = later.astimezone(ZoneInfo("Asia/Tokyo"))
+    assert f"{tokyo:%H:%M}" in reminder.get_body(("plain",)).get_content()
+    assert reminders_to(notifiers.mail, cancelled.professional.email) == []  # due before the moved one: none came

@@ -166,6 +166,9 @@ class BookingData(Contract):
     client: Person
     professional: Person
     reason: str | None = None
+    # When its reminder is due (its event's reminder_hours before the start); None: no reminder (the
+    # event sends none, or the booking was made or moved closer to its start than that).
+    reminder_at: datetime | None = None
 
 
 class RescheduledBookingData(BookingData):

@@ -2,7 +2,7 @@
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from uuid import UUID
 
 
@@ -31,6 +31,17 @@ class Booking:
     idempotency_key: str | None
     request_fingerprint: str
     sequence: int
+    reminder_at: datetime | None  # when its reminder is due; None: none (``reminder_due``)
+
+
+def reminder_due(start: datetime, reminder_hours: int, now: datetime) -> datetime | None:
+    """When a booking starting at ``start``, made or moved at ``now``, is reminded of: its event's
+    ``reminder_hours`` before the start; never when the event sends none (0), nor when that moment
+    has passed already (a booking made closer to its start than the lead)."""
+    if reminder_hours <= 0:
+        return None
+    due = start - timedelta(hours=reminder_hours)
+    return due if due > now else None
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ import asyncpg
 from booking.adapters.capacity import AttemptLimit, CapacityStore, Earlier, Full, Limited, Taken
 from booking.adapters.repository import BookingUnitOfWork
 from booking.api import BookingIn, RescheduleIn, SlotRequest, key_reused, rule_breached, slot_unavailable
-from booking.domain import Booking
+from booking.domain import Booking, reminder_due
 from booking.metrics import BOOKINGS_CONFIRMED, HOLDS_IN_FLIGHT, count_refusal
 from common.auth import Identity
 from common.contracts import BookingData, BookingStatus, Person, RescheduledBookingData
@@ -56,6 +56,7 @@ def booking_data(row: Booking, reason: str | None = None) -> BookingData:
             timezone=row.professional_timezone,
         ),
         reason=reason,
+        reminder_at=row.reminder_at,
     )
 
 
@@ -102,11 +103,12 @@ def new_booking(
         idempotency_key=key,
         request_fingerprint=request_fingerprint,
         sequence=1,
+        reminder_at=reminder_due(slot.start, known.data.reminder_hours, datetime.now(UTC)),
     )
 
 
-def moved_booking(booking: Booking, slot: Slot, taken: Taken, assignment: dict) -> Booking:
-    """``booking`` confirmed at ``slot``, holding ``taken``."""
+def moved_booking(booking: Booking, known: KnownEvent, slot: Slot, taken: Taken, assignment: dict) -> Booking:
+    """``booking`` confirmed at ``slot``, holding ``taken``; its reminder moved with it."""
     pro = taken.professional
     return replace(
         booking,
@@ -120,6 +122,7 @@ def moved_booking(booking: Booking, slot: Slot, taken: Taken, assignment: dict) 
         unit=taken.unit,
         assignment=assignment,
         sequence=booking.sequence + 1,
+        reminder_at=reminder_due(slot.start, known.data.reminder_hours, datetime.now(UTC)),
     )
 
 
@@ -398,7 +401,7 @@ class BookingService:
                 raise unavailable(known, slot, taken)
             uow.on_rollback(lambda: self._move_back(known, slot, held, booking))
             before = booking_data(booking)
-            moved = moved_booking(booking, slot, taken, {"eligible": taken.eligible, "random": chance})
+            moved = moved_booking(booking, known, slot, taken, {"eligible": taken.eligible, "random": chance})
             if not await uow.record.move(moved, known.sequence):
                 raise _RecordMoved
             if key is not None:

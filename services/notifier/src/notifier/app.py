@@ -5,7 +5,7 @@ from datetime import timedelta
 from aiohttp import web
 
 from common import web as common_web
-from notifier.adapters.db import SentMail
+from notifier.adapters.db import Reminders, SentMail
 from notifier.adapters.smtp import SmtpMailer
 from notifier.app_keys import NOTIFIER
 from notifier.handlers.messages import subscriptions
@@ -21,7 +21,7 @@ def create_app(settings: Settings) -> web.Application:
             settings.smtp_host, settings.smtp_port, settings.smtp_timeout_seconds, settings.smtp_data_timeout_seconds
         )
         sent_mail = SentMail(app[common_web.PG_POOL], uuid.uuid4().hex, timedelta(seconds=settings.claim_lease_seconds))
-        app[NOTIFIER] = Notifier(sent_mail, mailer, settings.letterhead)
+        app[NOTIFIER] = Notifier(sent_mail, Reminders(app[common_web.PG_POOL]), mailer, settings.letterhead)
         yield
         await mailer.close()
 
@@ -31,6 +31,7 @@ def create_app(settings: Settings) -> web.Application:
             common_web.broker(settings.rabbitmq_url, settings.service_name),
             wire,
             common_web.consumer(settings, lambda app: subscriptions(app[NOTIFIER]), settings.retry_delays),
+            common_web.background("reminders", lambda app: app[NOTIFIER].remind_every(settings.reminder_check_seconds)),
         ]
     )
     return app

@@ -4,7 +4,7 @@ import hashlib
 from dataclasses import dataclass, replace
 from datetime import datetime
 from email.utils import parseaddr
-from uuid import UUID
+from uuid import NAMESPACE_URL, UUID, uuid5
 
 from common.contracts import BookingData, Person, RescheduledBookingData
 from common.events import BookingEvent
@@ -13,6 +13,7 @@ from common.schedule import zone_named
 
 MOVED_AWAY = "booking.rescheduled.away"  # to the professional a reschedule took the booking from
 MOVED_HERE = "booking.rescheduled.here"  # to the professional it gave the booking to
+REMINDER = "booking.reminder"  # not an event's: the notifier's own, reminder_at before the start
 
 SUBJECTS = {
     ("booking.confirmed", Role.CLIENT): "Your appointment is confirmed",
@@ -27,6 +28,8 @@ SUBJECTS = {
     ("booking.rescheduled", Role.PROFESSIONAL): "Appointment moved",
     (MOVED_AWAY, Role.PROFESSIONAL): "Appointment moved to another professional",
     (MOVED_HERE, Role.PROFESSIONAL): "New appointment",
+    (REMINDER, Role.CLIENT): "Reminder: your appointment",
+    (REMINDER, Role.PROFESSIONAL): "Reminder: appointment",
 }
 CANCELLING = {"booking.cancelled", "booking.needs_reschedule", MOVED_AWAY}
 
@@ -82,6 +85,18 @@ def notices_for(event: BookingEvent) -> list[Notice]:
         if (lost := booking.previous_professional).email:
             notices.append(Notice(MOVED_AWAY, Role.PROFESSIONAL, lost, booking, booking.previous_start, booking.previous_end))
     return notices
+
+
+def reminder_notices(booking: BookingData) -> list[Notice]:
+    """The reminder of a booking, to its client (when they gave an address) and professional."""
+    readers = [(Role.CLIENT, booking.client), (Role.PROFESSIONAL, booking.professional)]
+    return [Notice(REMINDER, role, reader, booking, booking.start, booking.end) for role, reader in readers if reader.email]
+
+
+def reminder_id(booking_id: UUID, due_at: datetime) -> UUID:
+    """What a reminder's mails are recorded (and their Message-IDs made) under, as an event's are
+    under its id: one per booking and due time, so a moved booking is reminded again, once."""
+    return uuid5(NAMESPACE_URL, f"urn:appointments:reminder:{booking_id}:{due_at.isoformat()}")
 
 
 @dataclass(frozen=True)

@@ -12,15 +12,17 @@ answer to the data that never came (the server may have kept the mail: it is sen
 
 import asyncio
 import logging
+from datetime import UTC, datetime
+from uuid import UUID
 
 import aiosmtplib
 
 from common.events import BookingEvent
 from common.unavailable import is_unavailable
-from notifier.adapters.db import Claim, SentMail
+from notifier.adapters.db import Claim, Reminders, SentMail
 from notifier.adapters.mail import compose
 from notifier.adapters.smtp import SmtpMailer
-from notifier.domain import Letterhead, Notice, notices_for
+from notifier.domain import Letterhead, Notice, notices_for, reminder_id, reminder_notices
 from notifier.metrics import MAILS
 
 log = logging.getLogger(__name__)
@@ -38,8 +40,9 @@ MARK_SENT_PATIENCE_SECONDS = 60.0
 
 
 class Notifier:
-    def __init__(self, sent_mail: SentMail, mailer: SmtpMailer, letterhead: Letterhead) -> None:
+    def __init__(self, sent_mail: SentMail, reminders: Reminders, mailer: SmtpMailer, letterhead: Letterhead) -> None:
         self._sent_mail = sent_mail
+        self._reminders = reminders
         self._mailer = mailer
         self._letterhead = letterhead
 
@@ -47,46 +50,73 @@ class Notifier:
         # Each mail's hand-over and its record are one step that nothing cancels halfway: a broker
         # connection closing cancels the handler, and a cancel between the SMTP server's 250 and
         # the "sent" mark would send the mail again.
+        await self._reminders.keep(event.data, event.sequence)  # first: a redelivery keeps it again, harmlessly
         for notice in notices_for(event):
-            await asyncio.shield(self._deliver(event, notice))
+            await asyncio.shield(self._deliver(event.event_id, notice, event.sequence, event.correlation_id))
 
-    async def _deliver(self, event: BookingEvent, notice: Notice) -> None:
-        booking = event.data
+    async def remind(self, now: datetime) -> int:
+        """Send the reminders due by ``now``, each once (its mails are claimed and recorded as an
+        event's are, so several notifiers and restarts send each once); one whose appointment has
+        begun meanwhile (the notifier was away) is dropped. Returns how many were sent."""
+        sent = 0
+        for due in await self._reminders.due(now):
+            if due.booking.start > now:
+                mail_id = reminder_id(due.booking.id, due.due_at)
+                try:
+                    for notice in reminder_notices(due.booking):
+                        await asyncio.shield(self._deliver(mail_id, notice, due.sequence, None))
+                except ClaimedElsewhere:
+                    continue  # another notifier is sending it: it records it
+                except (MailNotSent, aiosmtplib.SMTPRecipientsRefused) as failed:
+                    log.warning("reminder for booking %s not sent now, tried again soon: %r", due.booking.id, failed)
+                    continue
+                sent += 1
+            await self._reminders.mark_sent(due.booking.id, due.due_at)
+        return sent
+
+    async def remind_every(self, seconds: float) -> None:
+        while True:
+            await self.remind(datetime.now(UTC))
+            await asyncio.sleep(seconds)
+
+    async def _deliver(self, mail_id: UUID, notice: Notice, sequence: int, correlation_id: str | None) -> None:
+        """One mail, once: claimed under (``mail_id``, recipient), sent, recorded."""
+        booking = notice.booking
         recipient = notice.reader.email
-        claim = await self._sent_mail.claim(event.event_id, recipient)
+        claim = await self._sent_mail.claim(mail_id, recipient)
         if claim is Claim.SENT:
-            log.info("mail for %s to %s was sent already", event.event_id, recipient)
+            log.info("mail for %s to %s was sent already", mail_id, recipient)
             MAILS.labels("duplicate").inc()
             return
         if claim is Claim.ELSEWHERE:
-            raise ClaimedElsewhere(f"{event.event_id} to {recipient}")
-        message_id = self._letterhead.message_id(event.event_id, recipient)
-        mail = compose(notice, event.sequence, self._letterhead, message_id, event.correlation_id)
+            raise ClaimedElsewhere(f"{mail_id} to {recipient}")
+        message_id = self._letterhead.message_id(mail_id, recipient)
+        mail = compose(notice, sequence, self._letterhead, message_id, correlation_id)
         try:
-            async with self._sent_mail.renewed(event.event_id, recipient):
+            async with self._sent_mail.renewed(mail_id, recipient):
                 await self._mailer.send(mail)
         except aiosmtplib.SMTPRecipientsRefused as refused:
             if any(r.code < 500 for r in refused.recipients):  # a 4xx: try again later
-                await self._sent_mail.unclaim(event.event_id, recipient)
+                await self._sent_mail.unclaim(mail_id, recipient)
                 MAILS.labels("retried").inc()
                 raise
             # A 5xx: this address will never take it. The other readers still get theirs.
-            log.warning("the SMTP server refused %s for %s for good: %s", recipient, event.event_id, refused)
-            await self._sent_mail.mark_refused(event.event_id, recipient)
+            log.warning("the SMTP server refused %s for %s for good: %s", recipient, mail_id, refused)
+            await self._sent_mail.mark_refused(mail_id, recipient)
             MAILS.labels("refused").inc()
             return
         except aiosmtplib.SMTPException as exc:
-            await self._sent_mail.unclaim(event.event_id, recipient)  # so the retry can claim it at once
+            await self._sent_mail.unclaim(mail_id, recipient)  # so the retry can claim it at once
             MAILS.labels("retried").inc()
             # Not one of our own servers: an SMTP server that keeps failing gets the retries
             # and then the parking of any failing message, where an operator sees it.
             raise MailNotSent(f"{recipient}: {exc!r}") from exc
         except BaseException:
-            await self._sent_mail.unclaim(event.event_id, recipient)
+            await self._sent_mail.unclaim(mail_id, recipient)
             raise
-        await self._record_sent(event.event_id, recipient)
+        await self._record_sent(mail_id, recipient)
         MAILS.labels("sent").inc()
-        log.info("sent %s for %s to %s", event.routing_key, booking.id, recipient)
+        log.info("sent %s for %s to %s", notice.kind, booking.id, recipient)
 
     async def _record_sent(self, event_id, recipient: str) -> None:
         """The mail went: record it, waiting out a database that is away (a restart) rather than

@@ -31,4 +31,5 @@ class Settings(ServiceSettings):
         return Letterhead.of(self.mail_from, self.mail_organizer, self.mail_domain)
 
     claim_lease_seconds: float = 20.0  # a claim not renewed for this long belongs to a notifier that died
+    reminder_check_seconds: float = 15.0  # how often due reminders are looked for (a reminder is this late at most)
     retry_delays: tuple[float, ...] = (1.0, 5.0, 30.0, 120.0)  # SMTP down: wait this long before each retry

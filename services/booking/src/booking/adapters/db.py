@@ -54,6 +54,7 @@ class BookingRow(Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
     request_fingerprint: Mapped[str] = mapped_column(String(64))
     sequence: Mapped[int] = mapped_column(Integer)
+    reminder_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # when its reminder is due; null: none
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 

@@ -28,7 +28,7 @@ COLUMN_TYPES = {
     "status": "text", "client_id": "uuid", "client_name": "text", "client_email": "text", "client_timezone": "text",
     "professional_id": "uuid", "professional_name": "text", "professional_email": "text",
     "professional_timezone": "text", "unit": "int", "assignment": "jsonb", "idempotency_key": "text",
-    "request_fingerprint": "text", "sequence": "int",
+    "request_fingerprint": "text", "sequence": "int", "reminder_at": "timestamptz",
 }  # fmt: skip
 COLUMNS = tuple(COLUMN_TYPES)
 assert COLUMNS == tuple(f.name for f in fields(Booking)), "a booking's fields are the table's columns"
@@ -66,7 +66,8 @@ WHERE id = $1
 """
 MOVE = """
 UPDATE bookings SET slot_start = $2, slot_end = $3, status = 'confirmed', professional_id = $4, professional_name = $5,
-    professional_email = $6, professional_timezone = $7, unit = $8, assignment = $9, sequence = $10, updated_at = now()
+    professional_email = $6, professional_timezone = $7, unit = $8, assignment = $9, sequence = $10, reminder_at = $13,
+    updated_at = now()
 WHERE id = $1 AND EXISTS (
     SELECT 1 FROM event_definitions e
     WHERE e.id = $11 AND e.sequence <= $12
@@ -182,7 +183,7 @@ class Repository:
         b = booking
         done = await self._c.execute(
             MOVE, b.id, b.slot_start, b.slot_end, b.professional_id, b.professional_name, b.professional_email,
-            b.professional_timezone, b.unit, b.assignment, b.sequence, b.event_id, definition_sequence,
+            b.professional_timezone, b.unit, b.assignment, b.sequence, b.event_id, definition_sequence, b.reminder_at,
         )  # fmt: skip
         return done == "UPDATE 1"
 

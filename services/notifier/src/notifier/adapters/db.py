@@ -1,16 +1,21 @@
-"""The notifier's table, what it sent, and its one way to it (``SentMail``)."""
+"""The notifier's tables, what it sent (``SentMail``) and the reminders it is to send (``Reminders``),
+and its one way to each."""
 
 import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
 from uuid import UUID
 
 import asyncpg
-from sqlalchemy import DateTime, String, func
+from sqlalchemy import DateTime, Index, Integer, String, func, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from common.contracts import BookingData, BookingStatus
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +36,20 @@ class SentMailRow(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(64))
     claimed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ReminderRow(Base):
+    """Per booking, its newest state as the booking events said (``sequence``), when its reminder
+    is due (null: none, e.g. cancelled), and the due time a reminder was sent for."""
+
+    __tablename__ = "reminders"
+    __table_args__ = (Index("reminders_due", "due_at", postgresql_where=text("due_at IS NOT NULL")),)
+
+    booking_id: Mapped[UUID] = mapped_column(primary_key=True)
+    sequence: Mapped[int] = mapped_column(Integer)
+    due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    sent_for: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    booking: Mapped[dict] = mapped_column(JSONB)
 
 
 class Claim(Enum):
@@ -101,3 +120,42 @@ class SentMail:
     async def unclaim(self, event_id: UUID, recipient: str) -> None:
         """Give up our claim (the send failed), so a retry can claim it at once."""
         await self._pool.execute(UNCLAIM, event_id, recipient, self._me)
+
+
+# The newest state of a booking wins; an older or repeated event changes nothing.
+KEEP_REMINDER = """
+INSERT INTO reminders (booking_id, sequence, due_at, booking) VALUES ($1, $2, $3, $4)
+ON CONFLICT (booking_id) DO UPDATE SET sequence = EXCLUDED.sequence, due_at = EXCLUDED.due_at, booking = EXCLUDED.booking
+WHERE reminders.sequence < EXCLUDED.sequence
+"""
+DUE_REMINDERS = """
+SELECT booking, sequence, due_at FROM reminders
+WHERE due_at IS NOT NULL AND due_at <= $1 AND sent_for IS DISTINCT FROM due_at ORDER BY due_at LIMIT $2
+"""
+REMINDED = "UPDATE reminders SET sent_for = $2 WHERE booking_id = $1 AND due_at = $2"
+
+
+@dataclass(frozen=True)
+class DueReminder:
+    booking: BookingData
+    sequence: int  # the booking's, for the invite: the same as its last mail's, so calendars change nothing
+    due_at: datetime
+
+
+class Reminders:
+    """When each booking's reminder is due, kept from the booking events (newest sequence wins)."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def keep(self, booking: BookingData, sequence: int) -> None:
+        due = booking.reminder_at if booking.status is BookingStatus.CONFIRMED else None
+        await self._pool.execute(KEEP_REMINDER, booking.id, sequence, due, booking.model_dump(mode="json"))
+
+    async def due(self, now: datetime, limit: int = 100) -> list[DueReminder]:
+        rows = await self._pool.fetch(DUE_REMINDERS, now, limit)
+        return [DueReminder(BookingData.model_validate(r["booking"]), r["sequence"], r["due_at"]) for r in rows]
+
+    async def mark_sent(self, booking_id: UUID, due_at: datetime) -> None:
+        """Sent (or skipped) for ``due_at``: a reschedule since, with another due time, is reminded anew."""
+        await self._pool.execute(REMINDED, booking_id, due_at)

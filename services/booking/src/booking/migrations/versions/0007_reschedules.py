@@ -1,4 +1,4 @@
-"""reschedules: the Idempotency-Keys reschedules were made with
+"""reschedules: the Idempotency-Keys reschedules were made with; bookings.reminder_at
 
 Revision ID: 0007
 Revises: 0006
@@ -25,7 +25,9 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.PrimaryKeyConstraint("booking_id", "idempotency_key"),
     )
+    op.add_column("bookings", sa.Column("reminder_at", sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
+    op.drop_column("bookings", "reminder_at")
     op.drop_table("reschedules")
