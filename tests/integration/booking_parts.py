@@ -19,6 +19,7 @@ from booking.adapters.repository import Repository, units_of_work
 from booking.handlers.messages import subscriptions
 from booking.owner import CapacityOwner
 from booking.service import BookingService
+from booking.waitlist import Offers, WaitlistService
 from common.db import create_pool
 from common.events import Event
 from common.migrations import migrate
@@ -32,6 +33,8 @@ class BookingParts:
     pool: asyncpg.Pool
     database_url: str
     counters: Counters  # what availability reads
+    offers: Offers
+    waitlist: WaitlistService
 
     async def apply(self, change: Event) -> None:
         """A shift or event change, delivered to the owner as its consumer delivers it."""
@@ -63,14 +66,18 @@ async def booking_parts(
     await store.mark_built()  # as the owner marks it once it has built every event's counters
     pool = await create_pool(url)
     units = units_of_work(pool, wake_relay=lambda: None)
+    offers = Offers(units, store)
+    service = BookingService(units, store, hold_seconds, deadline_seconds, attempts_per_minute, offers.make)
     try:
         yield BookingParts(
-            BookingService(units, store, hold_seconds, deadline_seconds, attempts_per_minute),
-            CapacityOwner(units, store),
+            service,
+            CapacityOwner(units, store, offers),
             store,
             pool,
             url,
             Counters(redis, key_prefix),
+            offers,
+            WaitlistService(units, store, service, offers, "test-claim-link-secret"),
         )
     finally:
         await pool.close()

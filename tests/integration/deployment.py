@@ -21,6 +21,7 @@ def made_up_secrets() -> dict[str, str]:
         "POSTGRES_PASSWORD": password,
         "REDIS_PASSWORD": password,
         "RABBITMQ_PASSWORD": password,
+        "CLAIM_LINK_SECRET": secrets.token_urlsafe(32),
     }
 
 

@@ -17,6 +17,7 @@ from booking.adapters.repository import units_of_work
 from booking.api import BookingIn
 from booking.owner import CapacityOwner
 from booking.service import booking_data
+from booking.waitlist import Offers
 from common.auth import Identity
 from common.contracts import BookingStatus, DailyBlackoutData, ShiftStatus
 from common.errors import Problem
@@ -279,7 +280,8 @@ async def test_a_hold_whose_commit_never_came_back_is_given_back_once_with_two_o
         await parts.store.take(known, nine, 0.5, uuid.uuid4(), 0.2)
         assert (await parts.counters.day_counts(event.id, event.start_date)).remaining[0] == 0
         await asyncio.sleep(0.3)
-        second = CapacityOwner(units_of_work(parts.pool, wake_relay=lambda: None), parts.store)
+        units = units_of_work(parts.pool, wake_relay=lambda: None)
+        second = CapacityOwner(units, parts.store, Offers(units, parts.store))
         results = await asyncio.gather(parts.owner.expire_holds(), second.expire_holds())
         assert sorted(results) == [(0, 0), (2, 0)]  # one instance gave both back; the other found them gone
         assert await parts.store.professional_usage(event.id, nine) == {} and await parts.store.holds(event.id) == []
@@ -453,7 +455,8 @@ async def test_redis_emptied_is_rebuilt_once_by_two_owners_sharing_the_work_and_
         with pytest.raises(Problem) as waiting:
             await parts.service.book(client(), BookingIn(event_id=event.id, start=start), None)
         assert waiting.value.status == 503
-        second = CapacityOwner(units_of_work(parts.pool, wake_relay=lambda: None), parts.store)
+        units = units_of_work(parts.pool, wake_relay=lambda: None)
+        second = CapacityOwner(units, parts.store, Offers(units, parts.store))
         assert not await parts.store.is_built()
         shares = await asyncio.gather(parts.owner.rebuild_missing(), second.rebuild_missing())
         assert sorted(e for share in shares for e in share) == sorted(event.id for event, _ in events), shares

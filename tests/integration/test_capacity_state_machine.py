@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
 from booking.adapters.counters import EventRecord, UnitInUse, differences, event_counters, holds_in
-from booking.api import BookingIn, RescheduleIn
+from booking.adapters.repository import Repository
+from booking.api import BookingIn, RescheduleIn, WaitlistIn
 from common.auth import Identity
 from common.contracts import OneOffBlackoutData, ShiftStatus
 from common.errors import Problem
@@ -64,6 +65,7 @@ class CapacityHistory(RuleBasedStateMachine):
         self.paused = False
         self.made: dict[uuid.UUID, Identity] = {}  # every booking answered 201, with its client
         self.keys: dict[tuple[uuid.UUID, str], tuple[uuid.UUID, BookingIn]] = {}
+        self.entries: dict[uuid.UUID, Identity] = {}  # every place taken on a waitlist, with its client
         self.h.run(self.parts.apply(self.published[0]))
         for pro in PROFESSIONALS[:2]:
             self._publish_shift(pro, capacity=1, first=0, slots=SLOTS)
@@ -159,6 +161,81 @@ class CapacityHistory(RuleBasedStateMachine):
             again = self.h.run(self.parts.service.reschedule(who, booking_id, request, key))
             assert (again.start, again.professional.id) == (moved.start, moved.professional.id)
 
+    @rule(slot=st.integers(0, SLOTS - 1), who=st.integers(0, len(CLIENTS) - 1))
+    def fill_the_slot_and_join_its_waitlist(self, slot: int, who: int) -> None:
+        """Others book the slot until it is full (a slot with room has no waitlist), then one waits."""
+        for other in CLIENTS[:3]:
+            answer = self.h.run(self._book(other, BookingIn(event_id=self.event.id, start=self._slot(slot)), None))
+            if answer is None:
+                break
+            self.made[answer[0].id] = other
+        request = WaitlistIn(event_id=self.event.id, start=self._slot(slot))
+        try:
+            entry, _ = self.h.run(self.parts.waitlist.join(CLIENTS[who], request))
+        except Problem as problem:  # the slot has room (book it), is blocked, or the event is changing
+            assert problem.status in (409, 422, 503), problem.to_dict()
+            return
+        self.entries[uuid.UUID(entry["id"])] = CLIENTS[who]
+
+    @rule(data=st.data())
+    def leave_the_waitlist(self, data) -> None:
+        if not self.entries:
+            return
+        entry_id = data.draw(st.sampled_from(list(self.entries)))  # in the order joined
+        try:
+            self.h.run(self.parts.waitlist.withdraw(self.entries[entry_id], entry_id))
+        except Problem as problem:  # booked already
+            assert (problem.status, problem.code) == (409, "entry_booked"), problem.to_dict()
+
+    @rule(data=st.data())
+    def cancel_where_someone_waits(self, data) -> None:
+        """A booking of a slot with a waitlist is cancelled: its unit is offered to the first waiter."""
+        waited = self.h.run(
+            self.parts.pool.fetch(
+                "SELECT DISTINCT b.id FROM bookings b JOIN waitlist w ON w.event_id = b.event_id AND w.slot_start = b.slot_start "
+                "WHERE b.event_id = $1 AND b.status = 'confirmed' AND w.status = 'waiting' ORDER BY b.id",
+                self.event.id,
+            )
+        )
+        if waited:
+            booking_id = data.draw(st.sampled_from([r["id"] for r in waited]))
+            self.h.run(self.parts.service.cancel(ADMIN, booking_id))
+
+    @rule()
+    def offers_are_made(self) -> None:
+        """What the owner's watch does every few seconds: freed units of waited-for slots offered."""
+        self.h.run(self.parts.offers.make(self.event.id))
+
+    @rule()
+    def offers_run_out(self) -> None:
+        async def run_out():
+            keys = self.parts.store.keys(self.event.id)
+            for hold in await self.parts.store.holds(self.event.id):
+                if hold.offer:
+                    await self.parts.store._redis.zadd(keys.hold_expiry, {str(hold.taken.booking_id): 0})
+            await self.parts.owner.expire_holds()
+
+        self.h.run(run_out())
+
+    @rule(data=st.data(), offered_only=st.booleans())
+    def claim_an_offer(self, data, offered_only: bool) -> None:
+        """A waiter claims: one offered a unit (when any is), or any (nothing to claim, mostly)."""
+        offered = self.h.run(
+            self.parts.pool.fetch("SELECT id FROM waitlist WHERE event_id = $1 AND status = 'offered'", self.event.id)
+        )
+        candidates = [e for e in self.entries if not offered_only or e in {r["id"] for r in offered}]
+        if not candidates:
+            return
+        entry_id = data.draw(st.sampled_from(candidates))  # in the order joined
+        client = self.entries[entry_id]
+        try:
+            booking, _ = self.h.run(self.parts.waitlist.claim(client, entry_id, None))
+        except Problem as problem:  # nothing offered (yet, or any more), or the event is changing
+            assert problem.status in (409, 503), problem.to_dict()
+            return
+        assert booking.id == entry_id
+        self.made[booking.id] = client
+
     @rule(
         pro=st.integers(0, len(PROFESSIONALS) - 1),
         capacity=st.integers(1, 3),
@@ -245,7 +322,12 @@ class CapacityHistory(RuleBasedStateMachine):
             await self.parts.owner.expire_holds()
             record = await self._record()
             live = await self.parts.store.raw(self.event.id)
-            built = event_counters(record.sequence, record.event, record.shifts, await self._units(), holds_in(live))
+            holds = holds_in(live)
+            async with self.parts.pool.acquire() as connection:
+                waiting = await Repository(connection).waiting(self.event.id)
+            held = {h.taken.booking_id for h in holds}  # an entry holding an offer waits no more
+            waiting = {slot: [e for e in entries if e not in held] for slot, entries in waiting.items()}
+            built = event_counters(record.sequence, record.event, record.shifts, await self._units(), holds, waiting)
             return differences(live, built)
 
         assert self.h.run(compare()) == {}

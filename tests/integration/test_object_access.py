@@ -2,6 +2,7 @@
 document itself: only the owner (and whoever else SPEC names) ever gets a 2xx; everyone else a
 401, 403 or 404. A route with an id that has no rule here fails the test."""
 
+import asyncio
 from dataclasses import dataclass
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
@@ -11,6 +12,7 @@ from devstack.client import ApiClient
 from tests.integration.helpers import add_shift, create_event, create_professional, local, sign_in_admin, wait_for_availability
 
 UTC = ZoneInfo("UTC")
+DAY = date.today() + timedelta(days=6)
 # The booking's client, and the professional whose shift it is and who is assigned the booking.
 ACTORS = ("anonymous", "other client", "other professional", "the client", "the professional", "admin")
 EVERYONE = frozenset(ACTORS)
@@ -24,7 +26,8 @@ class Rule:
 
 # SPEC §4: events are public to read and an admin's to change; a shift is its professional's (and
 # an admin's); a booking is its client's, its professional's to see, and an admin's; a
-# professional does not cancel.
+# professional does not cancel. A booking is moved by its client or an admin; a place on a
+# waitlist is its client's alone (an offer is claimed by them, or by whoever has the mail's link).
 RULES = {
     ("GET", "/events/{event_id}"): Rule(EVERYONE),
     ("PATCH", "/events/{event_id}"): Rule(frozenset({"admin"}), {"name": "Renamed"}),
@@ -35,6 +38,11 @@ RULES = {
     ("DELETE", "/shifts/{shift_id}"): Rule(frozenset({"the professional", "admin"})),
     ("GET", "/bookings/{booking_id}"): Rule(frozenset({"the client", "the professional", "admin"})),
     ("POST", "/bookings/{booking_id}/cancel"): Rule(frozenset({"the client", "admin"})),
+    ("POST", "/bookings/{booking_id}/reschedule"): Rule(
+        frozenset({"the client", "admin"}), {"start": local(DAY, 10, 30, UTC).isoformat()}
+    ),
+    ("DELETE", "/waitlist/{waitlist_id}"): Rule(frozenset({"the client"})),
+    ("POST", "/waitlist/{waitlist_id}/claim"): Rule(frozenset({"the client"}), {}),
 }
 
 
@@ -56,11 +64,13 @@ async def test_every_route_with_an_id_answers_only_those_it_belongs_to(api, syst
         "the professional": as_professional,
         "admin": admin,
     }
-    day = date.today() + timedelta(days=6)
+    day = DAY
+    filler = api.as_user(system.token_for(Role.CLIENT, name="Filler"))
 
     async def fresh() -> dict[str, str]:
         """A new event with a blackout, the professional's shift in it and the client's booking
-        (assigned to the professional): a change never meets one made before it."""
+        (assigned to the professional), and the client's place on the waitlist of 09:30, offered
+        a unit: a change never meets one made before it."""
         event = await create_event(admin, timezone="UTC", start_date=day, end_date=day, opens_at="09:00", closes_at="17:00")
         blackout = await admin.call(
             "POST", f"/events/{event['id']}/blackouts", expect=201, json={"start_time": "16:00", "end_time": "16:30"}
@@ -72,7 +82,21 @@ async def test_every_route_with_an_id_answers_only_those_it_belongs_to(api, syst
             "POST", "/bookings", expect=201, json={"event_id": event["id"], "start": start}
         )
         assert booking["professional"]["id"] == professional["id"]
-        return {"event_id": event["id"], "blackout_id": blackout["id"], "shift_id": shift["id"], "booking_id": booking["id"]}
+        half_past = local(day, 9, 30, UTC).isoformat()
+        filled = await filler.call("POST", "/bookings", expect=201, json={"event_id": event["id"], "start": half_past})
+        entry = await callers["the client"].call(
+            "POST", "/waitlist", expect=201, json={"event_id": event["id"], "start": half_past}
+        )
+        await filler.call("POST", f"/bookings/{filled['id']}/cancel")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10
+        while {e["id"]: e for e in (await callers["the client"].call("GET", "/waitlist"))["items"]}[entry["id"]][
+            "status"
+        ] != "offered":
+            assert loop.time() < deadline, "the freed unit was never offered"
+            await asyncio.sleep(0.05)
+        ids = {"event_id": event["id"], "blackout_id": blackout["id"], "shift_id": shift["id"], "booking_id": booking["id"]}
+        return ids | {"waitlist_id": entry["id"]}
 
     refused_with = {}
     for (method, path), rule in RULES.items():

@@ -98,6 +98,11 @@ async def test_what_a_post_creates_is_linked_to_the_operations_that_take_its_id(
     assert linked("/api/v1/bookings") == {
         "get_bookings_{booking_id}": {"booking_id": "$response.body#/id"},
         "post_bookings_{booking_id}_cancel": {"booking_id": "$response.body#/id"},
+        "post_bookings_{booking_id}_reschedule": {"booking_id": "$response.body#/id"},
+    }
+    assert linked("/api/v1/waitlist") == {
+        "delete_waitlist_{waitlist_id}": {"waitlist_id": "$response.body#/id"},
+        "post_waitlist_{waitlist_id}_claim": {"waitlist_id": "$response.body#/id"},
     }
     assert linked("/api/v1/events/{event_id}/blackouts") == {
         "delete_events_{event_id}_blackouts_{blackout_id}": {

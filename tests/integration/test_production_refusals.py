@@ -24,9 +24,9 @@ def start(service: str, environment: dict[str, str]) -> subprocess.CompletedProc
     [
         ("gateway", ["JWT_SIGNING_KEY", "ADMIN_PASSWORD", "RABBITMQ_URL"]),
         ("availability", ["RABBITMQ_URL"]),
-        ("booking", ["RABBITMQ_URL"]),
+        ("booking", ["RABBITMQ_URL", "CLAIM_LINK_SECRET"]),
         ("shifts", ["RABBITMQ_URL"]),
-        ("notifier", ["RABBITMQ_URL"]),
+        ("notifier", ["RABBITMQ_URL", "CLAIM_LINK_SECRET"]),
     ],
 )
 def test_built_in_or_missing_credentials_stop_a_service_outside_development_with_what_to_set(service, named):
@@ -43,6 +43,7 @@ def test_a_short_admin_password_is_refused_too_and_good_credentials_pass_the_che
         "RABBITMQ_URL": "amqp://appointments:long-password@127.0.0.1:1/",
         "JWT_SIGNING_KEY": secrets["JWT_SIGNING_KEY"],
         "ADMIN_EMAIL": "admin@example.com",
+        "CLAIM_LINK_SECRET": secrets["CLAIM_LINK_SECRET"],
     }
     refused = start("gateway", good | {"ADMIN_PASSWORD": "short-pw"})
     assert "ADMIN_PASSWORD" in refused.stderr and "JWT_SIGNING_KEY" not in refused.stderr

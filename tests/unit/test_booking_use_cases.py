@@ -13,6 +13,7 @@ from booking.adapters.capacity import Earlier, Full, Limited, Taken
 from booking.api import BookingIn
 from booking.owner import CapacityOwner
 from booking.service import STALE_RETRIES, BookingService
+from booking.waitlist import Offers
 from common.auth import Identity
 from common.contracts import ShiftStatus
 from common.errors import Problem
@@ -41,7 +42,7 @@ class World:
         self.store.define(self.event)
         units = self.db.units_of_work()
         self.service = BookingService(units, self.store, hold_seconds=30, deadline_seconds=3.5, attempts_per_minute=0)
-        self.owner = CapacityOwner(units, self.store)
+        self.owner = CapacityOwner(units, self.store, Offers(units, self.store))
         self.client = Identity(id=uuid.uuid4(), role=Role.CLIENT, name="Casey", timezone="Europe/Paris")
 
     def request(self, start: datetime | None = None) -> BookingIn:

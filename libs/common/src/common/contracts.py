@@ -177,3 +177,24 @@ class RescheduledBookingData(BookingData):
     previous_start: datetime
     previous_end: datetime
     previous_professional: Person
+
+
+class WaitlistStatus(StrEnum):
+    WAITING = "waiting"
+    OFFERED = "offered"
+    BOOKED = "booked"
+    EXPIRED = "expired"
+    WITHDRAWN = "withdrawn"
+
+
+class WaitlistEntryData(Contract):
+    """``waitlist.offered`` / ``waitlist.expired``: a client's place in the queue for a full slot."""
+
+    id: UUID
+    event_id: UUID
+    event_name: str
+    start: datetime
+    end: datetime
+    client: Person
+    status: WaitlistStatus
+    offer_expires_at: datetime | None = None  # while offered: the unit is held for the client until then

@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 from common.contracts import EventData
 from common.schedule import Schedule
 
-LIVE_KEYS = ("event", "shifts", "alloc", "capacity", "remaining", "load", "professionals", "holds", "hold_expiry")
+LIVE_KEYS = ("event", "shifts", "alloc", "capacity", "remaining", "load", "professionals", "holds", "hold_expiry", "waiting")
 
 
 def lua_source(package: str, *names: str) -> str:
@@ -36,8 +36,9 @@ class EventKeys:
     remaining: str  # hash: slot -> capacity - used
     load: str  # hash: "<event day>|<professional>" -> bookings that day (for fair assignment)
     professionals: str  # hash: professional -> name, email, timezone
-    holds: str  # hash: booking -> the unit it holds until its commit is confirmed
+    holds: str  # hash: booking (or waitlist entry offered a unit) -> the unit it holds until confirmed
     hold_expiry: str  # sorted set: booking -> when its hold expires (ms)
+    waiting: str  # hash: slot -> its waitlist, a JSON list of entry ids, first first
 
     @classmethod
     def of(cls, prefix: str, event_id: UUID, stage: str = "") -> "EventKeys":

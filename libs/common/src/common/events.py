@@ -13,7 +13,15 @@ from uuid import UUID, uuid4
 
 from pydantic import BaseModel
 
-from common.contracts import BlackoutChangeData, BookingData, EventData, Person, RescheduledBookingData, ShiftData
+from common.contracts import (
+    BlackoutChangeData,
+    BookingData,
+    EventData,
+    Person,
+    RescheduledBookingData,
+    ShiftData,
+    WaitlistEntryData,
+)
 from common.envelope import ACCOUNTS_EXCHANGE, BOOKINGS_EXCHANGE, SHIFTS_EXCHANGE, IntegrationEvent
 from common.logging import correlation_id
 
@@ -146,6 +154,23 @@ class BookingRescheduled(BookingEvent):
 
 
 BOOKING_EVENTS = (BookingConfirmed, BookingCancelled, BookingReassigned, BookingNeedsReschedule, BookingRescheduled)
+
+
+class WaitlistEvent(Event[WaitlistEntryData]):
+    exchange = BOOKINGS_EXCHANGE
+    producer = "booking"
+    payload = WaitlistEntryData
+
+
+class WaitlistOffered(WaitlistEvent):
+    routing_key = "waitlist.offered"
+
+
+class WaitlistExpired(WaitlistEvent):
+    routing_key = "waitlist.expired"
+
+
+WAITLIST_EVENTS = (WaitlistOffered, WaitlistExpired)
 
 # -- accounts.events: the gateway, which keeps the accounts ----------------------------------
 

@@ -8,7 +8,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from common.auth import Identity
-from common.contracts import BookingData, BookingRules, Instant, RuleBreach
+from common.contracts import BookingData, BookingRules, Instant, RuleBreach, WaitlistEntryData, WaitlistStatus
 from common.errors import Problem
 from common.roles import Role
 from common.schedule import Slot, zone_named
@@ -33,6 +33,38 @@ class SlotRequest(BaseModel):
 
     event_id: UUID
     start: Instant
+
+
+class WaitlistIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    event_id: UUID
+    start: Instant  # the start of the full slot to wait for
+    email: EmailStr | None = None  # where the offer goes (no address: the client sees it in My Appointments)
+
+
+class ClaimIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    token: str | None = Field(None, max_length=200)  # the offer mail's link, for a claim without signing in
+
+
+class WaitlistOut(BaseModel):
+    """A client's place in the queue for a full slot."""
+
+    id: UUID
+    event_id: UUID
+    event_name: str
+    start: str
+    end: str
+    status: WaitlistStatus
+    position: int | None  # 1: next to be offered a freed unit (while waiting)
+    offer_expires_at: str | None  # while offered: claim before this
+
+
+class WaitlistPage(BaseModel):
+    items: list[WaitlistOut]
+    next_cursor: str | None
 
 
 class BookingQuery(BaseModel):
@@ -102,6 +134,22 @@ def booking_out(booking: BookingData, viewer: Identity, assignment: dict | None 
         assignment=assignment,
     )
     return out.model_dump(mode="json", exclude_none=True)
+
+
+def entry_out(entry: WaitlistEntryData, position: int | None) -> dict:
+    """A waitlist entry as its client sees it: times in their timezone, with the offset."""
+    zone = zone_named(entry.client.timezone)
+    out = WaitlistOut(
+        id=entry.id,
+        event_id=entry.event_id,
+        event_name=entry.event_name,
+        start=entry.start.astimezone(zone).isoformat(),
+        end=entry.end.astimezone(zone).isoformat(),
+        status=entry.status,
+        position=position,
+        offer_expires_at=entry.offer_expires_at.astimezone(zone).isoformat() if entry.offer_expires_at else None,
+    )
+    return out.model_dump(mode="json")
 
 
 def key_reused() -> Problem:

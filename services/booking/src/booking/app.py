@@ -8,12 +8,13 @@ from aiohttp import web
 
 from booking.adapters.capacity import CapacityStore
 from booking.adapters.repository import units_of_work
-from booking.app_keys import OWNER, SERVICE
+from booking.app_keys import OWNER, SERVICE, WAITLIST
 from booking.handlers.http import api
 from booking.handlers.messages import subscriptions
 from booking.owner import CapacityOwner
 from booking.service import BookingService
 from booking.settings import Settings
+from booking.waitlist import Offers, WaitlistService
 from common import web as common_web
 
 
@@ -23,10 +24,12 @@ def create_app(settings: Settings) -> web.Application:
     async def wire(app: web.Application) -> AsyncIterator[None]:
         store = CapacityStore(app[common_web.REDIS], settings.redis_key_prefix)
         units = units_of_work(app[common_web.PG_POOL], app[common_web.RELAY].wake)
+        offers = Offers(units, store)
         app[SERVICE] = BookingService(
-            units, store, settings.hold_seconds, settings.deadline_seconds, settings.bookings_per_minute
+            units, store, settings.hold_seconds, settings.deadline_seconds, settings.bookings_per_minute, offers.make
         )
-        app[OWNER] = CapacityOwner(units, store)
+        app[WAITLIST] = WaitlistService(units, store, app[SERVICE], offers, settings.claim_link_secret.get_secret_value())
+        app[OWNER] = CapacityOwner(units, store, offers)
         yield
 
     app.cleanup_ctx.extend(
@@ -58,7 +61,8 @@ async def owner_alone(settings: Settings) -> AsyncIterator[CapacityOwner]:
     pool = await create_pool(settings.database_url, size=2)
     redis = common_web.redis_from(settings, retry_lost_connections=True)
     try:
-        yield CapacityOwner(units_of_work(pool, wake_relay=lambda: None), CapacityStore(redis, settings.redis_key_prefix))
+        units, store = units_of_work(pool, wake_relay=lambda: None), CapacityStore(redis, settings.redis_key_prefix)
+        yield CapacityOwner(units, store, Offers(units, store))
     finally:
         await redis.aclose()
         await pool.close()

@@ -34,6 +34,25 @@ class Booking:
     reminder_at: datetime | None  # when its reminder is due; None: none (``reminder_due``)
 
 
+@dataclass
+class WaitlistEntry:
+    """A client's place in the queue for a full slot: waiting, offered a held unit (until
+    ``offer_expires_at``), booked (the booking has the entry's id), expired or withdrawn."""
+
+    id: UUID
+    event_id: UUID
+    event_name: str
+    slot_start: datetime
+    slot_end: datetime
+    client_id: UUID
+    client_name: str
+    client_email: str | None
+    client_timezone: str
+    status: str  # a WaitlistStatus value
+    offer_expires_at: datetime | None
+    sequence: int
+
+
 def reminder_due(start: datetime, reminder_hours: int, now: datetime) -> datetime | None:
     """When a booking starting at ``start``, made or moved at ``now``, is reminded of: its event's
     ``reminder_hours`` before the start; never when the event sends none (0), nor when that moment

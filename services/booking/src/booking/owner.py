@@ -36,9 +36,10 @@ from booking.adapters.repository import BookingUnitOfWork, Repository
 from booking.domain import Beyond, Booking, Coverage, beyond_capacity
 from booking.metrics import AUDIT_FINDINGS, EVENT_REBUILDS, HOLDS_EXPIRED
 from booking.service import booking_data
-from common.contracts import BookingStatus, EventData, ShiftData
+from booking.waitlist import Offers, entry_data, expired_entry
+from common.contracts import BookingStatus, EventData, ShiftData, WaitlistStatus
 from common.counters import KnownEvent
-from common.events import BookingNeedsReschedule, BookingReassigned, Event
+from common.events import BookingNeedsReschedule, BookingReassigned, Event, WaitlistExpired
 from common.schedule import Schedule, Slot
 from common.unit_of_work import CONNECTION_LOST
 
@@ -99,9 +100,10 @@ def now_ms() -> int:
 
 
 class CapacityOwner:
-    def __init__(self, units_of_work: Callable[..., BookingUnitOfWork], store: CapacityStore) -> None:
+    def __init__(self, units_of_work: Callable[..., BookingUnitOfWork], store: CapacityStore, offers: Offers) -> None:
         self._uow = units_of_work
         self._store = store
+        self._offers = offers
 
     # -- changes ---------------------------------------------------------------------------------
 
@@ -201,8 +203,9 @@ class CapacityOwner:
         if record is None:
             return None
         units = await uow.record.units_held(event_id)
+        waiting = await self._waiting(uow, event_id, {h.taken.booking_id for h in await self._store.holds(event_id)})
         kept, dropped = await self._store.replace_event(
-            event_id, event_counters(record.sequence, record.event, record.shifts, units)
+            event_id, event_counters(record.sequence, record.event, record.shifts, units, waiting=waiting)
         )
         log.info("rebuilt the counters of event %s: %d bookings, %d holds kept, %d dropped", event_id, len(units), kept, dropped)
         EVENT_REBUILDS.inc()
@@ -263,14 +266,27 @@ class CapacityOwner:
             return 0, 0
         committed = await uow.record.recorded([h.taken.booking_id for h in holds])
         expired = kept = 0
+        lapsed_offers = []
         for hold in holds:
             booking_id = hold.taken.booking_id
-            if booking_id in committed:
+            if booking_id in committed:  # a booking's (or a claimed offer's: the booking has the entry's id)
                 kept += await self._store.confirm(event_id, booking_id)
             elif hold.expires_ms <= now_ms():
                 start = datetime.fromtimestamp(int(hold.taken.slot), UTC)
                 slot = Slot(start, start + known.schedule.slot_length)
-                expired += await self._store.release(known, slot, booking_id, held_only=True)
+                released = await self._store.release(known, slot, booking_id, held_only=True)
+                if hold.offer:
+                    lapsed_offers.append(booking_id)
+                else:
+                    expired += released
+        for entry in await uow.record.entries(lapsed_offers, lock=True):
+            if entry.status in (WaitlistStatus.OFFERED.value, WaitlistStatus.WAITING.value):
+                gone = expired_entry(entry)
+                await uow.record.save_entry(gone)
+                uow.publish(WaitlistExpired.of(gone.id, gone.sequence, entry_data(gone)))
+        if lapsed_offers:
+            log.info("event %s: %d waitlist offers expired", event_id, len(lapsed_offers))
+            uow.after_commit(lambda: self._offers.make(event_id))  # to the next waiters
         HOLDS_EXPIRED.inc(expired)
         if expired or kept:
             log.info("event %s: %d expired holds given back, %d holds of committed bookings dropped", event_id, expired, kept)
@@ -310,7 +326,13 @@ class CapacityOwner:
         holds = [h for h in holds_in(live) if h.taken.booking_id not in committed]  # others: confirm is on its way
         live["holds"] = {b: h for b, h in live["holds"].items() if UUID(b) not in committed}
         live["hold_expiry"] = {b: t for b, t in live["hold_expiry"].items() if UUID(b) not in committed}
-        return differences(live, event_counters(record.sequence, record.event, record.shifts, units, holds))
+        waiting = await self._waiting(uow, event_id, {h.taken.booking_id for h in holds})
+        return differences(live, event_counters(record.sequence, record.event, record.shifts, units, holds, waiting))
+
+    async def _waiting(self, uow: BookingUnitOfWork, event_id: UUID, held: set[UUID]) -> dict[str, list[UUID]]:
+        """Each slot's waitlist from the record, but the entries holding an offer in the counters
+        (an offer the counters lost is made again: the entry goes back to the head of its queue)."""
+        return {slot: [e for e in entries if e not in held] for slot, entries in (await uow.record.waiting(event_id)).items()}
 
     async def _beyond_now(self, uow: BookingUnitOfWork, event_id: UUID) -> bool:
         definition, bookings, shifts = await self._record(uow.record, event_id, None, lock=False, future_only=True)
@@ -338,6 +360,7 @@ class CapacityOwner:
             try:
                 await self.rebuild_missing()
                 await self.expire_holds()
+                await self._offers.make_everywhere(await self._event_ids(None, defined_only=True))
                 if time.monotonic() - last_reconcile >= reconcile_seconds:
                     last_reconcile = time.monotonic()
                     await self._reconcile_once()

@@ -11,7 +11,7 @@ import hashlib
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from uuid import UUID, uuid4
@@ -134,12 +134,16 @@ class BookingService:
         hold_seconds: float,
         deadline_seconds: float,
         attempts_per_minute: int,
+        freed: Callable[[UUID, list[Slot]], Awaitable[int]] | None = None,
     ) -> None:
         self._uow = units_of_work
         self._store = store
         self._hold_seconds = hold_seconds
         self._deadline_seconds = deadline_seconds
         self._attempts_per_minute = attempts_per_minute
+        # Told of the slots a cancel or a move freed a unit in, once it is free: the waitlist's
+        # offers (booking.waitlist.Offers), which the owner's watch also makes every few seconds.
+        self._freed = freed
 
     async def book(self, client: Identity, request: BookingIn, idempotency_key: str | None) -> tuple[BookingData, bool]:
         """Book a slot; returns the booking and whether it was created now (False: a retry).
@@ -161,7 +165,7 @@ class BookingService:
         fp = fingerprint(request)
         record_key = self._store.idempotency_key(request.event_id, client.id, idempotency_key) if idempotency_key else None
         limit = AttemptLimit(client.id, self._attempts_per_minute)
-        known, slot = await self._bookable_slot(request)
+        known, slot = await self.bookable_slot(request)
         waited_until = time.monotonic() + IN_FLIGHT_WAIT_SECONDS
         for _ in range(STALE_RETRIES):
             while True:
@@ -189,7 +193,7 @@ class BookingService:
                         raise try_again("Try again in a moment.") from None
                     return earlier, False
                 except _RecordMoved:  # a change took the unit's capacity as we booked: its unit is back; take afresh
-                    known, slot = await self._bookable_slot(request)
+                    known, slot = await self.bookable_slot(request)
                     continue
                 answer = Earlier("done", booking_id, fp, data.model_dump_json())
                 await self._after_confirmed(known.data.id, booking_id, record_key, answer)
@@ -202,7 +206,7 @@ class BookingService:
                 taken = await self._store.take(known, slot, chance, booking_id, self._hold_seconds, record_key, fp, limit)
                 return known, slot, taken
             except StaleEvent:  # the event changed under us: check the slot against the new definition
-                known, slot = await self._bookable_slot(request)
+                known, slot = await self.bookable_slot(request)
         raise try_again("The event is changing; try again in a moment.")
 
     async def _earlier(
@@ -296,7 +300,7 @@ class BookingService:
         except Exception:
             log.exception("booking %s is committed; could not confirm its hold in Redis", booking_id)
 
-    async def _bookable_slot(self, request: BookingIn | SlotRequest) -> tuple[KnownEvent, Slot]:
+    async def bookable_slot(self, request: BookingIn | SlotRequest) -> tuple[KnownEvent, Slot]:
         """The slot a booking (or a reschedule) asks for, checked against the event's definition and
         booking rules: a 4xx problem for one that cannot be booked now."""
         known = await self._store.current_event(request.event_id)
@@ -348,6 +352,7 @@ class BookingService:
                 return booking_data(booking)  # cancelling twice is harmless
             if booking.status == BookingStatus.CONFIRMED.value:  # it held a unit: give it back once the cancel is durable
                 uow.after_commit(lambda: self._release(booking.event_id, Slot(booking.slot_start, booking.slot_end), booking.id))
+                uow.after_commit(lambda: self._offer_freed(booking.event_id, Slot(booking.slot_start, booking.slot_end)))
             booking.status = BookingStatus.CANCELLED.value
             booking.sequence += 1
             await uow.record.save(booking)
@@ -391,7 +396,7 @@ class BookingService:
                 raise Problem(409, "booking_cancelled", "Booking cancelled", "A cancelled booking cannot be moved; book anew.")
             if booking.slot_start <= datetime.now(UTC):
                 raise Problem(422, "booking_begun", "Appointment begun", "An appointment that has begun cannot be moved.")
-            known, slot = await self._bookable_slot(SlotRequest(event_id=booking.event_id, start=request.start))
+            known, slot = await self.bookable_slot(SlotRequest(event_id=booking.event_id, start=request.start))
             if slot.start == booking.slot_start and booking.status == BookingStatus.CONFIRMED.value:
                 return booking_data(booking)  # already there
             held = Slot(booking.slot_start, booking.slot_end) if booking.status == BookingStatus.CONFIRMED.value else None
@@ -413,7 +418,13 @@ class BookingService:
                 previous_professional=before.professional,
             )
             uow.publish(BookingRescheduled.of(moved.id, moved.sequence, data))
+            if held is not None:
+                uow.after_commit(lambda: self._offer_freed(moved.event_id, held))
         return booking_data(moved)
+
+    async def _offer_freed(self, event_id: UUID, slot: Slot) -> None:
+        if self._freed is not None:
+            await self._freed(event_id, [slot])
 
     async def _move_back(self, known: KnownEvent, moved_to: Slot, held: Slot | None, booking: Booking) -> None:
         """The move was not committed: the booking goes back where the record has it (its own

@@ -1,3 +1,6 @@
+from pydantic import SecretStr
+
+from common.claim_links import DEVELOPMENT_SECRET
 from common.settings import ServiceSettings, database_url_field
 
 
@@ -17,3 +20,12 @@ class Settings(ServiceSettings):
     # expired holds), and how often it compares every counter with the record.
     rebuild_check_seconds: float = 2.0
     reconcile_seconds: float = 30.0
+    # Signs the single-use links of waitlist offers (common.claim_links): the notifier, which writes
+    # them into the offer mails, has the same.
+    claim_link_secret: SecretStr = SecretStr(DEVELOPMENT_SECRET)
+
+    def refusals(self) -> list[str]:
+        found = super().refusals()
+        if self.claim_link_secret.get_secret_value() == DEVELOPMENT_SECRET:
+            found.append("CLAIM_LINK_SECRET is the built-in one: give booking and notifier a long random secret of your own")
+        return found

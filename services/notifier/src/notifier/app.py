@@ -21,7 +21,14 @@ def create_app(settings: Settings) -> web.Application:
             settings.smtp_host, settings.smtp_port, settings.smtp_timeout_seconds, settings.smtp_data_timeout_seconds
         )
         sent_mail = SentMail(app[common_web.PG_POOL], uuid.uuid4().hex, timedelta(seconds=settings.claim_lease_seconds))
-        app[NOTIFIER] = Notifier(sent_mail, Reminders(app[common_web.PG_POOL]), mailer, settings.letterhead)
+        app[NOTIFIER] = Notifier(
+            sent_mail,
+            Reminders(app[common_web.PG_POOL]),
+            mailer,
+            settings.letterhead,
+            settings.public_url,
+            settings.claim_link_secret.get_secret_value(),
+        )
         yield
         await mailer.close()
 

@@ -6,7 +6,7 @@ from datetime import datetime
 from email.utils import parseaddr
 from uuid import NAMESPACE_URL, UUID, uuid5
 
-from common.contracts import BookingData, Person, RescheduledBookingData
+from common.contracts import BookingData, Person, RescheduledBookingData, WaitlistEntryData
 from common.events import BookingEvent
 from common.roles import Role
 from common.schedule import zone_named
@@ -30,6 +30,8 @@ SUBJECTS = {
     (MOVED_HERE, Role.PROFESSIONAL): "New appointment",
     (REMINDER, Role.CLIENT): "Reminder: your appointment",
     (REMINDER, Role.PROFESSIONAL): "Reminder: appointment",
+    ("waitlist.offered", Role.CLIENT): "A place is free for you",
+    ("waitlist.expired", Role.CLIENT): "Your offer has expired",
 }
 CANCELLING = {"booking.cancelled", "booking.needs_reschedule", MOVED_AWAY}
 
@@ -42,9 +44,22 @@ class Notice:
     kind: str
     role: Role
     reader: Person
-    booking: BookingData
+    booking: BookingData | WaitlistEntryData  # a waitlist entry for the waitlist's mails
     start: datetime
     end: datetime
+    claim_link: str | None = None  # a waitlist offer's: books the unit held, no sign-in needed
+
+    @property
+    def with_invite(self) -> bool:
+        """An appointment's mails carry its invite; a waitlist's (no appointment yet) none."""
+        return not isinstance(self.booking, WaitlistEntryData)
+
+    @property
+    def offer_expires(self) -> str | None:
+        """Until when a waitlist offer holds, in the reader's own timezone."""
+        if not isinstance(self.booking, WaitlistEntryData) or self.booking.offer_expires_at is None:
+            return None
+        return f"{self.booking.offer_expires_at.astimezone(zone_named(self.reader.timezone)):%H:%M on %A %d %B}"
 
     @property
     def subject(self) -> str:
@@ -85,6 +100,13 @@ def notices_for(event: BookingEvent) -> list[Notice]:
         if (lost := booking.previous_professional).email:
             notices.append(Notice(MOVED_AWAY, Role.PROFESSIONAL, lost, booking, booking.previous_start, booking.previous_end))
     return notices
+
+
+def waitlist_notices(entry: WaitlistEntryData, kind: str, claim_link: str | None) -> list[Notice]:
+    """An offer (with its claim link) or its expiry, to the waiting client when they gave an address."""
+    if not entry.client.email:
+        return []
+    return [Notice(kind, Role.CLIENT, entry.client, entry, entry.start, entry.end, claim_link)]
 
 
 def reminder_notices(booking: BookingData) -> list[Notice]:

@@ -17,12 +17,13 @@ from uuid import UUID
 
 import aiosmtplib
 
-from common.events import BookingEvent
+from common.claim_links import claim_link
+from common.events import BookingEvent, WaitlistEvent, WaitlistOffered
 from common.unavailable import is_unavailable
 from notifier.adapters.db import Claim, Reminders, SentMail
 from notifier.adapters.mail import compose
 from notifier.adapters.smtp import SmtpMailer
-from notifier.domain import Letterhead, Notice, notices_for, reminder_id, reminder_notices
+from notifier.domain import Letterhead, Notice, notices_for, reminder_id, reminder_notices, waitlist_notices
 from notifier.metrics import MAILS
 
 log = logging.getLogger(__name__)
@@ -40,11 +41,21 @@ MARK_SENT_PATIENCE_SECONDS = 60.0
 
 
 class Notifier:
-    def __init__(self, sent_mail: SentMail, reminders: Reminders, mailer: SmtpMailer, letterhead: Letterhead) -> None:
+    def __init__(
+        self,
+        sent_mail: SentMail,
+        reminders: Reminders,
+        mailer: SmtpMailer,
+        letterhead: Letterhead,
+        public_url: str,
+        claim_secret: str,
+    ) -> None:
         self._sent_mail = sent_mail
         self._reminders = reminders
         self._mailer = mailer
         self._letterhead = letterhead
+        self._public_url = public_url
+        self._claim_secret = claim_secret
 
     async def handle(self, event: BookingEvent) -> None:
         # Each mail's hand-over and its record are one step that nothing cancels halfway: a broker
@@ -52,6 +63,15 @@ class Notifier:
         # the "sent" mark would send the mail again.
         await self._reminders.keep(event.data, event.sequence)  # first: a redelivery keeps it again, harmlessly
         for notice in notices_for(event):
+            await asyncio.shield(self._deliver(event.event_id, notice, event.sequence, event.correlation_id))
+
+    async def handle_waitlist(self, event: WaitlistEvent) -> None:
+        """An offer, with the link that claims it, or its expiry: to the waiting client."""
+        entry = event.data
+        link = None
+        if isinstance(event, WaitlistOffered) and entry.offer_expires_at is not None:
+            link = claim_link(self._public_url, entry.id, entry.offer_expires_at, self._claim_secret)
+        for notice in waitlist_notices(entry, event.routing_key, link):
             await asyncio.shield(self._deliver(event.event_id, notice, event.sequence, event.correlation_id))
 
     async def remind(self, now: datetime) -> int:

@@ -1,5 +1,6 @@
-from pydantic import model_validator
+from pydantic import SecretStr, model_validator
 
+from common.claim_links import DEVELOPMENT_SECRET
 from common.settings import ServiceSettings, database_url_field
 from notifier.domain import Letterhead
 
@@ -26,10 +27,20 @@ class Settings(ServiceSettings):
         Letterhead.of(self.mail_from, self.mail_organizer, self.mail_domain)  # refuses a domain that is not a full one
         return self
 
+    def refusals(self) -> list[str]:
+        found = super().refusals()
+        if self.claim_link_secret.get_secret_value() == DEVELOPMENT_SECRET:
+            found.append("CLAIM_LINK_SECRET is the built-in one: give booking and notifier a long random secret of your own")
+        return found
+
     @property
     def letterhead(self) -> Letterhead:
         return Letterhead.of(self.mail_from, self.mail_organizer, self.mail_domain)
 
     claim_lease_seconds: float = 20.0  # a claim not renewed for this long belongs to a notifier that died
+    # The waitlist offer mails' single-use links (common.claim_links): the booking service checks
+    # them with the same secret; the link opens the booking page at PUBLIC_URL.
+    claim_link_secret: SecretStr = SecretStr(DEVELOPMENT_SECRET)
+    public_url: str = "http://127.0.0.1:8080"
     reminder_check_seconds: float = 15.0  # how often due reminders are looked for (a reminder is this late at most)
     retry_delays: tuple[float, ...] = (1.0, 5.0, 30.0, 120.0)  # SMTP down: wait this long before each retry

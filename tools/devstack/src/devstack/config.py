@@ -115,6 +115,7 @@ class StackSettings(BaseSettings):
             "BOOKING_URL": self.url_of("booking"),
             "ADMIN_EMAIL": self.admin_email,
             "ADMIN_PASSWORD": self.admin_password.get_secret_value(),
+            "PUBLIC_URL": self.public_url,  # the links in mails (a waitlist offer's) open the booking page here
         }
         if service in SERVICES_WITH_DATABASE:
             env["DATABASE_URL"] = self.database_for(service)

@@ -19,6 +19,7 @@ def compose_env() -> str:
         "POSTGRES_PASSWORD": secrets.token_urlsafe(18),
         "REDIS_PASSWORD": secrets.token_urlsafe(18),
         "RABBITMQ_PASSWORD": secrets.token_urlsafe(18),
+        "CLAIM_LINK_SECRET": secrets.token_urlsafe(32),
     }
     return "# Made by make compose-env; keep it out of version control.\n" + "".join(f"{k}={v}\n" for k, v in values.items())
 

@@ -44,7 +44,7 @@ class Counters:
             daily_max = known.data.max_per_professional_per_day or 0
             event_days = ",".join(known.schedule.event_day_of(s.start).isoformat() for s in slots) if daily_max else ""
             sequence, packed = await self._read_day(
-                keys=[keys.event, keys.capacity, keys.remaining, keys.alloc, keys.load],
+                keys=[keys.event, keys.capacity, keys.remaining, keys.alloc, keys.load, keys.waiting],
                 args=[",".join(s.key for s in slots), daily_max, event_days],
             )
             if sequence is not None and int(sequence) == known.sequence:

@@ -93,6 +93,9 @@ class CapacityStore:
         self._take = redis.register_script(_lua("common", "sliding_log.lua") + lua_source("slots.lua", "take.lua"))
         self._relocate = redis.register_script(lua_source("slots.lua", "relocate.lua"))
         self._move = redis.register_script(lua_source("slots.lua", "move.lua"))
+        self._join = redis.register_script(lua_source("slots.lua", "join.lua"))
+        self._leave = redis.register_script(lua_source("leave.lua"))
+        self._offer = redis.register_script(lua_source("slots.lua", "offer.lua"))
         self._release = redis.register_script(lua_source("slots.lua", "release.lua"))
         self._rebuild = redis.register_script(lua_source("slots.lua", "rebuild.lua"))
         self._confirm = redis.register_script(lua_source("confirm.lua"))
@@ -185,6 +188,7 @@ class CapacityStore:
                 keys.hold_expiry,
                 idempotency_key or _no_record(keys),
                 f"{keys.event}:attempts:{limit.client_id}" if limit else f"{keys.event}:attempts:none",
+                keys.waiting,
             ],
             args=[
                 known.sequence,
@@ -291,7 +295,7 @@ class CapacityStore:
         new_day = known.schedule.event_day_of(to.start)
         day_slots, day_keys = self._event_day(known, new_day)
         result = await self._move(
-            keys=[keys.event, keys.alloc, keys.remaining, keys.load, keys.professionals, keys.capacity],
+            keys=[keys.event, keys.alloc, keys.remaining, keys.load, keys.professionals, keys.capacity, keys.waiting],
             args=[
                 known.sequence,
                 held.key if held else "",
@@ -309,6 +313,63 @@ class CapacityStore:
         if result[0] == 0:
             return Full(day_slots, tuple(int(n) for n in result[1].split(",")) if result[1] else ())
         return self._placed(known, result)
+
+    # -- the waitlist ------------------------------------------------------------------------
+
+    async def join(self, known: KnownEvent, slot: Slot, entry_id: UUID) -> int | None:
+        """Put the entry at the end of the slot's waitlist; its position (1: first), or None when
+        the slot has a unit nobody waits for (book it instead)."""
+        keys = self.keys(known.data.id)
+        result = await self._join(
+            keys=[keys.event, keys.alloc, keys.load, keys.waiting],
+            args=[
+                known.sequence,
+                slot.key,
+                known.schedule.event_day_of(slot.start).isoformat(),
+                str(entry_id),
+                known.data.max_per_professional_per_day or 0,
+            ],
+        )
+        if result[0] == -1:
+            self._definitions.forget(known.data.id)
+            raise StaleEvent(str(known.data.id))
+        return int(result[1]) if result[0] == 1 else None
+
+    async def leave(self, event_id: UUID, slot: Slot, entry_id: UUID) -> bool:
+        """Take the entry out of the slot's waitlist (an offer it holds is given back by ``release``)."""
+        return bool(await self._leave(keys=[self.keys(event_id).waiting], args=[slot.key, str(entry_id)]))
+
+    async def professional(self, event_id: UUID, professional_id: UUID) -> Person:
+        raw = await self._redis.hget(self.keys(event_id).professionals, str(professional_id))
+        return Person.model_validate_json(raw) if raw else Person(id=professional_id, name="")
+
+    async def waitlist(self, event_id: UUID, slot: Slot) -> list[UUID]:
+        raw = await self._redis.hget(self.keys(event_id).waiting, slot.key)
+        return [UUID(e) for e in json.loads(raw)] if raw else []
+
+    async def offer(self, known: KnownEvent, slot: Slot, offer_seconds: float, random: float) -> list[UUID]:
+        """Offer the slot's free units to its waitlist, first first; the entries offered one now."""
+        keys = self.keys(known.data.id)
+        offered = await self._offer(
+            keys=[keys.event, keys.alloc, keys.remaining, keys.load, keys.capacity, keys.holds, keys.hold_expiry, keys.waiting],
+            args=[
+                slot.key,
+                known.schedule.event_day_of(slot.start).isoformat(),
+                repr(random),
+                known.data.max_per_professional_per_day or 0,
+                int((time.time() + offer_seconds) * 1000),
+                *self._announce(known.data.id),
+            ],
+        )
+        return [UUID(e) for e in offered]
+
+    async def waited_for(self, event_ids: list[UUID]) -> dict[UUID, list[str]]:
+        """Per event (of ``event_ids``) that has a waitlist, the slots waited for (one round trip)."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for event_id in event_ids:
+                pipe.hkeys(self.keys(event_id).waiting)
+            found = await pipe.execute()
+        return {event_id: slots for event_id, slots in zip(event_ids, found, strict=True) if slots}
 
     def _placed(self, known: KnownEvent, result: list) -> Taken | None:
         if result[0] == -2:

@@ -36,11 +36,14 @@ class EventRecord:
 
 @dataclass(frozen=True)
 class Hold:
-    """A unit taken for a booking whose commit has not been confirmed; it expires by itself."""
+    """A unit taken for a booking whose commit has not been confirmed, or (``offer``) offered to a
+    waitlist entry (``taken.booking_id``: the entry's id, which a claim books under); it expires
+    by itself."""
 
     taken: UnitInUse
     day: str
     expires_ms: int
+    offer: bool = False
 
 
 def shift_slots(shift: ShiftData) -> list[str]:
@@ -62,7 +65,8 @@ def shift_state(shift: ShiftData) -> dict:
 def hold_state(hold: Hold) -> dict:
     """What the holds hash holds for a hold."""
     t = hold.taken
-    return {"slot": t.slot, "professional": str(t.professional_id), "unit": t.unit, "day": hold.day}
+    state = {"slot": t.slot, "professional": str(t.professional_id), "unit": t.unit, "day": hold.day}
+    return state | ({"offer": True} if hold.offer else {})
 
 
 def holds_in(state: dict[str, dict[str, str]]) -> list[Hold]:
@@ -72,7 +76,7 @@ def holds_in(state: dict[str, dict[str, str]]) -> list[Hold]:
     for booking_id, held in state["holds"].items():
         h = json.loads(held)
         taken = UnitInUse(h["slot"], UUID(h["professional"]), int(h["unit"]), UUID(booking_id))
-        found.append(Hold(taken, h["day"], int(state["hold_expiry"].get(booking_id, 0))))
+        found.append(Hold(taken, h["day"], int(state["hold_expiry"].get(booking_id, 0)), bool(h.get("offer"))))
     return found
 
 
@@ -86,8 +90,10 @@ def event_counters(
     shifts: list[tuple[int, ShiftData]],
     confirmed: list[UnitInUse],
     holds: list[Hold] = (),
+    waiting: dict[str, list[UUID]] | None = None,
 ) -> dict[str, dict[str, str]]:
-    """Every hash of the event (and the hold expiry set), by the name of its key in ``EventKeys``."""
+    """Every hash of the event (and the hold expiry set), by the name of its key in ``EventKeys``;
+    ``waiting``: each slot's waitlist, first first."""
     capacity: dict[str, dict[str, int]] = defaultdict(dict)
     units: dict[str, dict[str, dict[str, str]]] = defaultdict(lambda: defaultdict(dict))
     shift_states, professionals = {}, {}
@@ -120,6 +126,7 @@ def event_counters(
         "professionals": professionals,
         "holds": {str(h.taken.booking_id): _json(hold_state(h)) for h in holds},
         "hold_expiry": {str(h.taken.booking_id): str(h.expires_ms) for h in holds},
+        "waiting": {slot: _json([str(e) for e in entries]) for slot, entries in (waiting or {}).items() if entries},
     }
 
 

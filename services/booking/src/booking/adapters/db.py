@@ -99,4 +99,35 @@ class RescheduleRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
+class WaitlistRow(Base):
+    """A client waiting for a full slot; offered a unit, the booking its claim makes has its id."""
+
+    __tablename__ = "waitlist"
+    __table_args__ = (
+        # One place per client and slot, while it lasts.
+        Index(
+            "waitlist_one_per_slot",
+            "client_id",
+            "event_id",
+            "slot_start",
+            unique=True,
+            postgresql_where=text("status IN ('waiting', 'offered')"),
+        ),
+    )
+
+    id: Mapped[UUID] = mapped_column(primary_key=True)
+    event_id: Mapped[UUID] = mapped_column(index=True)
+    event_name: Mapped[str] = mapped_column(String(200))
+    slot_start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    slot_end: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    client_id: Mapped[UUID] = mapped_column(index=True)
+    client_name: Mapped[str] = mapped_column(String(200))
+    client_email: Mapped[str | None] = mapped_column(String(320))
+    client_timezone: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(12))
+    offer_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    sequence: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
 OUTBOX = outbox_table(Base.metadata)

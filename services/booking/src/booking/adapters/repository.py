@@ -15,7 +15,7 @@ from uuid import UUID
 import asyncpg
 
 from booking.adapters.counters import EventRecord, UnitInUse
-from booking.domain import Booking, Coverage
+from booking.domain import Booking, Coverage, WaitlistEntry
 from common.auth import Identity
 from common.contracts import EventData, ShiftData
 from common.events import BookingEvent
@@ -89,6 +89,11 @@ ON CONFLICT (id) DO UPDATE SET event_id = EXCLUDED.event_id, professional_id = E
 WHERE shifts.sequence < EXCLUDED.sequence
 """
 
+
+WAITLIST_COLUMNS = tuple(f.name for f in fields(WaitlistEntry))
+SELECT_WAITLIST = f"SELECT {', '.join(WAITLIST_COLUMNS)} FROM waitlist"
+_W = ", ".join(f"${n}" for n in range(1, len(WAITLIST_COLUMNS) + 1))
+NEW_WAITLIST_ENTRY = f"INSERT INTO waitlist ({', '.join(WAITLIST_COLUMNS)}) VALUES ({_W})"
 
 LOCK_TIMEOUT = "2s"  # a booking waits at most this long for a capacity change of its event
 
@@ -197,6 +202,55 @@ class Repository:
             "INSERT INTO reschedules (booking_id, idempotency_key, request_fingerprint) VALUES ($1, $2, $3)",
             booking_id, idempotency_key, fingerprint,
         )  # fmt: skip
+
+    # -- the waitlist -----------------------------------------------------------------------------
+
+    async def add_waiting(self, entry: WaitlistEntry) -> bool:
+        """False (nothing written) when the client waits for that slot already."""
+        try:
+            await self._c.execute(NEW_WAITLIST_ENTRY, *(getattr(entry, c) for c in WAITLIST_COLUMNS))
+        except asyncpg.UniqueViolationError:
+            return False
+        return True
+
+    async def waitlist_entry(self, entry_id: UUID, client_id: UUID | None = None, lock: bool = False) -> WaitlistEntry | None:
+        """The entry (only if it is ``client_id``'s, when given); ``lock``: locked for update."""
+        query = f"{SELECT_WAITLIST} WHERE id = $1 AND ($2::uuid IS NULL OR client_id = $2){' FOR UPDATE' if lock else ''}"
+        row = await self._c.fetchrow(query, entry_id, client_id)
+        return WaitlistEntry(**dict(row.items())) if row else None
+
+    async def active_entry(self, client_id: UUID, event_id: UUID, slot_start: datetime) -> WaitlistEntry | None:
+        active = "status IN ('waiting', 'offered')"
+        query = f"{SELECT_WAITLIST} WHERE client_id = $1 AND event_id = $2 AND slot_start = $3 AND {active}"
+        row = await self._c.fetchrow(query, client_id, event_id, slot_start)
+        return WaitlistEntry(**dict(row.items())) if row else None
+
+    async def entries_of(self, client_id: UUID) -> list[WaitlistEntry]:
+        rows = await self._c.fetch(f"{SELECT_WAITLIST} WHERE client_id = $1 ORDER BY slot_start, created_at", client_id)
+        return [WaitlistEntry(**dict(row.items())) for row in rows]
+
+    async def entries(self, entry_ids: list[UUID], lock: bool = False) -> list[WaitlistEntry]:
+        query = f"{SELECT_WAITLIST} WHERE id = ANY($1::uuid[]) ORDER BY id{' FOR UPDATE' if lock else ''}"
+        return [WaitlistEntry(**dict(row.items())) for row in await self._c.fetch(query, entry_ids)]
+
+    async def save_entry(self, entry: WaitlistEntry) -> None:
+        await self._c.execute(
+            "UPDATE waitlist SET status = $2, offer_expires_at = $3, sequence = $4 WHERE id = $1",
+            entry.id, entry.status, entry.offer_expires_at, entry.sequence,
+        )  # fmt: skip
+
+    async def waiting(self, event_id: UUID) -> dict[str, list[UUID]]:
+        """Each slot's waitlist as the record has it (offers outstanding first, then by joining):
+        what the counters' ``waiting`` is built from after Redis lost them."""
+        rows = await self._c.fetch(
+            "SELECT id, slot_start FROM waitlist WHERE event_id = $1 AND status IN ('waiting', 'offered') "
+            "ORDER BY slot_start, status = 'waiting', created_at, id",
+            event_id,
+        )
+        found: dict[str, list[UUID]] = {}
+        for row in rows:
+            found.setdefault(str(int(row["slot_start"].timestamp())), []).append(row["id"])
+        return found
 
     async def units_held(self, event_id: UUID) -> list[UnitInUse]:
         """The unit every confirmed booking of the event holds."""

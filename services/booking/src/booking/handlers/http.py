@@ -3,8 +3,22 @@ service layer, answer."""
 
 from aiohttp import web
 
-from booking.api import BookingIn, BookingOut, BookingPage, BookingQuery, Distribution, RescheduleIn, UsageQuery, booking_out
-from booking.app_keys import SERVICE
+from booking.api import (
+    BookingIn,
+    BookingOut,
+    BookingPage,
+    BookingQuery,
+    ClaimIn,
+    Distribution,
+    RescheduleIn,
+    UsageQuery,
+    WaitlistIn,
+    WaitlistOut,
+    WaitlistPage,
+    booking_out,
+)
+from booking.app_keys import SERVICE, WAITLIST
+from common.auth import Identity
 from common.endpoints import Call, Endpoints, Header
 from common.errors import Problem
 from common.roles import PEOPLE, Role
@@ -76,3 +90,41 @@ async def cancel(request: web.Request, call: Call[None, None]) -> web.Response:
 async def reschedule(request: web.Request, call: Call[RescheduleIn, None]) -> web.Response:
     moved = await request.app[SERVICE].reschedule(call.caller, call.ids["booking_id"], call.body, call.headers["Idempotency-Key"])
     return json_response(booking_out(moved, call.caller))
+
+
+@api.post(
+    "/waitlist",
+    "Wait for a full slot: a unit freed there is offered to the first waiter",
+    roles=(Role.CLIENT,),
+    body=WaitlistIn,
+    responses={201: WaitlistOut, 200: WaitlistOut},
+)
+async def join_waitlist(request: web.Request, call: Call[WaitlistIn, None]) -> web.Response:
+    entry, created = await request.app[WAITLIST].join(call.caller, call.body)
+    return json_response(entry, status=201 if created else 200)
+
+
+@api.get("/waitlist", "My places on waitlists, with their positions", roles=(Role.CLIENT,), responses={200: WaitlistPage})
+async def list_waitlist(request: web.Request, call: Call[None, None]) -> web.Response:
+    entries = await request.app[WAITLIST].entries(call.caller)
+    return json_response({"items": entries, "next_cursor": None})
+
+
+@api.delete("/waitlist/{waitlist_id}", "Leave a waitlist", roles=(Role.CLIENT,), responses={200: WaitlistOut})
+async def leave_waitlist(request: web.Request, call: Call[None, None]) -> web.Response:
+    return json_response(await request.app[WAITLIST].withdraw(call.caller, call.ids["waitlist_id"]))
+
+
+@api.post(
+    "/waitlist/{waitlist_id}/claim",
+    "Book the unit offered to a place on a waitlist (signed in, or with the offer mail's token)",
+    body=ClaimIn,
+    responses={201: BookingOut, 200: BookingOut},
+)
+async def claim_offer(request: web.Request, call: Call[ClaimIn, None]) -> web.Response:
+    booking, created = await request.app[WAITLIST].claim(call.who, call.ids["waitlist_id"], call.body.token)
+    viewer = call.who or Identity(
+        id=booking.client.id, role=Role.CLIENT, name=booking.client.name, email=booking.client.email,
+        timezone=booking.client.timezone,
+    )  # fmt: skip
+    return json_response(booking_out(booking, viewer), status=201 if created else 200)

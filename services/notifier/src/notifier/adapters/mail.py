@@ -58,15 +58,17 @@ def compose(notice: Notice, sequence: int, letterhead: Letterhead, message_id: s
     classic email.mime classes: the modern header registry took ~10 ms a mail, most of the
     notifier's CPU."""
     context = {"notice": notice, "booking": notice.booking}
-    ics = invite(notice, sequence, letterhead).decode()
     body = MIMEMultipart("alternative")
     body.attach(MIMEText(_templates.get_template(f"{notice.role.value}.txt.j2").render(context), "plain", "utf-8"))
     body.attach(MIMEText(_templates.get_template(f"{notice.role.value}.html.j2").render(context), "html", "utf-8"))
-    inline = MIMEText(ics, "calendar", "utf-8")
-    inline.set_param("method", "CANCEL" if notice.cancels_the_appointment else "REQUEST")
-    body.attach(inline)
-    attachment = MIMEApplication(ics.encode(), "ics", name="invite.ics")
-    attachment.add_header("Content-Disposition", "attachment", filename="invite.ics")
+    attachment = None
+    if notice.with_invite:
+        ics = invite(notice, sequence, letterhead).decode()
+        inline = MIMEText(ics, "calendar", "utf-8")
+        inline.set_param("method", "CANCEL" if notice.cancels_the_appointment else "REQUEST")
+        body.attach(inline)
+        attachment = MIMEApplication(ics.encode(), "ics", name="invite.ics")
+        attachment.add_header("Content-Disposition", "attachment", filename="invite.ics")
     message = MIMEMultipart("mixed")
     message["From"] = letterhead.sender
     message["Reply-To"] = letterhead.organizer
@@ -77,5 +79,6 @@ def compose(notice: Notice, sequence: int, letterhead: Letterhead, message_id: s
     if correlation_id:
         message["X-Correlation-ID"] = correlation_id  # lets support trace a mail back to the request
     message.attach(body)
-    message.attach(attachment)
+    if attachment is not None:
+        message.attach(attachment)
     return message

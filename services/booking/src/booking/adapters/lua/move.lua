@@ -3,7 +3,8 @@
 -- the daily maximum), else the professional with room and the fewest bookings that event day.
 -- Never both held, never neither: when nobody has room in the new slot, nothing changes.
 -- KEYS[1] event hash, KEYS[2] alloc hash, KEYS[3] remaining hash, KEYS[4] load hash,
--- KEYS[5] professionals hash, KEYS[6] capacity hash
+-- KEYS[5] professionals hash, KEYS[6] capacity hash, KEYS[7] waiting hash (a slot anyone waits
+-- for is full to a move as to a booking)
 -- ARGV[1] event sequence the caller checked the slots against, ARGV[2] the booking's slot now
 -- ("" when it holds no unit: needs_reschedule), ARGV[3] its event day, ARGV[4] the new slot,
 -- ARGV[5] its event day, ARGV[6] the booking, ARGV[7] its professional in the record,
@@ -22,6 +23,17 @@ local already, already_unit = holder_of(alloc, booking)
 if already then -- moved by an earlier attempt whose answer was lost: where it is
   return {1, already, tonumber(already_unit), redis.call('HGET', KEYS[5], already) or '{}', '{}'}
 end
+
+local function full()
+  local fields = {}
+  for each in string.gmatch(ARGV[10], '[^,]+') do fields[#fields + 1] = each end
+  if #fields == 0 then return {0, ''} end
+  local remaining = redis.call('HMGET', KEYS[3], unpack(fields))
+  local out = {}
+  for i = 1, #fields do out[i] = remaining[i] or '0' end
+  return {0, table.concat(out, ',')}
+end
+if waiting_for(KEYS[7], new_slot) > 0 then return full() end
 
 -- Its unit in the old slot, given back first (inside this step nobody sees it free), so that a
 -- move within one day counts against the professional's daily maximum once.
@@ -47,13 +59,7 @@ end
 
 if pick == nil then
   if holder then redis.call('HINCRBY', KEYS[4], old_day .. '|' .. holder, 1) end -- as it was
-  local fields = {}
-  for each in string.gmatch(ARGV[10], '[^,]+') do fields[#fields + 1] = each end
-  if #fields == 0 then return {0, ''} end
-  local remaining = redis.call('HMGET', KEYS[3], unpack(fields))
-  local out = {}
-  for i = 1, #fields do out[i] = remaining[i] or '0' end
-  return {0, table.concat(out, ',')}
+  return full()
 end
 
 if holder then

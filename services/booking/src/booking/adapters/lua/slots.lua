@@ -96,3 +96,10 @@ local function save_slot(alloc_key, capacity_key, remaining_key, slot, alloc)
   announce(slot)
 end
 
+
+-- How many wait for a unit of the slot (the length of its waitlist).
+local function waiting_for(waiting_key, slot)
+  local raw = redis.call('HGET', waiting_key, slot)
+  if not raw then return 0 end
+  return #cjson.decode(raw)
+end

@@ -8,6 +8,8 @@
 -- KEYS[6] holds hash (booking -> {slot, professional, unit, day}), KEYS[7] hold expiry zset
 -- KEYS[8] the attempt's idempotency record (a string; unused when ARGV[8] is "")
 -- KEYS[9] the client's attempts on this event still inside the window (a zset: booking -> ms)
+-- KEYS[10] waiting hash (slot -> its waitlist): while anyone waits for the slot, a unit freed
+-- there is theirs (offer.lua), so nobody else can take one
 -- ARGV[1] event sequence the caller checked the slot against, ARGV[2] slot, ARGV[3] event day,
 -- ARGV[4] random number in [0, 1) chosen by the caller, ARGV[5] booking id,
 -- ARGV[6] when the hold expires (ms since the epoch), ARGV[7] hold lifetime (ms),
@@ -50,6 +52,7 @@ local function full()
   return {0, table.concat(out, ',')}
 end
 
+if waiting_for(KEYS[10], slot) > 0 then return full() end
 local raw = redis.call('HGET', KEYS[2], slot)
 if not raw then return full() end
 local alloc = cjson.decode(raw)
