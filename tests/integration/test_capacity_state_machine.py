@@ -187,18 +187,20 @@ class CapacityHistory(RuleBasedStateMachine):
         except Problem as problem:  # booked already
             assert (problem.status, problem.code) == (409, "entry_booked"), problem.to_dict()
 
-    @rule(data=st.data())
-    def cancel_where_someone_waits(self, data) -> None:
-        """A booking of a slot with a waitlist is cancelled: its unit is offered to the first waiter."""
+    @rule()
+    def cancel_where_someone_waits(self) -> None:
+        """The earliest booking of a slot with a waitlist is cancelled: its unit goes to the first
+        waiter. (Chosen without a draw: which bookings exist depends on the random assignment.)"""
         waited = self.h.run(
             self.parts.pool.fetch(
-                "SELECT DISTINCT b.id FROM bookings b JOIN waitlist w ON w.event_id = b.event_id AND w.slot_start = b.slot_start "
-                "WHERE b.event_id = $1 AND b.status = 'confirmed' AND w.status = 'waiting' ORDER BY b.id",
+                "SELECT b.id FROM bookings b JOIN waitlist w ON w.event_id = b.event_id AND w.slot_start = b.slot_start "
+                "WHERE b.event_id = $1 AND b.status = 'confirmed' AND w.status = 'waiting'",
                 self.event.id,
             )
         )
-        if waited:
-            booking_id = data.draw(st.sampled_from([r["id"] for r in waited]))
+        found = {r["id"] for r in waited}
+        booking_id = next((b for b in self.made if b in found), None)
+        if booking_id is not None:
             self.h.run(self.parts.service.cancel(ADMIN, booking_id))
 
     @rule()
@@ -217,16 +219,20 @@ class CapacityHistory(RuleBasedStateMachine):
 
         self.h.run(run_out())
 
-    @rule(data=st.data(), offered_only=st.booleans())
-    def claim_an_offer(self, data, offered_only: bool) -> None:
-        """A waiter claims: one offered a unit (when any is), or any (nothing to claim, mostly)."""
-        offered = self.h.run(
-            self.parts.pool.fetch("SELECT id FROM waitlist WHERE event_id = $1 AND status = 'offered'", self.event.id)
-        )
-        candidates = [e for e in self.entries if not offered_only or e in {r["id"] for r in offered}]
-        if not candidates:
+    @rule(offered=st.booleans())
+    def claim_an_offer(self, offered: bool) -> None:
+        """The earliest waiter holding an offer claims it, or (``offered`` False) the earliest
+        waiter at all (nothing to claim, mostly). Chosen without a draw, as above."""
+        if offered:
+            rows = self.h.run(
+                self.parts.pool.fetch("SELECT id FROM waitlist WHERE event_id = $1 AND status = 'offered'", self.event.id)
+            )
+            holding = {r["id"] for r in rows}
+            entry_id = next((e for e in self.entries if e in holding), None)
+        else:
+            entry_id = next(iter(self.entries), None)
+        if entry_id is None:
             return
-        entry_id = data.draw(st.sampled_from(candidates))  # in the order joined
         client = self.entries[entry_id]
         try:
             booking, _ = self.h.run(self.parts.waitlist.claim(client, entry_id, None))

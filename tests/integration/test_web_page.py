@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
+from common.roles import Role
 from devstack.client import ApiClient
 from tests.integration.helpers import add_shift, create_event, create_professional, local, sign_in_admin, wait_for_availability
 
@@ -208,6 +209,53 @@ async def test_two_clients_race_for_the_last_unit_and_the_loser_is_told(api, sys
     await expect(slot(loser, "2:00 PM – 2:30 PM")).to_contain_text("Fully booked")
     await expect(slot(loser, "2:00 PM – 2:30 PM").get_by_role("radio")).to_be_disabled()
     await expect(loser.get_by_role("region", name="Review and book")).to_be_hidden()
+
+
+async def test_a_client_waits_for_a_full_slot_and_books_the_place_offered_and_a_mailed_link_books_without_signing_in(
+    api, system, visitors
+):
+    event, _, day = await event_with_shift(api, system, hours=(14, 15), capacity=1)
+    first = api.as_user(system.token_for(Role.CLIENT, name="First"))
+    two = local(day, 14, 0, EVENT_ZONE)
+    taken = await first.call("POST", "/bookings", expect=201, json={"event_id": event["id"], "start": two.isoformat()})
+
+    waiter = await visitors("waiter")
+    await waiter.sign_in(*await register_client(api, timezone=EVENT_ZONE.key))
+    page = await waiter.open("book")
+    await pick_day(page, event, day)
+    await expect(slot(page, "2:00 PM – 2:30 PM")).to_contain_text("Fully booked")
+    await page.get_by_role("button", name="Join the waitlist for 2:00 PM – 2:30 PM").click()
+    await expect(page.locator(".notice.success")).to_contain_text("You are number 1 on the waitlist")
+    await waiter.screenshot("joined-waitlist")
+    await page.get_by_role("link", name="See My Appointments").click()
+    await expect(page.locator("#waitlist li")).to_contain_text("number 1 in line")
+
+    await first.call("POST", f"/bookings/{taken['id']}/cancel")  # the place frees: held for the waiter
+    await expect(page.locator("main")).to_have_attribute("data-page", "appointments")
+    for _ in range(100):
+        await page.reload()
+        if await page.locator("#waitlist li", has_text="a place is held for you").count():
+            break
+        await asyncio.sleep(0.1)
+    await waiter.screenshot("offered")
+    await page.locator("#waitlist li").get_by_role("button", name="Book it").click()
+    await expect(page.locator(".notice.success")).to_contain_text("Booked")
+    await expect(page.locator("#upcoming li")).to_contain_text("2:00 PM – 2:30 PM")
+
+    # Another full slot, a place offered by mail: the link books it in a browser nobody signed in on.
+    half_past = local(day, 14, 30, EVENT_ZONE)
+    held = await first.call("POST", "/bookings", expect=201, json={"event_id": event["id"], "start": half_past.isoformat()})
+    mailed = api.as_user(system.token_for(Role.CLIENT, name="Mailed"))
+    body = {"event_id": event["id"], "start": half_past.isoformat(), "email": "mailed@test.example"}
+    await mailed.call("POST", "/waitlist", expect=201, json=body)
+    await first.call("POST", f"/bookings/{held['id']}/cancel")
+    (offer,) = await asyncio.to_thread(system.mail.wait_for, 1, 10, "mailed@test.example", "A place is free for you")
+    link = re.search(r"https?://\S+\?claim=\S+", offer.get_body(("plain",)).get_content()).group(0)
+    stranger = await visitors("link")
+    await stranger.page.goto(link)
+    await expect(stranger.page.locator(".notice.success")).to_contain_text("Booked")
+    await stranger.screenshot("claimed-by-link")
+    assert "claim=" not in stranger.page.url  # the token does not stay in the address bar
 
 
 async def test_a_slow_answer_for_an_earlier_day_does_not_replace_the_day_picked_since(api, system, visitors):

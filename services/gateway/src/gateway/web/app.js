@@ -18,6 +18,8 @@ const REASONS = {
   fully_booked: () => "Every timeslot on this date is booked. Please pick another date.",
   blackout: () => "This date is blacked out: no appointments can be booked on it.",
   started: () => "Every timeslot left on this date has already started. Please pick a later date.",
+  too_soon: () => "The timeslots left on this date start too soon to be booked. Please pick a later date.",
+  too_far: () => "This date is too far ahead to be booked yet. Please pick an earlier date.",
 };
 
 const SLOT_STATUS = {
@@ -219,14 +221,34 @@ async function book(root) {
     const list = h("ul", { class: "slots" }, slots.map((slot) => {
       const radio = h("input", { type: "radio", name: "slot", value: slot.start, disabled: slot.status !== "available" });
       radio.onchange = () => choose(slot);
+      const wait = slot.status === "full" && session.profile.role === "client"
+        ? h("button", { type: "button", class: "wait", "aria-label": `Join the waitlist for ${time.formatRange(slot.start, slot.end, zone)}` },
+          "Join the waitlist")
+        : null;
+      if (wait) wait.onclick = () => joinWaitlist(slot);
       return h("li", {}, h("label", { class: slot.status, "data-start": slot.start },
         radio, h("span", { class: "slot-time" }, time.formatRange(slot.start, slot.end, zone)),
-        h("span", { class: "slot-status" }, SLOT_STATUS[slot.status](slot))));
+        h("span", { class: "slot-status" }, SLOT_STATUS[slot.status](slot))), wait);
     }));
     slotsArea.replaceChildren(h("fieldset", { "data-date": availability.date },
       h("legend", {}, `Timeslots on ${time.formatDate(availability.date)}`),
       reason && h("p", { class: "notice info", id: "no-slots-reason", "data-reason": reason }, REASONS[reason](picker.current())),
       slots.length ? list : null));
+  }
+
+  async function joinWaitlist(slot) {
+    const when = `${time.formatDay(slot.start, zone)}, ${time.formatRange(slot.start, slot.end, zone)}`;
+    try {
+      const entry = await call("POST", "/waitlist", {
+        body: { event_id: picker.select.value, start: slot.start, email: session.profile.email || undefined },
+      });
+      show(box, "success", `You are number ${entry.position} on the waitlist for ${when}. When a place frees, it is held for `
+        + "you and we mail you a link to book it. ", h("a", { href: "#/appointments" }, "See My Appointments"));
+    } catch (error) {
+      if (error.code !== "slot_available") return fail(box, error);
+      show(box, "info", "A place just freed up at that time: you can book it now.");
+      await loadSlots();
+    }
   }
 
   function choose(slot) {
@@ -297,10 +319,44 @@ async function appointments(root) {
       }));
   };
   const mayCancel = role !== "professional";
+  const waiting = role === "client" ? await call("GET", "/waitlist") : { items: [] };
+  const place = (entry) => {
+    const when = `${time.formatDay(entry.start, zone)}, ${time.formatRange(entry.start, entry.end, zone)}`;
+    const state = entry.status === "waiting" ? `number ${entry.position ?? "?"} in line`
+      : entry.status === "offered" ? `a place is held for you until ${time.formatTime(entry.offer_expires_at, zone)}`
+      : entry.status;
+    const claim = entry.status === "offered" ? h("button", { type: "button", class: "primary" }, "Book it") : null;
+    if (claim) claim.onclick = async () => {
+      try {
+        await call("POST", `/waitlist/${entry.id}/claim`, { body: {} });
+        flash = { kind: "success", text: `Booked: ${when}.` };
+        render();
+      } catch (error) {
+        fail(box, error);
+      }
+    };
+    const active = entry.status === "waiting" || entry.status === "offered";
+    return h("li", { "data-waitlist": entry.id },
+      h("div", { class: "what" }, h("strong", {}, when), h("br"), `${entry.event_name}: ${state} `,
+        h("span", { class: `badge ${entry.status}` }, entry.status)),
+      claim,
+      active && confirmButton("Leave the waitlist", "Yes, leave it", `Leave the waitlist for ${when}`, async () => {
+        try {
+          await call("DELETE", `/waitlist/${entry.id}`);
+          flash = { kind: "success", text: `You left the waitlist for ${when}.` };
+          render();
+        } catch (error) {
+          fail(box, error);
+        }
+      }));
+  };
+  const places = waiting.items.filter((e) => ["waiting", "offered"].includes(e.status));
   root.append(
     h("section", { "aria-labelledby": "upcoming-title" }, h("h2", { id: "upcoming-title" }, "Upcoming"),
       upcoming.length ? h("ul", { class: "items", id: "upcoming" }, upcoming.map((b) => item(b, mayCancel)))
         : h("p", {}, "No upcoming appointments. ", role === "client" ? h("a", { href: "#/book" }, "Book one") : null)),
+    places.length ? h("section", { "aria-labelledby": "waitlist-title" }, h("h2", { id: "waitlist-title" }, "Waitlist"),
+      h("ul", { class: "items", id: "waitlist" }, places.map(place))) : null,
     h("section", { "aria-labelledby": "past-title" }, h("h2", { id: "past-title" }, "Past and cancelled"),
       past.length ? h("ul", { class: "items", id: "past" }, past.map((b) => item(b, false))) : h("p", {}, "None yet.")));
 }
@@ -540,8 +596,29 @@ function drawNav(role, page) {
 
 let rendering = 0;
 
+// A waitlist offer's link from its mail (/?claim=<place>&token=<token>): it books without signing in.
+async function claimFromLink() {
+  const query = new URLSearchParams(location.search);
+  const [place, token] = [query.get("claim"), query.get("token")];
+  if (!place || !token) return false;
+  history.replaceState(null, "", location.pathname + location.hash);
+  const box = h("div");
+  try {
+    const booking = await call("POST", `/waitlist/${encodeURIComponent(place)}/claim`, { body: { token } });
+    const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    show(box, "success", `Booked: ${time.formatDay(booking.start, zone)}, ${time.formatRange(booking.start, booking.end, zone)} `
+      + `(${zone}) with ${booking.professional.name}. A confirmation is on its way.`);
+  } catch (error) {
+    show(box, "error", error.code === "no_offer" ? "This offer has expired or was already used." : explain(error));
+  }
+  main.replaceChildren(h("h1", { tabindex: -1 }, "Your place from the waitlist"), box);
+  main.focus();
+  return true;
+}
+
 async function render() {
   const mine = ++rendering; // a newer navigation wins over a slower one still loading
+  if (mine === 1 && (await claimFromLink())) return;
   const wanted = location.hash.replace(/^#\/?/, "");
   if (session.token && !session.profile) {
     try {
