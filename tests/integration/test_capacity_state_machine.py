@@ -206,7 +206,7 @@ class CapacityHistory(RuleBasedStateMachine):
     @rule()
     def offers_are_made(self) -> None:
         """What the owner's watch does every few seconds: freed units of waited-for slots offered."""
-        self.h.run(self.parts.offers.make(self.event.id))
+        self.h.run(self.parts.offers.make(self.event.id, heal=True))
 
     @rule()
     def offers_run_out(self) -> None:

@@ -62,21 +62,27 @@ class Offers:
         self._uow = units_of_work
         self._store = store
 
-    async def make(self, event_id: UUID, slots: list[Slot] | None = None) -> int:
-        """Offer what is free in ``slots`` (None: every slot waited for) to their waitlists; then
-        record every offer the counters hold that the record does not yet (one made here, or one
-        whose recording failed before). Returns how many offers were recorded."""
-        known = await self._store.event(event_id)
-        if known is None:
-            return 0
-        if slots is None:
-            waited = await self._store.waited_for([event_id])
-            slots = [_slot(known, key) for key in waited.get(event_id, [])]
-        offer_seconds = known.data.waitlist_offer_minutes * 60
-        async with self._uow(shared_lock=event_id) as uow:  # after or before the owner's expiry of offers
+    async def make(self, event_id: UUID, slots: list[Slot] | None = None, heal: bool = False) -> int:
+        """Offer what is free in ``slots`` (None: every slot waited for) to their waitlists, and
+        record the offers made; ``heal``: every offer the counters hold that the record does not
+        yet (one whose recording failed before: the owner's watch heals). Returns how many offers
+        were recorded."""
+        async with self._uow(shared_lock=event_id) as uow:  # after or before any change of the event, and its expiry of offers
+            known = await self._store.event(event_id)  # read under the lock: the event as it stays meanwhile
+            if known is None:
+                return 0
+            if slots is None:
+                waited = await self._store.waited_for([event_id])
+                slots = [_slot(known, key) for key in waited.get(event_id, [])]
+            offer_seconds = known.data.waitlist_offer_minutes * 60
+            made = []
             for slot in slots:
-                await self._store.offer(known, slot, offer_seconds, random.random())
-            holds = {h.taken.booking_id: h for h in await self._store.holds(event_id) if h.offer}
+                if bookable(known, slot):  # a slot blacked out or out of the hours since is offered to nobody
+                    made += await self._store.offer(known, slot, offer_seconds, random.random())
+            if heal:
+                holds = {h.taken.booking_id: h for h in await self._store.holds(event_id) if h.offer}
+            else:
+                holds = {entry_id: h for entry_id in made if (h := await self._store.hold(event_id, entry_id)) is not None}
             if not holds:
                 return 0
             recorded = 0
@@ -98,8 +104,13 @@ class Offers:
         for event_id, keys in (await self._store.waited_for(event_ids)).items():
             known = await self._store.event(event_id)
             if known is not None:
-                made += await self.make(event_id, [_slot(known, key) for key in keys])
+                made += await self.make(event_id, [_slot(known, key) for key in keys], heal=True)
         return made
+
+
+def bookable(known: KnownEvent, slot: Slot) -> bool:
+    """Whether the event, as it is now, still has the slot and lets it be booked."""
+    return known.schedule.slot_starting_at(slot.start) == slot and not known.schedule.is_blocked(slot)
 
 
 def _slot(known: KnownEvent, key: str) -> Slot:
@@ -204,9 +215,12 @@ class WaitlistService:
             if entry.status != WaitlistStatus.OFFERED.value:
                 raise Problem(409, "no_offer", "No offer", f"Nothing is offered to this place ({entry.status}).")
             known = await self._store.event(entry.event_id)
-            held = next((h for h in await self._store.holds(entry.event_id) if h.taken.booking_id == entry.id), None)
-            if known is None or held is None or entry.offer_expires_at <= datetime.now(UTC):
+            held = await self._store.hold(entry.event_id, entry.id)
+            expired_already = entry.offer_expires_at is None or entry.offer_expires_at <= datetime.now(UTC)
+            if known is None or held is None or expired_already:
                 raise Problem(409, "no_offer", "No offer", "The offer has expired.")
+            if not bookable(known, Slot(entry.slot_start, entry.slot_end)) or entry.slot_start <= datetime.now(UTC):
+                raise Problem(409, "no_offer", "No offer", "That time can no longer be booked (blacked out, or begun).")
             professional = await self._store.professional(entry.event_id, held.taken.professional_id)
             booking = Booking(
                 id=entry.id, event_id=entry.event_id, event_name=entry.event_name, slot_start=entry.slot_start,

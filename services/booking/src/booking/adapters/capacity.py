@@ -389,6 +389,17 @@ class CapacityStore:
             held, expiry = await pipe.execute()
         return holds_in({"holds": held, "hold_expiry": {member: str(int(score)) for member, score in expiry}})
 
+    async def hold(self, event_id: UUID, booking_id: UUID) -> Hold | None:
+        """The one hold of ``booking_id`` (a booking's, or a waitlist place's offer), if any."""
+        keys = self.keys(event_id)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hget(keys.holds, str(booking_id))
+            pipe.zscore(keys.hold_expiry, str(booking_id))
+            held, expires = await pipe.execute()
+        if held is None:
+            return None
+        return holds_in({"holds": {str(booking_id): held}, "hold_expiry": {str(booking_id): str(int(expires or 0))}})[0]
+
     async def professional_usage(self, event_id: UUID, slot: Slot) -> dict[str, int]:
         """Units in use per professional in the slot (confirmed and held)."""
         raw = await self._redis.hget(self.keys(event_id).alloc, slot.key)
