@@ -14,11 +14,16 @@ from common.roles import Role
 from common.schedule import Slot, zone_named
 
 
-class BookingIn(BaseModel):
+class SlotRequest(BaseModel):
+    """A slot of an event asked for: by a booking, a reschedule of one, or a place on its waitlist."""
+
     model_config = ConfigDict(extra="forbid")
 
     event_id: UUID
     start: Instant
+
+
+class BookingIn(SlotRequest):
     email: EmailStr | None = None
 
 
@@ -28,18 +33,7 @@ class RescheduleIn(BaseModel):
     start: Instant  # the start of the slot to move to, in the booking's event
 
 
-class SlotRequest(BaseModel):
-    """A slot of an event asked for: by a booking, or by a reschedule of one."""
-
-    event_id: UUID
-    start: Instant
-
-
-class WaitlistIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    event_id: UUID
-    start: Instant  # the start of the full slot to wait for
+class WaitlistIn(SlotRequest):
     email: EmailStr | None = None  # where the offer goes (no address: the client sees it in My Appointments)
 
 

@@ -300,7 +300,7 @@ class BookingService:
         except Exception:
             log.exception("booking %s is committed; could not confirm its hold in Redis", booking_id)
 
-    async def bookable_slot(self, request: BookingIn | SlotRequest) -> tuple[KnownEvent, Slot]:
+    async def bookable_slot(self, request: SlotRequest) -> tuple[KnownEvent, Slot]:
         """The slot a booking (or a reschedule) asks for, checked against the event's definition and
         booking rules: a 4xx problem for one that cannot be booked now."""
         known = await self._store.current_event(request.event_id)

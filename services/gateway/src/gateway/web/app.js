@@ -221,19 +221,23 @@ async function book(root) {
     const list = h("ul", { class: "slots" }, slots.map((slot) => {
       const radio = h("input", { type: "radio", name: "slot", value: slot.start, disabled: slot.status !== "available" });
       radio.onchange = () => choose(slot);
-      const wait = slot.status === "full" && session.profile.role === "client"
-        ? h("button", { type: "button", class: "wait", "aria-label": `Join the waitlist for ${time.formatRange(slot.start, slot.end, zone)}` },
-          "Join the waitlist")
-        : null;
-      if (wait) wait.onclick = () => joinWaitlist(slot);
       return h("li", {}, h("label", { class: slot.status, "data-start": slot.start },
         radio, h("span", { class: "slot-time" }, time.formatRange(slot.start, slot.end, zone)),
-        h("span", { class: "slot-status" }, SLOT_STATUS[slot.status](slot))), wait);
+        h("span", { class: "slot-status" }, SLOT_STATUS[slot.status](slot))));
     }));
+    // One control for every full slot, after the list: the slots stay one stop for the keyboard.
+    const full = slots.filter((s) => s.status === "full");
+    let waitlist = null;
+    if (full.length && session.profile.role === "client") {
+      const which = h("select", {}, full.map((s) => h("option", { value: s.start }, time.formatRange(s.start, s.end, zone))));
+      const join = h("button", { type: "button" }, "Join the waitlist");
+      join.onclick = () => joinWaitlist(full.find((s) => s.start === which.value));
+      waitlist = h("div", { class: "waitlist" }, field("Fully booked at the time you want? Wait for a place", which), join);
+    }
     slotsArea.replaceChildren(h("fieldset", { "data-date": availability.date },
       h("legend", {}, `Timeslots on ${time.formatDate(availability.date)}`),
       reason && h("p", { class: "notice info", id: "no-slots-reason", "data-reason": reason }, REASONS[reason](picker.current())),
-      slots.length ? list : null));
+      slots.length ? list : null, waitlist));
   }
 
   async function joinWaitlist(slot) {
