@@ -70,6 +70,16 @@ def unavailable(known: KnownEvent, slot: Slot, full: Full) -> Problem:
     return slot_unavailable(slot, open_slots)
 
 
+def assigned_to(pro: Person) -> dict:
+    """A booking's columns that name its professional."""
+    return {
+        "professional_id": pro.id,
+        "professional_name": pro.name,
+        "professional_email": pro.email,
+        "professional_timezone": pro.timezone,
+    }
+
+
 def new_booking(
     booking_id: UUID,
     client: Identity,
@@ -82,7 +92,6 @@ def new_booking(
     request_fingerprint: str,
 ) -> Booking:
     """A new confirmed booking holding ``taken``."""
-    pro = taken.professional
     return Booking(
         id=booking_id,
         event_id=known.data.id,
@@ -94,10 +103,7 @@ def new_booking(
         client_name=client.name,
         client_email=request.email,
         client_timezone=client.timezone,
-        professional_id=pro.id,
-        professional_name=pro.name,
-        professional_email=pro.email,
-        professional_timezone=pro.timezone,
+        **assigned_to(taken.professional),
         unit=taken.unit,
         assignment=assignment,
         idempotency_key=key,
@@ -109,16 +115,12 @@ def new_booking(
 
 def moved_booking(booking: Booking, known: KnownEvent, slot: Slot, taken: Taken, assignment: dict) -> Booking:
     """``booking`` confirmed at ``slot``, holding ``taken``; its reminder moved with it."""
-    pro = taken.professional
     return replace(
         booking,
         slot_start=slot.start,
         slot_end=slot.end,
         status=BookingStatus.CONFIRMED.value,
-        professional_id=pro.id,
-        professional_name=pro.name,
-        professional_email=pro.email,
-        professional_timezone=pro.timezone,
+        **assigned_to(taken.professional),
         unit=taken.unit,
         assignment=assignment,
         sequence=booking.sequence + 1,

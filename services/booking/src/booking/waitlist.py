@@ -26,7 +26,7 @@ from booking.adapters.repository import BookingUnitOfWork
 from booking.api import WaitlistIn, entry_out
 from booking.domain import Booking, WaitlistEntry, reminder_due
 from booking.metrics import BOOKINGS_CONFIRMED
-from booking.service import BookingService, booking_data
+from booking.service import BookingService, assigned_to, booking_data
 from common.auth import Identity, unauthorized
 from common.claim_links import claimed_entry
 from common.contracts import BookingData, BookingStatus, Person, WaitlistEntryData, WaitlistStatus
@@ -226,8 +226,7 @@ class WaitlistService:
                 id=entry.id, event_id=entry.event_id, event_name=entry.event_name, slot_start=entry.slot_start,
                 slot_end=entry.slot_end, status=BookingStatus.CONFIRMED.value, client_id=entry.client_id,
                 client_name=entry.client_name, client_email=entry.client_email, client_timezone=entry.client_timezone,
-                professional_id=professional.id, professional_name=professional.name, professional_email=professional.email,
-                professional_timezone=professional.timezone, unit=held.taken.unit, assignment={"waitlist": str(entry.id)},
+                **assigned_to(professional), unit=held.taken.unit, assignment={"waitlist": str(entry.id)},
                 idempotency_key=None, request_fingerprint="", sequence=1,
                 reminder_at=reminder_due(entry.slot_start, known.data.reminder_hours, datetime.now(UTC)),
             )  # fmt: skip

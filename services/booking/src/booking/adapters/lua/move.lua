@@ -24,15 +24,7 @@ if already then -- moved by an earlier attempt whose answer was lost: where it i
   return {1, already, tonumber(already_unit), redis.call('HGET', KEYS[5], already) or '{}', '{}'}
 end
 
-local function full()
-  local fields = {}
-  for each in string.gmatch(ARGV[10], '[^,]+') do fields[#fields + 1] = each end
-  if #fields == 0 then return {0, ''} end
-  local remaining = redis.call('HMGET', KEYS[3], unpack(fields))
-  local out = {}
-  for i = 1, #fields do out[i] = remaining[i] or '0' end
-  return {0, table.concat(out, ',')}
-end
+local function full() return nobody_has_room(KEYS[3], ARGV[10]) end
 if waiting_for(KEYS[7], new_slot) > 0 then return full() end
 
 -- Its unit in the old slot, given back first (inside this step nobody sees it free), so that a

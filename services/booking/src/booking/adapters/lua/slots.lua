@@ -97,6 +97,18 @@ local function save_slot(alloc_key, capacity_key, remaining_key, slot, alloc)
 end
 
 
+-- A refusal's answer: {0, "remaining,remaining,..."} of the event day's slots (comma-separated in
+-- ``day_slots``), so the caller can offer the nearest open ones without another round trip.
+local function nobody_has_room(remaining_key, day_slots)
+  local fields = {}
+  for each in string.gmatch(day_slots, '[^,]+') do fields[#fields + 1] = each end
+  if #fields == 0 then return {0, ''} end
+  local remaining = redis.call('HMGET', remaining_key, unpack(fields))
+  local out = {}
+  for i = 1, #fields do out[i] = remaining[i] or '0' end
+  return {0, table.concat(out, ',')}
+end
+
 -- How many wait for a unit of the slot (the length of its waitlist).
 local function waiting_for(waiting_key, slot)
   local raw = redis.call('HGET', waiting_key, slot)

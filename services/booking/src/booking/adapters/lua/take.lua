@@ -42,15 +42,7 @@ if ARGV[10] ~= '0' then
   local wait = admit({KEYS[9]}, {tonumber(ARGV[10])}, now, tonumber(ARGV[11]), booking)
   if wait > 0 then return {-4, wait} end
 end
-local function full()
-  local fields = {}
-  for each in string.gmatch(ARGV[9], '[^,]+') do fields[#fields + 1] = each end
-  if #fields == 0 then return {0, ''} end
-  local remaining = redis.call('HMGET', KEYS[3], unpack(fields))
-  local out = {}
-  for i = 1, #fields do out[i] = remaining[i] or '0' end
-  return {0, table.concat(out, ',')}
-end
+local function full() return nobody_has_room(KEYS[3], ARGV[9]) end
 
 if waiting_for(KEYS[10], slot) > 0 then return full() end
 local raw = redis.call('HGET', KEYS[2], slot)
