@@ -109,8 +109,9 @@ class Offers:
 
 
 def bookable(known: KnownEvent, slot: Slot) -> bool:
-    """Whether the event, as it is now, still has the slot and lets it be booked."""
-    return known.schedule.slot_starting_at(slot.start) == slot and not known.schedule.is_blocked(slot)
+    """Whether the event, as it is now, still has the slot and lets it be booked (not begun)."""
+    schedule = known.schedule
+    return slot.start > datetime.now(UTC) and schedule.slot_starting_at(slot.start) == slot and not schedule.is_blocked(slot)
 
 
 def _slot(known: KnownEvent, key: str) -> Slot:
@@ -219,7 +220,7 @@ class WaitlistService:
             expired_already = entry.offer_expires_at is None or entry.offer_expires_at <= datetime.now(UTC)
             if known is None or held is None or expired_already:
                 raise Problem(409, "no_offer", "No offer", "The offer has expired.")
-            if not bookable(known, Slot(entry.slot_start, entry.slot_end)) or entry.slot_start <= datetime.now(UTC):
+            if not bookable(known, Slot(entry.slot_start, entry.slot_end)):
                 raise Problem(409, "no_offer", "No offer", "That time can no longer be booked (blacked out, or begun).")
             professional = await self._store.professional(entry.event_id, held.taken.professional_id)
             booking = Booking(
