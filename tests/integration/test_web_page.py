@@ -259,6 +259,26 @@ async def test_a_client_waits_for_a_full_slot_and_books_the_place_offered_and_a_
     assert "claim=" not in stranger.page.url  # the token does not stay in the address bar
 
 
+async def test_a_client_moves_an_appointment_to_another_time_from_my_appointments(api, system, visitors):
+    event, _, day = await event_with_shift(api, system, hours=(11, 13), capacity=1, name="Dr. Move")
+    email, password = await register_client(api, timezone=EVENT_ZONE.key)
+    me = await api.sign_in(email, password)
+    eleven = local(day, 11, 0, EVENT_ZONE).isoformat()
+    booking = await me.call("POST", "/bookings", expect=201, json={"event_id": event["id"], "start": eleven})
+    client = await visitors("mover")
+    await client.sign_in(email, password)
+    page = await client.open("appointments")
+    upcoming = page.locator("#upcoming li")
+    await expect(upcoming).to_contain_text("11:00 AM – 11:30 AM")
+    await upcoming.get_by_role("button", name=re.compile("^Move appointment")).click()
+    await upcoming.get_by_label("New time").select_option(label="12:30 PM – 1:00 PM")
+    await client.screenshot("moving")
+    await upcoming.get_by_role("button", name="Move here").click()
+    await expect(page.locator(".notice.success")).to_contain_text("Moved your appointment")
+    await expect(page.locator("#upcoming li")).to_contain_text("12:30 PM – 1:00 PM")
+    assert (await me.call("GET", f"/bookings/{booking['id']}"))["start"] == local(day, 12, 30, EVENT_ZONE).isoformat()
+
+
 async def test_a_slow_answer_for_an_earlier_day_does_not_replace_the_day_picked_since(api, system, visitors):
     """A client picks a day, then another before the first day's slots arrive: the page shows the
     second day's, whichever answer comes last."""

@@ -304,6 +304,50 @@ async function appointments(root) {
   const upcoming = bookings.filter((b) => b.status !== "cancelled" && Date.parse(b.end) > now);
   const past = bookings.filter((b) => !upcoming.includes(b)).reverse();
 
+  // Move an appointment: a date, that day's open times, one click; the old time is given up only
+  // when the new one is had (one atomic step on the server).
+  const moveControl = (b, when) => {
+    const wrap = h("div", { class: "actions" });
+    const start = h("button", { type: "button", "aria-label": `Move appointment on ${when}` }, "Move");
+    start.onclick = () => {
+      const day = h("input", { type: "date", value: time.wallClock(b.start, zone).date });
+      const times = h("select", {});
+      const move = h("button", { type: "button", class: "primary" }, "Move here");
+      const key = idempotencyKey(); // a retried move moves once
+      const load = async () => {
+        try {
+          const answer = await call("GET", "/availability", { query: { event_id: b.event_id, date: day.value, tz: zone } });
+          const open = answer.slots.filter((s) => s.status === "available" && s.start !== b.start);
+          times.replaceChildren(...open.map((s) => h("option", { value: s.start }, time.formatRange(s.start, s.end, zone))));
+          move.disabled = !open.length;
+        } catch (error) {
+          fail(box, error);
+        }
+      };
+      day.onchange = load;
+      move.onclick = async () => {
+        move.disabled = true;
+        try {
+          const moved = await call("POST", `/bookings/${b.id}/reschedule`, {
+            body: { start: times.value }, headers: { "Idempotency-Key": key },
+          });
+          flash = { kind: "success",
+            text: `Moved your appointment to ${time.formatDay(moved.start, zone)}, ${time.formatRange(moved.start, moved.end, zone)}.` };
+          render();
+        } catch (error) {
+          if (error.code !== "slot_unavailable") return fail(box, error);
+          show(box, "error", "That time was just taken. Please pick another one: the list is up to date.");
+          await load();
+        }
+      };
+      wrap.replaceChildren(field("New date", day), field("New time", times), move);
+      load();
+      day.focus();
+    };
+    wrap.append(start);
+    return wrap;
+  };
+
   const item = (b, canCancel) => {
     const when = `${time.formatDay(b.start, zone)}, ${time.formatRange(b.start, b.end, zone)}`;
     const who = role === "client" ? `with ${b.professional.name}`
@@ -312,6 +356,7 @@ async function appointments(root) {
     return h("li", { "data-booking": b.id },
       h("div", { class: "what" }, h("strong", {}, when), h("br"), `${b.event_name}, ${who} `,
         h("span", { class: `badge ${b.status}` }, b.status.replace("_", " "))),
+      canCancel && moveControl(b, when),
       canCancel && confirmButton("Cancel appointment", "Yes, cancel it", `Cancel appointment on ${when}`, async () => {
         try {
           await call("POST", `/bookings/${b.id}/cancel`);
