@@ -163,6 +163,10 @@ async def test_a_cancelled_shift_moves_its_bookings_or_flags_them_when_nobody_is
     assert now["professional"]["id"] == other["id"] and now["status"] == "confirmed"
     moved_mail = system.mail.wait_for(1, to=email, timeout=10, subject="Your appointment has a new professional")
     assert other["name"] in moved_mail[0].get_body(("plain",)).get_content()
+    lost = next(p["email"] for p in pros if p["id"] == first)
+    (given_away,) = system.mail.wait_for(1, to=lost, timeout=10, subject="Appointment given to another professional")
+    methods = [part.get_param("method") for part in given_away.walk() if part.get_content_type() == "text/calendar"]
+    assert methods == ["CANCEL"]  # their calendar entry goes
 
     await admin.call("DELETE", f"/shifts/{shift_of[other['id']]}")
     for _ in range(200):

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
-from common.contracts import BookingData, BookingStatus, Person, RescheduledBookingData
+from common.contracts import BookingData, BookingStatus, MovedBookingData, Person, RescheduledBookingData
 from common.events import BookingCancelled, BookingConfirmed, BookingNeedsReschedule, BookingReassigned, BookingRescheduled
 from common.roles import Role
 from notifier.domain import Letterhead, notices_for
@@ -43,9 +43,11 @@ def test_a_client_who_gave_no_address_gets_no_mail_and_the_professional_still_do
 
 def test_a_cancel_or_a_lost_slot_removes_the_calendar_entry_and_a_reassignment_does_not():
     data = booking()
-    for event, cancels in ((BookingCancelled, True), (BookingNeedsReschedule, True), (BookingReassigned, False)):
+    for event, cancels in ((BookingCancelled, True), (BookingNeedsReschedule, True)):
         notices = notices_for(event.of(data.id, 2, data))
         assert {n.cancels_the_appointment for n in notices} == {cancels}, event.routing_key
+    taken_over = MovedBookingData(**booking().model_dump(), previous_professional=Person(id=uuid.uuid4(), name="Gone"))
+    assert {n.cancels_the_appointment for n in notices_for(BookingReassigned.of(data.id, 2, taken_over))} == {False}
 
 
 def moved(data: BookingData, by_hours: int, to: Person | None = None) -> RescheduledBookingData:
@@ -75,6 +77,21 @@ def test_a_reschedule_to_another_professional_cancels_the_entry_of_the_one_who_l
     assert lost.subject == "Appointment moved to another professional"
     assert (lost.start, lost.end) == (before.start, before.end)  # the entry it cancels is the old one
     assert (gained.start, client.start) == (data.start, data.start)
+
+
+def test_a_reassignment_cancels_the_entry_of_the_professional_who_lost_it_at_the_same_time():
+    before = booking()
+    other = Person(id=uuid.uuid4(), name="Dr. Ade", email="ade@test.example", timezone="Europe/Lagos")
+    data = MovedBookingData(**before.model_dump() | {"professional": other}, previous_professional=before.professional)
+    client, gained, lost = notices_for(BookingReassigned.of(data.id, 2, data))
+    assert (client.subject, client.cancels_the_appointment) == ("Your appointment has a new professional", False)
+    assert (gained.reader, gained.subject, gained.cancels_the_appointment) == (other, "New appointment", False)
+    assert (lost.reader, lost.subject, lost.cancels_the_appointment) == (
+        before.professional,
+        "Appointment given to another professional",
+        True,
+    )
+    assert (lost.start, lost.end) == (before.start, before.end)
 
 
 def test_message_ids_and_invite_uids_end_in_a_full_domain_the_sender_s_unless_one_is_given():

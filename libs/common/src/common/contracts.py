@@ -171,12 +171,17 @@ class BookingData(Contract):
     reminder_at: datetime | None = None
 
 
-class RescheduledBookingData(BookingData):
+class MovedBookingData(BookingData):
+    """``booking.reassigned``: the booking as it is now, and the professional who had it."""
+
+    previous_professional: Person
+
+
+class RescheduledBookingData(MovedBookingData):
     """``booking.rescheduled``: the booking as it is now, and where and with whom it was before."""
 
     previous_start: datetime
     previous_end: datetime
-    previous_professional: Person
 
 
 class WaitlistStatus(StrEnum):

@@ -17,6 +17,7 @@ from common.contracts import (
     BlackoutChangeData,
     BookingData,
     EventData,
+    MovedBookingData,
     Person,
     RescheduledBookingData,
     ShiftData,
@@ -142,6 +143,7 @@ class BookingCancelled(BookingEvent):
 
 class BookingReassigned(BookingEvent):
     routing_key = "booking.reassigned"
+    payload = MovedBookingData
 
 
 class BookingNeedsReschedule(BookingEvent):

@@ -37,7 +37,7 @@ from booking.domain import Beyond, Booking, Coverage, beyond_capacity
 from booking.metrics import AUDIT_FINDINGS, EVENT_REBUILDS, HOLDS_EXPIRED
 from booking.service import booking_data
 from booking.waitlist import Offers, entry_data, expired_entry
-from common.contracts import BookingStatus, EventData, ShiftData, WaitlistStatus
+from common.contracts import BookingStatus, EventData, MovedBookingData, ShiftData, WaitlistStatus
 from common.counters import KnownEvent
 from common.events import BookingNeedsReschedule, BookingReassigned, Event, WaitlistExpired
 from common.schedule import Schedule, Slot
@@ -428,6 +428,7 @@ class CapacityOwner:
                 await uow.record.save(row)  # one unit per row at a time: the unique index sees each move alone
                 continue
             row.sequence += 1
+            had_it = booking_data(row).professional
             if placed is not None:
                 pro = placed.professional
                 row.professional_id, row.professional_name = pro.id, pro.name
@@ -448,7 +449,10 @@ class CapacityOwner:
                 report.flagged += 1
                 AUDIT_FINDINGS.labels("flagged").inc()
             await uow.record.save(row)  # one unit per row at a time: the unique index sees each move alone
-            uow.publish(kind.of(row.id, row.sequence, booking_data(row, reason)))
+            data = booking_data(row, reason)
+            if kind is BookingReassigned:  # the professional who lost it is told too (their calendar entry cancelled)
+                data = MovedBookingData(**data.model_dump(), previous_professional=had_it)
+            uow.publish(kind.of(row.id, row.sequence, data))
             log.info("%s %s (%s)", kind.routing_key, row.id, reason)
         return report
 

@@ -6,13 +6,14 @@ from datetime import datetime
 from email.utils import parseaddr
 from uuid import NAMESPACE_URL, UUID, uuid5
 
-from common.contracts import BookingData, Person, RescheduledBookingData, WaitlistEntryData
+from common.contracts import BookingData, MovedBookingData, Person, RescheduledBookingData, WaitlistEntryData
 from common.events import BookingEvent
 from common.roles import Role
 from common.schedule import zone_named
 
 MOVED_AWAY = "booking.rescheduled.away"  # to the professional a reschedule took the booking from
 MOVED_HERE = "booking.rescheduled.here"  # to the professional it gave the booking to
+REASSIGNED_AWAY = "booking.reassigned.away"  # to the professional a reassignment took the booking from
 REMINDER = "booking.reminder"  # not an event's: the notifier's own, reminder_at before the start
 
 SUBJECTS = {
@@ -28,12 +29,13 @@ SUBJECTS = {
     ("booking.rescheduled", Role.PROFESSIONAL): "Appointment moved",
     (MOVED_AWAY, Role.PROFESSIONAL): "Appointment moved to another professional",
     (MOVED_HERE, Role.PROFESSIONAL): "New appointment",
+    (REASSIGNED_AWAY, Role.PROFESSIONAL): "Appointment given to another professional",
     (REMINDER, Role.CLIENT): "Reminder: your appointment",
     (REMINDER, Role.PROFESSIONAL): "Reminder: appointment",
     ("waitlist.offered", Role.CLIENT): "A place is free for you",
     ("waitlist.expired", Role.CLIENT): "Your offer has expired",
 }
-CANCELLING = {"booking.cancelled", "booking.needs_reschedule", MOVED_AWAY}
+CANCELLING = {"booking.cancelled", "booking.needs_reschedule", MOVED_AWAY, REASSIGNED_AWAY}
 
 
 @dataclass(frozen=True)
@@ -89,17 +91,21 @@ class Notice:
 
 
 def notices_for(event: BookingEvent) -> list[Notice]:
-    """A mail to the client (when they gave an address) and to the professional; a reschedule that
-    changed the professional tells the one who lost the booking (their entry cancelled) and the
-    one who gained it (a new entry)."""
+    """A mail to the client (when they gave an address) and to the professional; a reschedule or
+    a reassignment that changed the professional tells the one who lost the booking (their entry,
+    at its old time, cancelled), and a reschedule the one who gained it as a new appointment."""
     booking, kind = event.data, event.routing_key
     readers = [(kind, Role.CLIENT, booking.client), (kind, Role.PROFESSIONAL, booking.professional)]
     notices = [Notice(k, role, reader, booking, booking.start, booking.end) for k, role, reader in readers if reader.email]
-    if isinstance(booking, RescheduledBookingData) and booking.previous_professional.id != booking.professional.id:
+    if not isinstance(booking, MovedBookingData) or booking.previous_professional.id == booking.professional.id:
+        return notices
+    lost = booking.previous_professional
+    if isinstance(booking, RescheduledBookingData):
         notices = [n if n.role is Role.CLIENT else replace(n, kind=MOVED_HERE) for n in notices]
-        if (lost := booking.previous_professional).email:
-            notices.append(Notice(MOVED_AWAY, Role.PROFESSIONAL, lost, booking, booking.previous_start, booking.previous_end))
-    return notices
+        away = Notice(MOVED_AWAY, Role.PROFESSIONAL, lost, booking, booking.previous_start, booking.previous_end)
+    else:
+        away = Notice(REASSIGNED_AWAY, Role.PROFESSIONAL, lost, booking, booking.start, booking.end)
+    return notices + ([away] if lost.email else [])
 
 
 def waitlist_notices(entry: WaitlistEntryData, kind: str, claim_link: str | None) -> list[Notice]:
