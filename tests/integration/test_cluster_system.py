@@ -59,7 +59,8 @@ async def test_a_master_restarted_empty_is_rebuilt_alone_and_clients_see_what_th
                 "POST", "/bookings", expect=201, json={"event_id": event["id"], "start": local(day, 9, 0, UTC).isoformat()}
             )
         query = {"date": day.isoformat()}
-        seen = [await api.call("GET", "/availability", params={"event_id": e["id"], **query}) for e in events]
+        # What clients see once each booking shows (an answer may lag the counters by up to 200 ms).
+        seen = [await wait_for_availability(api, e["id"], day, lambda b: b["slots"][0]["remaining"] == 1) for e in events]
 
         redis = RedisCluster.from_url(on_cluster.settings.redis_url, decode_responses=True)
         try:
