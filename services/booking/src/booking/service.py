@@ -343,13 +343,7 @@ class BookingService:
         if who.role is Role.PROFESSIONAL:
             raise not_found("booking")  # professionals see their appointments but do not cancel them
         async with self._uow() as uow:
-            found = await uow.record.booking(booking_id, who)
-            if found is None:
-                raise not_found("booking")
-            # In the event's order (after or before a capacity change), then the row itself, read afresh.
-            await uow.record.lock_event(found.event_id, exclusive=False)
-            booking = await uow.record.booking(booking_id, who, lock=True)
-            assert booking is not None  # bookings are never deleted
+            booking = await self._locked(uow, booking_id, who)
             if booking.status == BookingStatus.CANCELLED.value:
                 return booking_data(booking)  # cancelling twice is harmless
             if booking.status == BookingStatus.CONFIRMED.value:  # it held a unit: give it back once the cancel is durable
@@ -362,6 +356,18 @@ class BookingService:
             data = booking_data(booking, reason)
             uow.publish(BookingCancelled.of(booking.id, booking.sequence, data))
         return data
+
+    @staticmethod
+    async def _locked(uow: BookingUnitOfWork, booking_id: UUID, who: Identity) -> Booking:
+        """The booking ``who`` may see, locked for this transaction: in the event's order first (after
+        or before a capacity change, by its shared lock), then the row itself, read afresh."""
+        found = await uow.record.booking(booking_id, who)
+        if found is None:
+            raise not_found("booking")  # someone else's booking is as good as absent
+        await uow.record.lock_event(found.event_id, exclusive=False)
+        booking = await uow.record.booking(booking_id, who, lock=True)
+        assert booking is not None  # bookings are never deleted
+        return booking
 
     async def reschedule(
         self, who: Identity, booking_id: UUID, request: RescheduleIn, idempotency_key: str | None
@@ -384,12 +390,7 @@ class BookingService:
 
     async def _reschedule(self, who: Identity, booking_id: UUID, request: RescheduleIn, key: str | None, fp: str) -> BookingData:
         async with self._uow() as uow:
-            found = await uow.record.booking(booking_id, who)
-            if found is None:
-                raise not_found("booking")
-            await uow.record.lock_event(found.event_id, exclusive=False)
-            booking = await uow.record.booking(booking_id, who, lock=True)
-            assert booking is not None  # bookings are never deleted
+            booking = await self._locked(uow, booking_id, who)
             if key is not None and (earlier := await uow.record.reschedule_for_key(booking.id, key)) is not None:
                 if earlier != fp:
                     raise key_reused()
