@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from pydantic import BaseModel, ValidationError
 
 from common.errors import try_again
-from common.problems import Problem
+from common.problems import Problem, header_value
 from common.roles import Role
 
 log = logging.getLogger(__name__)
@@ -274,7 +274,7 @@ _IDENTITY = web.RequestKey("identity", Identity | None)
 async def identity_middleware(request: web.Request, handler):
     """Attach the caller's identity when a bearer token is presented, with their profile as it is
     now where the service keeps up with profiles; reject a bad token."""
-    header = request.headers.get("Authorization")
+    header = header_value(request, "Authorization", 8192)
     identity = None
     if header:
         scheme, _, token = header.partition(" ")

@@ -21,8 +21,8 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from common.auth import Identity, current_identity, require_identity
-from common.errors import Problem, not_found
-from common.problems import parse_body, parse_query
+from common.errors import not_found
+from common.problems import header_value, parse_body, parse_query
 from common.roles import Role
 
 B = TypeVar("B")
@@ -31,14 +31,11 @@ Q = TypeVar("Q")
 
 @dataclass(frozen=True)
 class Header:
-    """A request header an endpoint reads; optional, at most ``max_length`` characters."""
+    """A request header an endpoint reads; optional, 1 to ``max_length`` visible ASCII characters
+    (``common.problems.header_value``)."""
 
     name: str
     max_length: int = 200
-
-    @property
-    def code(self) -> str:
-        return "invalid_" + self.name.lower().replace("-", "_")
 
 
 @dataclass(slots=True)
@@ -80,12 +77,7 @@ class Endpoint:
 
     async def serve(self, request: web.Request) -> web.StreamResponse:
         who = require_identity(request, *self.roles) if self.roles else current_identity(request)
-        headers: dict[str, str | None] = {}
-        for header in self.headers:
-            value = request.headers.get(header.name)
-            if value is not None and not 1 <= len(value) <= header.max_length:
-                raise Problem(400, header.code, f"Invalid {header.name}", f"Use 1 to {header.max_length} characters.")
-            headers[header.name] = value
+        headers = {header.name: header_value(request, header.name, header.max_length) for header in self.headers}
         ids = {}
         for name in self.path_ids:
             try:

@@ -2,6 +2,7 @@
 
 import json
 import logging
+import re
 from typing import TypeVar
 
 from aiohttp import web
@@ -52,6 +53,21 @@ def parse_query(request: web.Request, model: type[M]) -> M:
         return model.model_validate(dict(request.query))
     except ValidationError as exc:
         raise _validation_problem(exc, "query") from exc
+
+
+def header_value(request: web.Request, name: str, max_length: int = 200) -> str | None:
+    """A request header as text, or None when absent. A value that is not 1 to ``max_length``
+    visible ASCII characters is a 400 ``invalid_<name>``: every header we read is a token, and a
+    byte that is not ASCII (aiohttp hands a byte that is not UTF-8 on as a lone surrogate, which
+    no encoder downstream accepts) must be refused here, not fail later as a 500."""
+    value = request.headers.get(name)
+    if value is not None and not (1 <= len(value) <= max_length and _VISIBLE_ASCII.fullmatch(value)):
+        code = "invalid_" + name.lower().replace("-", "_")
+        raise Problem(400, code, f"Invalid {name}", f"Use 1 to {max_length} visible ASCII characters.")
+    return value
+
+
+_VISIBLE_ASCII = re.compile(r"[\x20-\x7e\t]+")
 
 
 def parse_path_uuid(request: web.Request, name: str, what: str):

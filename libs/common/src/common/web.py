@@ -24,12 +24,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from common.auth import PROFILES, TOKEN_VERIFIER, PublishedKeys, TokenVerifier, UserKeys, identity_middleware
 from common.db import create_engine, create_pool, session_factory
 from common.endpoints import Endpoints
+from common.errors import Problem
 from common.logging import configure_logging, correlation_id, new_correlation_id
 from common.messaging import RETRY_DELAYS, Broker, Subscriptions
 from common.metrics import measure_middleware, serve_metrics
 from common.openapi import document
 from common.outbox import ConnectionOutboxRows, Outbox, OutboxRelay, SessionOutboxRows
-from common.problems import problem_middleware
+from common.problems import header_value, problem_middleware, problem_response
 from common.profiles import Profiles
 from common.settings import ServiceSettings
 from common.tracing import configure_tracing
@@ -58,7 +59,10 @@ CORRELATION_HEADER = "X-Correlation-ID"
 
 @web.middleware
 async def correlation_middleware(request: web.Request, handler):
-    value = request.headers.get(CORRELATION_HEADER) or new_correlation_id()
+    try:
+        value = header_value(request, CORRELATION_HEADER, 1000) or new_correlation_id()
+    except Problem as problem:  # outside the problem middleware: it is logged with this id
+        return problem_response(problem, request.path)
     token = correlation_id.set(value[:64])
     try:
         response = await handler(request)
