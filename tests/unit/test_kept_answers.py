@@ -99,7 +99,7 @@ class FakeStore:
         self.proceed = asyncio.Event()
         self.announcements: asyncio.Queue[CounterChange | None] = asyncio.Queue()
 
-    async def day_counts(self, event_id, day, zone):
+    async def days_counts(self, event_id, days, zone):
         from availability.adapters.counters import DayCounts
         from common.contracts import EventData
         from common.counters import KnownEvent
@@ -115,8 +115,11 @@ class FakeStore:
             }
         )  # fmt: skip
         schedule = data.schedule()
-        slots = schedule.slots_on_local_day(day, schedule.zone)
-        return DayCounts(KnownEvent(1, data, schedule), slots, [3] * len(slots), [self.remaining] * len(slots))
+        counted = []
+        for day in days:
+            slots = schedule.slots_on_local_day(day, schedule.zone)
+            counted.append(DayCounts(KnownEvent(1, data, schedule), slots, [3] * len(slots), [self.remaining] * len(slots)))
+        return counted
 
     async def is_built(self) -> bool:
         return True

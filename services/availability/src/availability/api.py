@@ -3,14 +3,16 @@ and the answer built from a day's counters (the benchmark baseline answers with 
 
 from datetime import UTC, date, datetime
 from functools import lru_cache
+from typing import Annotated
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, field_validator
 
-from availability.domain import day_frame, day_view
+from availability.adapters.counters import DayCounts
+from availability.domain import day_frame, day_view, days_of_month, summary
 from common.contracts import Day, EventData
-from common.schedule import Schedule, zone_named
+from common.schedule import Schedule, supported_day, zone_named
 
 
 class AvailabilityQuery(BaseModel):
@@ -18,6 +20,34 @@ class AvailabilityQuery(BaseModel):
 
     event_id: UUID
     date: Day
+    tz: str | None = None
+
+    _zone = field_validator("tz")(lambda cls, v: v if v is None else zone_named(v).key)
+
+
+def first_of_month(month: str) -> date:
+    """The first day of a ``YYYY-MM`` month."""
+    year, _, number = month.partition("-")
+    return date(int(year), int(number), 1)
+
+
+def _supported_month(month: str) -> str:
+    try:
+        supported_day(first_of_month(month))
+    except ValueError:
+        raise ValueError("a month runs from 01 to 12, between 1970-01 and 2999-12") from None
+    return month
+
+
+Month = Annotated[str, StringConstraints(pattern=r"^\d{4}-\d{2}$"), AfterValidator(_supported_month)]
+"""A calendar month, written ``YYYY-MM``."""
+
+
+class MonthQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    event_id: UUID
+    month: Month
     tz: str | None = None
 
     _zone = field_validator("tz")(lambda cls, v: v if v is None else zone_named(v).key)
@@ -36,6 +66,20 @@ class AvailabilityOut(BaseModel):
     timezone: str
     slots: list[SlotOut]
     reason: str | None  # no_event | no_shifts | fully_booked | blackout | too_soon | too_far, when nothing is available
+
+
+class DaySummaryOut(BaseModel):
+    date: date
+    available: bool  # a slot of the day can be booked now
+    remaining: int  # units of those slots
+    reason: str | None  # as the day's answer gives it, when nothing is available
+
+
+class MonthOut(BaseModel):
+    event_id: UUID
+    month: str  # YYYY-MM
+    timezone: str
+    days: list[DaySummaryOut]
 
 
 @lru_cache(maxsize=4096)
@@ -67,3 +111,22 @@ def day_answer(
         ],
         "reason": view.reason.value if view.reason else None,
     }
+
+
+def month_answer(event: EventData, first: date, zone: ZoneInfo, days: list[DayCounts]) -> dict:
+    """The month as a month view shows it: each day summed up from its counters as its own answer
+    would show it now."""
+    now = datetime.now(UTC)
+    out = []
+    for day, counts in zip(days_of_month(first), days, strict=True):
+        frame = day_frame(counts.event.schedule, day, zone)
+        seen = summary(day_view(frame, counts.capacity, counts.remaining, event, now))
+        out.append(
+            {
+                "date": day.isoformat(),
+                "available": seen.available,
+                "remaining": seen.remaining,
+                "reason": seen.reason.value if seen.reason else None,
+            }
+        )
+    return {"event_id": str(event.id), "month": first.strftime("%Y-%m"), "timezone": zone.key, "days": out}

@@ -3,7 +3,7 @@ answers may be served again without reading the counters. Pure."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from functools import lru_cache
 from typing import Generic, TypeVar
@@ -71,6 +71,26 @@ def day_view(frame: DayFrame, capacity: Sequence[int], remaining: Sequence[int],
             left = max(left, 0)  # a shift shrunk under bookings can leave a slot over-committed
             views.append(SlotView(slot, SlotStatus.AVAILABLE if left > 0 else SlotStatus.FULL, left))
     return DayView(views, _reason(views, capacity))
+
+
+@dataclass(frozen=True)
+class DaySummary:
+    """A day at a glance, for a month view: whether anything can be booked, how many units."""
+
+    available: bool
+    remaining: int  # units of the slots that can be booked now
+    reason: Reason | None  # why nothing can, as the day's own answer says
+
+
+def summary(view: DayView) -> DaySummary:
+    remaining = sum(v.remaining for v in view.slots if v.status is SlotStatus.AVAILABLE)
+    return DaySummary(remaining > 0, remaining, view.reason)
+
+
+def days_of_month(first: date) -> list[date]:
+    """Every calendar day of ``first``'s month."""
+    following = (first.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return [first + timedelta(days=n) for n in range((following - first).days)]
 
 
 def _reason(views: list[SlotView], capacity: Sequence[int]) -> Reason | None:

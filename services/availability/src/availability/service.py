@@ -1,5 +1,6 @@
-"""The availability service's use case: a day's availability, read from the counters (which the
-booking service, the owner of capacity, alone writes) and kept between their announced changes."""
+"""The availability service's use cases: a day's availability and a month's at a glance, read from
+the counters (which the booking service, the owner of capacity, alone writes) and kept between
+their announced changes."""
 
 import asyncio
 import logging
@@ -11,8 +12,8 @@ from uuid import UUID
 from redis.exceptions import RedisError
 
 from availability.adapters.counters import Counters
-from availability.api import day_answer
-from availability.domain import DayKey, KeptAnswers
+from availability.api import day_answer, month_answer
+from availability.domain import DayKey, KeptAnswers, days_of_month
 from common.errors import not_found, try_again
 from common.schedule import zone_named
 from common.web import RenderedJson, render_json
@@ -21,46 +22,62 @@ log = logging.getLogger(__name__)
 
 
 class Availability:
-    """What a client sees for a day. An answer is read from the counters (one Redis call: the
-    event's sequence and the day's counters together), rendered once, and kept until a slot it
-    shows is announced changed, or ``max_age`` has passed (``KeptAnswers``): a read of a kept
-    answer costs no Redis call. One read per day at a time: requests that come while it is on its
-    way take its answer."""
+    """What a client sees for a day, or a month at a glance. An answer is read from the counters
+    (one Redis call: the event's sequence and the counters of every slot it shows), rendered once,
+    and kept until a slot it shows is announced changed, or ``max_age`` has passed
+    (``KeptAnswers``): a read of a kept answer costs no Redis call. One read per answer at a time:
+    requests that come while it is on its way take its answer."""
 
     def __init__(self, counters: Counters, max_age: float, clock: Callable[[], float] = time.monotonic) -> None:
         self._counters = counters
         self._clock = clock
-        self.kept: KeptAnswers[RenderedJson] = KeptAnswers(max_age)
-        self._reading: dict[DayKey, asyncio.Future[RenderedJson | None]] = {}
+        self.kept: KeptAnswers[RenderedJson] = KeptAnswers(max_age)  # days
+        self.kept_months: KeptAnswers[RenderedJson] = KeptAnswers(max_age)
+        self._reading: dict[tuple[bool, DayKey], asyncio.Future[RenderedJson | None]] = {}
 
     async def day(self, event_id: UUID, day: date, zone_name: str | None) -> RenderedJson:
         """The day's answer in ``zone_name`` (None: the event's own zone)."""
-        key = (event_id, day, zone_name)
-        if (kept := self.kept.get(key, self._clock())) is not None:
-            return kept
-        if (reading := self._reading.get(key)) is not None and (answer := await asyncio.shield(reading)) is not None:
+        return await self._answer(False, (event_id, day, zone_name))
+
+    async def month(self, event_id: UUID, first: date, zone_name: str | None) -> RenderedJson:
+        """The month of ``first``, each day as its own answer would sum it up."""
+        return await self._answer(True, (event_id, first, zone_name))
+
+    async def _answer(self, whole_month: bool, key: DayKey) -> RenderedJson:
+        kept = self.kept_months if whole_month else self.kept
+        if (answer := kept.get(key, self._clock())) is not None:
             return answer
-        reading = self._reading[key] = asyncio.get_running_loop().create_future()
+        if (reading := self._reading.get((whole_month, key))) is not None and (
+            answer := await asyncio.shield(reading)
+        ) is not None:
+            return answer
+        reading = self._reading[(whole_month, key)] = asyncio.get_running_loop().create_future()
         answer = None
         try:
-            answer = await self._read(key)
+            answer = await self._read(kept, whole_month, key)
         finally:
             reading.set_result(answer)  # None: whoever waited reads for themselves (and gets the error)
-            if self._reading.get(key) is reading:
-                del self._reading[key]
+            if self._reading.get((whole_month, key)) is reading:
+                del self._reading[(whole_month, key)]
         return answer
 
-    async def _read(self, key: DayKey) -> RenderedJson:
+    async def _read(self, kept: KeptAnswers[RenderedJson], whole_month: bool, key: DayKey) -> RenderedJson:
         event_id, day, zone_name = key
-        started, read_at = self.kept.read_started(), self._clock()
-        counts = await self._counters.day_counts(event_id, day, zone_named(zone_name) if zone_name else None)
-        if counts is None:
+        started, read_at = kept.read_started(), self._clock()
+        days = days_of_month(day) if whole_month else [day]
+        counted = await self._counters.days_counts(event_id, days, zone_named(zone_name) if zone_name else None)
+        if counted is None:
             if not await self._counters.is_built():
                 raise try_again("The counters are being rebuilt; try again in a moment.")
             raise not_found("event")
-        zone = zone_named(zone_name) if zone_name else counts.event.schedule.zone
-        answer = render_json(day_answer(counts.event.data, counts.event.schedule, day, zone, counts.capacity, counts.remaining))
-        self.kept.keep(key, answer, tuple(slot.key for slot in counts.slots), read_at, started)
+        event = counted[0].event
+        zone = zone_named(zone_name) if zone_name else event.schedule.zone
+        if whole_month:
+            answer = render_json(month_answer(event.data, day, zone, counted))
+        else:
+            (counts,) = counted
+            answer = render_json(day_answer(event.data, event.schedule, day, zone, counts.capacity, counts.remaining))
+        kept.keep(key, answer, tuple(slot.key for counts in counted for slot in counts.slots), read_at, started)
         return answer
 
     async def follow_changes(self, retry_seconds: float = 1.0) -> None:
@@ -69,12 +86,14 @@ class Availability:
         while True:
             try:
                 async for change in self._counters.changes():
-                    if change is None:
-                        self.kept.follow()
-                    else:
-                        self.kept.changed(change.event_id, change.slot)
+                    for kept in (self.kept, self.kept_months):
+                        if change is None:
+                            kept.follow()
+                        else:
+                            kept.changed(change.event_id, change.slot)
             except (RedisError, OSError) as exc:
                 log.warning("not following the counters' changes (%r); answers are read afresh until then", exc)
             finally:
                 self.kept.lost()
+                self.kept_months.lost()
             await asyncio.sleep(retry_seconds)

@@ -31,25 +31,37 @@ class Counters:
 
     async def day_counts(self, event_id: UUID, day: date, zone: ZoneInfo | None = None) -> DayCounts | None:
         """The slots of the calendar day ``day`` in ``zone`` (default: the event's) with their
-        capacity and remaining units: one round trip when the event definition we hold is still
-        current, which the same script checks."""
+        capacity and remaining units."""
+        counted = await self.days_counts(event_id, [day], zone)
+        return None if counted is None else counted[0]
+
+    async def days_counts(self, event_id: UUID, days: list[date], zone: ZoneInfo | None = None) -> list[DayCounts] | None:
+        """``day_counts`` of each of ``days``, all read in one round trip when the event definition
+        we hold is still current, which the same script checks."""
         keys = self._definitions.keys(event_id)
         for _ in range(3):
             known = await self._definitions.current(event_id)
             if known is None:
                 return None
-            slots = known.schedule.slots_on_local_day(day, zone or known.schedule.zone)
+            schedule = known.schedule
+            slots_per_day = [schedule.slots_on_local_day(day, zone or schedule.zone) for day in days]
+            slots = [slot for day_slots in slots_per_day for slot in day_slots]
             if not slots:
-                return DayCounts(known, (), [], [])
+                return [DayCounts(known, (), [], []) for _ in days]
             daily_max = known.data.max_per_professional_per_day or 0
-            event_days = ",".join(known.schedule.event_day_of(s.start).isoformat() for s in slots) if daily_max else ""
+            event_days = ",".join(schedule.event_day_of(s.start).isoformat() for s in slots) if daily_max else ""
             sequence, packed = await self._read_day(
                 keys=[keys.event, keys.capacity, keys.remaining, keys.alloc, keys.load, keys.waiting],
                 args=[",".join(s.key for s in slots), daily_max, event_days],
             )
             if sequence is not None and int(sequence) == known.sequence:
                 pairs = [pair.split(":") for pair in packed.split(",")]
-                return DayCounts(known, slots, [int(c) for c, _ in pairs], [int(r) for _, r in pairs])
+                counted, first = [], 0
+                for day_slots in slots_per_day:
+                    mine = pairs[first : first + len(day_slots)]
+                    first += len(day_slots)
+                    counted.append(DayCounts(known, day_slots, [int(c) for c, _ in mine], [int(r) for _, r in mine]))
+                return counted
             self._definitions.forget(event_id)
         raise StaleEvent(str(event_id))
 

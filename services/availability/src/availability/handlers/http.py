@@ -3,7 +3,7 @@ service layer, answer."""
 
 from aiohttp import web
 
-from availability.api import AvailabilityOut, AvailabilityQuery
+from availability.api import AvailabilityOut, AvailabilityQuery, MonthOut, MonthQuery, first_of_month
 from availability.app_keys import AVAILABILITY
 from common.endpoints import Call, Endpoints, Header
 from common.web import conditional_json
@@ -25,4 +25,19 @@ async def availability(request: web.Request, call: Call[None, AvailabilityQuery]
     query = call.query
     zone_name = query.tz or (call.who.timezone if call.who else None)  # else the event's own
     answer = await request.app[AVAILABILITY].day(query.event_id, query.date, zone_name)
+    return conditional_json(answer, call.headers["If-None-Match"])
+
+
+@api.get(
+    "/availability/month",
+    "A month at a glance: which days have a free slot, and how many units (one request fills a month view)",
+    query=MonthQuery,
+    responses={200: MonthOut, 304: None},
+    headers=(Header("If-None-Match", max_length=2000),),
+)
+async def availability_month(request: web.Request, call: Call[None, MonthQuery]) -> web.Response:
+    """Kept, revalidated and bounded like a day's answer."""
+    query = call.query
+    zone_name = query.tz or (call.who.timezone if call.who else None)
+    answer = await request.app[AVAILABILITY].month(query.event_id, first_of_month(query.month), zone_name)
     return conditional_json(answer, call.headers["If-None-Match"])
