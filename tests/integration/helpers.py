@@ -103,3 +103,20 @@ async def deliveries_held(rabbitmq_url: str, queue: str) -> AsyncIterator[None]:
         yield
     finally:
         await asyncio.to_thread(_suspend_queue, rabbitmq_url, queue, "resume")
+
+
+async def server_sent_events(response) -> AsyncIterator[dict]:
+    """The events of a ``text/event-stream`` answer as they come: ``{event, id, data}`` each (data
+    parsed as JSON), or ``{comment}`` for a line that only says the stream is alive."""
+    fields: dict = {}
+    async for raw in response.content:
+        line = raw.decode().rstrip("\r\n")
+        if line.startswith(":"):
+            yield {"comment": line[1:].strip()}
+        elif line:
+            name, _, value = line.partition(":")
+            fields[name] = value.removeprefix(" ")
+        elif fields:
+            if "data" in fields:
+                yield {"event": fields.get("event"), "id": fields.get("id"), "data": json.loads(fields["data"])}
+            fields = {}

@@ -69,6 +69,7 @@ class Endpoint:
     query: type[BaseModel] | None = None
     responses: dict[int, Any] = field(default_factory=dict)  # status -> model (None: no body)
     headers: tuple[Header, ...] = ()
+    streamed: bool = False  # its 200 is a stream of server-sent events, each one the 200 model
     errors: tuple[int, ...] = (400, 401, 403, 404, 409, 422)
 
     @cached_property

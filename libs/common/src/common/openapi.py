@@ -86,7 +86,8 @@ def document(title: str, operations: list[Endpoint], prefix: str = "") -> dict:
         for status, model in op.responses.items():
             responses[str(status)] = {"description": "OK" if status < 300 else str(status)}
             if model is not None:
-                responses[str(status)]["content"] = {"application/json": {"schema": _schema(model, components)}}
+                media_type = "text/event-stream" if op.streamed and status == 200 else "application/json"
+                responses[str(status)]["content"] = {media_type: {"schema": _schema(model, components)}}
             if status == 201 and (links := _links(op, operations)):
                 responses[str(status)]["links"] = links
         for status in (*op.errors, 413, 415, 429, 503):

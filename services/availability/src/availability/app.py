@@ -3,9 +3,10 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from availability.adapters.counters import Counters
-from availability.app_keys import AVAILABILITY
+from availability.app_keys import AVAILABILITY, STREAM_SETTINGS
 from availability.handlers.http import api
-from availability.service import Availability
+from availability.metrics import STREAMS_OPEN
+from availability.service import Availability, StreamSettings
 from availability.settings import Settings
 from common import web as common_web
 
@@ -14,10 +15,19 @@ def create_app(settings: Settings) -> web.Application:
     app = common_web.service_app(settings)
 
     async def counters(app: web.Application) -> AsyncIterator[None]:
-        app[AVAILABILITY] = Availability(
+        app[AVAILABILITY] = availability = Availability(
             Counters(app[common_web.REDIS], settings.redis_key_prefix), settings.answer_max_age_seconds
         )
+        STREAMS_OPEN.set_function(lambda: len(availability.watchers))
         yield
+
+    async def end_streams(app: web.Application) -> None:
+        app[AVAILABILITY].watchers.close()  # before the open requests are waited for
+
+    app[STREAM_SETTINGS] = StreamSettings(
+        settings.stream_min_interval_seconds, settings.stream_recheck_seconds, settings.stream_heartbeat_seconds
+    )
+    app.on_shutdown.append(end_streams)
 
     app.cleanup_ctx.extend(
         [

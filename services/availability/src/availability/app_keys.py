@@ -1,5 +1,6 @@
 from aiohttp import web
 
-from availability.service import Availability
+from availability.service import Availability, StreamSettings
 
 AVAILABILITY = web.AppKey("availability", Availability)
+STREAM_SETTINGS = web.AppKey("stream_settings", StreamSettings)

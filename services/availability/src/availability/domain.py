@@ -154,6 +154,11 @@ class KeptAnswers(Generic[Answer]):
             return None
         return kept.answer
 
+    def slots_of(self, key: DayKey) -> frozenset[str] | None:
+        """The slots a kept answer shows (None: none is kept)."""
+        kept = self._kept.get(key)
+        return None if kept is None else frozenset(kept.slots)
+
     def read_started(self) -> int:
         """The number a read about to begin passes back to ``keep``."""
         return self._changes

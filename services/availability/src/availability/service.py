@@ -5,7 +5,8 @@ their announced changes."""
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from datetime import date
 from uuid import UUID
 
@@ -14,11 +15,19 @@ from redis.exceptions import RedisError
 from availability.adapters.counters import Counters
 from availability.api import day_answer, month_answer
 from availability.domain import DayKey, KeptAnswers, days_of_month
+from availability.streams import Watchers
 from common.errors import not_found, try_again
 from common.schedule import zone_named
 from common.web import RenderedJson, render_json
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StreamSettings:
+    min_interval: float  # seconds between two answers on one stream, at least
+    recheck: float  # a stream reads its day at least this often, announced or not
+    heartbeat: float  # a quiet stream says it is alive this often
 
 
 class Availability:
@@ -34,6 +43,7 @@ class Availability:
         self.kept: KeptAnswers[RenderedJson] = KeptAnswers(max_age)  # days
         self.kept_months: KeptAnswers[RenderedJson] = KeptAnswers(max_age)
         self._reading: dict[tuple[bool, DayKey], asyncio.Future[RenderedJson | None]] = {}
+        self.watchers = Watchers()
 
     async def day(self, event_id: UUID, day: date, zone_name: str | None) -> RenderedJson:
         """The day's answer in ``zone_name`` (None: the event's own zone)."""
@@ -42,6 +52,43 @@ class Availability:
     async def month(self, event_id: UUID, first: date, zone_name: str | None) -> RenderedJson:
         """The month of ``first``, each day as its own answer would sum it up."""
         return await self._answer(True, (event_id, first, zone_name))
+
+    async def day_changes(
+        self,
+        event_id: UUID,
+        day: date,
+        zone_name: str | None,
+        last_sent: str | None,
+        settings: StreamSettings,
+        client_gone: Callable[[], bool],
+    ) -> AsyncIterator[RenderedJson | None]:
+        """The day's answer now (unless the client holds it: ``last_sent``, an ETag), then again each
+        time it changes, at most once per ``settings.min_interval``; None when nothing changed for
+        ``settings.heartbeat`` (a stream says it is alive). Ends when the process stops or the
+        client is gone (looked at every ``settings.recheck`` at the latest). A change whose
+        announcement was missed is seen within ``settings.recheck`` too."""
+        key = (event_id, day, zone_name)
+        with self.watchers.watching(event_id) as watch:
+            sent_at = -settings.min_interval
+            quiet_since = self._clock()
+            answer = await self.day(event_id, day, zone_name)
+            if answer.etag == last_sent:
+                yield None  # the client holds the day as it is: the stream starts with no answer
+            while not self.watchers.closing and not client_gone():
+                watch.slots = self.kept.slots_of(key)
+                if answer.etag != last_sent:
+                    if (wait := sent_at + settings.min_interval - self._clock()) > 0:
+                        await asyncio.sleep(wait)  # changes in a burst go out as one
+                        answer = await self.day(event_id, day, zone_name)
+                        continue
+                    yield answer
+                    last_sent, sent_at = answer.etag, self._clock()
+                    quiet_since = sent_at
+                elif self._clock() - quiet_since >= settings.heartbeat:
+                    yield None
+                    quiet_since = self._clock()
+                await watch.wait(settings.recheck)
+                answer = await self.day(event_id, day, zone_name)
 
     async def _answer(self, whole_month: bool, key: DayKey) -> RenderedJson:
         kept = self.kept_months if whole_month else self.kept
@@ -91,6 +138,10 @@ class Availability:
                             kept.follow()
                         else:
                             kept.changed(change.event_id, change.slot)
+                    if change is None:
+                        self.watchers.wake_all()  # what was missed before subscribing
+                    else:
+                        self.watchers.changed(change.event_id, change.slot)
             except (RedisError, OSError) as exc:
                 log.warning("not following the counters' changes (%r); answers are read afresh until then", exc)
             finally:

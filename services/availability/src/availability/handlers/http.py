@@ -1,13 +1,16 @@
 """HTTP handlers: each endpoint declared once (route, roles, models, OpenAPI); validate, call the
 service layer, answer."""
 
-from aiohttp import web
+import logging
+
+from aiohttp import ClientConnectionResetError, web
 
 from availability.api import AvailabilityOut, AvailabilityQuery, MonthOut, MonthQuery, first_of_month
-from availability.app_keys import AVAILABILITY
+from availability.app_keys import AVAILABILITY, STREAM_SETTINGS
 from common.endpoints import Call, Endpoints, Header
-from common.web import conditional_json
+from common.web import RenderedJson, conditional_json
 
+log = logging.getLogger(__name__)
 api = Endpoints()
 
 
@@ -41,3 +44,52 @@ async def availability_month(request: web.Request, call: Call[None, MonthQuery])
     zone_name = query.tz or (call.who.timezone if call.who else None)
     answer = await request.app[AVAILABILITY].month(query.event_id, first_of_month(query.month), zone_name)
     return conditional_json(answer, call.headers["If-None-Match"])
+
+
+@api.get(
+    "/availability/stream",
+    "A day's answer as a stream of server-sent events: now, and again whenever a slot of it changes",
+    query=AvailabilityQuery,
+    responses={200: AvailabilityOut},
+    headers=(Header("Last-Event-ID", max_length=200),),
+    streamed=True,
+)
+async def availability_stream(request: web.Request, call: Call[None, AvailabilityQuery]) -> web.StreamResponse:
+    """Each answer is one ``availability`` event whose id is the answer's ETag: a client that
+    reconnects with it (``Last-Event-ID``) is sent nothing until the day changes, any other gets
+    the day as it is now. A client that goes away is noticed within a second. Errors (an unknown
+    event, a bad query) are answered before the stream starts."""
+    query = call.query
+    zone_name = query.tz or (call.who.timezone if call.who else None)
+    answers = request.app[AVAILABILITY].day_changes(
+        query.event_id,
+        query.date,
+        zone_name,
+        call.headers["Last-Event-ID"],
+        request.app[STREAM_SETTINGS],
+        client_gone=lambda: request.transport is None or request.transport.is_closing(),
+    )
+    first = await anext(answers)  # raises before anything is sent
+    response = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    )
+    await response.prepare(request)
+    try:
+        await response.write(b"retry: 2000\n\n" + _server_sent_event(first))
+        async for answer in answers:
+            await response.write(_server_sent_event(answer))
+    except (ConnectionResetError, ClientConnectionResetError):
+        pass  # the client went away
+    except Exception as exc:  # noqa: BLE001 (the answer has begun: ending the stream is all that is left; the client reconnects)
+        log.warning("a stream of %s ended early: %r", query.date, exc)
+    finally:
+        await answers.aclose()
+    return response
+
+
+def _server_sent_event(answer: RenderedJson | None) -> bytes:
+    """An answer as an ``availability`` event (its id the answer's ETag), or None as a comment that
+    only says the stream is alive."""
+    if answer is None:
+        return b": alive\n\n"
+    return b"event: availability\nid: " + answer.etag.encode() + b"\ndata: " + answer.body + b"\n\n"
