@@ -122,9 +122,21 @@ async def choose_event(page: Page, view: str, event: dict) -> None:
 
 async def pick_day(page: Page, event: dict, day) -> None:
     await choose_event(page, "book", event)
-    await page.get_by_label("Date", exact=True).fill(day.isoformat())
+    await click_day(page, day)
     await expect(page.locator(f'fieldset[data-date="{day.isoformat()}"]')).to_be_visible()
     await expect(page.get_by_role("group", name=re.compile(r"^Timeslots on"))).to_be_visible()
+
+
+async def click_day(page: Page, day) -> None:
+    """Pick ``day`` in the month grid, going month by month from where it opened."""
+    month = page.locator(".month")
+    await expect(month.locator("button.day").first).to_be_visible()
+    button = month.locator(f'button[data-date="{day.isoformat()}"]')
+    for _ in range(24):
+        if await button.count():
+            break
+        await month.get_by_role("button", name="Next month").click()
+    await button.click()
 
 
 def slot(page: Page, label: str):
@@ -279,6 +291,54 @@ async def test_a_client_moves_an_appointment_to_another_time_from_my_appointment
     assert (await me.call("GET", f"/bookings/{booking['id']}"))["start"] == local(day, 12, 30, EVENT_ZONE).isoformat()
 
 
+async def test_the_month_grid_marks_the_days_with_room_and_opens_on_the_first_one(api, system, visitors):
+    event, _, day = await event_with_shift(api, system, hours=(10, 12), capacity=1, name="Dr. Grid")
+    client = await visitors("client", phone=True)
+    await client.sign_in(*await register_client(api, timezone=EVENT_ZONE.key))
+    page = await client.open("book")
+    await choose_event(page, "book", event)
+    # Nothing picked by hand: the page opens on the one day with room.
+    await expect(page.locator(f'fieldset[data-date="{day.isoformat()}"]')).to_be_visible()
+    chosen = page.locator(f'.month button[data-date="{day.isoformat()}"]')
+    await expect(chosen).to_have_attribute("aria-pressed", "true")
+    await expect(chosen).to_have_attribute("aria-label", re.compile(r", 4 free$"))
+    assert await page.locator(".month button.day.free").evaluate_all("bs => bs.map(b => b.dataset.date)") == [day.isoformat()]
+    await client.screenshot("month-grid")
+
+    # The keyboard: Tab reaches the chosen day, the arrows move, Enter picks.
+    await chosen.focus()
+    following = day + timedelta(days=1)
+    await page.keyboard.press("ArrowRight")
+    assert await page.evaluate("() => document.activeElement.dataset.date") == following.isoformat()
+    await page.keyboard.press("Enter")
+    await expect(page.locator(f'fieldset[data-date="{following.isoformat()}"]')).to_be_visible()
+    await expect(page.locator("#no-slots-reason")).to_contain_text("No professional has a shift on this date yet")
+    await page.keyboard.press("ArrowLeft")
+    await page.keyboard.press("Space")
+    await expect(page.locator(f'fieldset[data-date="{day.isoformat()}"]')).to_be_visible()
+
+
+async def test_a_slot_another_client_takes_turns_fully_booked_on_an_open_page(api, system, visitors):
+    event, _, day = await event_with_shift(api, system, hours=(16, 17), capacity=1, name="Dr. Live")
+    client = await visitors("client")
+    await client.sign_in(*await register_client(api, timezone=EVENT_ZONE.key))
+    page = await client.open("book")
+    await pick_day(page, event, day)
+    await expect(slot(page, "4:00 PM – 4:30 PM")).to_contain_text("Available, 1 left")
+    await slot(page, "4:30 PM – 5:00 PM").get_by_role("radio").check()  # about to book this one
+    await expect(page.get_by_role("region", name="Review and book")).to_be_visible()
+
+    other = api.as_user(system.token_for(Role.CLIENT, name="Quicker"))
+    for start in (local(day, 16, 0, EVENT_ZONE), local(day, 16, 30, EVENT_ZONE)):
+        await other.call("POST", "/bookings", expect=201, json={"event_id": event["id"], "start": start.isoformat()})
+    # No reload, no click: the open page follows the day.
+    await expect(slot(page, "4:00 PM – 4:30 PM")).to_contain_text("Fully booked", timeout=1000)
+    await expect(slot(page, "4:30 PM – 5:00 PM")).to_contain_text("Fully booked", timeout=1000)
+    await expect(page.get_by_role("region", name="Review and book")).to_be_hidden()
+    await expect(page.get_by_role("alert")).to_contain_text("just booked by someone else")
+    await client.screenshot("taken-while-open")
+
+
 async def test_a_slow_answer_for_an_earlier_day_does_not_replace_the_day_picked_since(api, system, visitors):
     """A client picks a day, then another before the first day's slots arrive: the page shows the
     second day's, whichever answer comes last."""
@@ -297,8 +357,8 @@ async def test_a_slow_answer_for_an_earlier_day_does_not_replace_the_day_picked_
         await route.continue_()
 
     await page.route(re.compile(r"/api/v1/availability\?"), first_pick_late)
-    await page.get_by_label("Date", exact=True).fill(first_pick.isoformat())
-    await page.get_by_label("Date", exact=True).fill(day.isoformat())
+    await click_day(page, first_pick)
+    await click_day(page, day)
     await expect(page.locator(f'fieldset[data-date="{day.isoformat()}"]')).to_be_visible()
     await asyncio.sleep(2)  # the first pick's answer has arrived
     assert held_back, "the first pick's answer was not held back"
@@ -375,8 +435,10 @@ async def test_a_professional_adds_a_shift_and_a_client_sees_the_slots(api, syst
     await pick_day(client_page, event, day)
     await expect(client_page.locator("#no-slots-reason")).to_contain_text("No professional has a shift on this date yet")
     await client.screenshot("no-shifts")
-    await client_page.get_by_label("Date", exact=True).fill((tomorrow - timedelta(days=1)).isoformat())
-    await expect(client_page.locator("#no-slots-reason")).to_contain_text("There is no event on this date")
+    before = client_page.locator(f'.month button[data-date="{(tomorrow - timedelta(days=1)).isoformat()}"]')
+    if await before.count():  # the day before the event, when it is in the month shown: not to be picked
+        await expect(before).to_be_disabled()
+        await expect(before).to_have_attribute("aria-label", re.compile("not part of the event$"))
 
     professional = await visitors("professional")
     await professional.sign_in(email, password)
@@ -466,12 +528,12 @@ async def test_a_service_that_is_down_is_explained_on_the_page(api, system, visi
     await pick_day(page, event, day)
     await system.stack.kill("availability")
     try:
-        await page.get_by_label("Date", exact=True).fill((day + timedelta(days=1)).isoformat())
+        await click_day(page, day + timedelta(days=1))
         await expect(page.get_by_role("alert")).to_contain_text("The availability service is not answering")
         await client.screenshot("service-unavailable")
     finally:
         await system.stack.restart("availability")
-    await page.get_by_label("Date", exact=True).fill(day.isoformat())
+    await click_day(page, day)
     await expect(slot(page, "11:00 AM – 11:30 AM")).to_contain_text("Available, 1 left")
 
 

@@ -1,5 +1,7 @@
 // The booking page: one small module per concern, no build step. Every action is a call to /api/v1.
 import { all, call, explain, session } from "./api.js";
+import { fill, h } from "./dom.js";
+import { monthPicker } from "./month.js";
 import * as time from "./time.js";
 
 const main = document.getElementById("main");
@@ -27,23 +29,6 @@ const SLOT_STATUS = {
 };
 
 // ---- small DOM helpers -------------------------------------------------------------------------
-
-function h(tag, attrs = {}, ...children) {
-  const el = document.createElement(tag);
-  for (const [name, value] of Object.entries(attrs ?? {})) {
-    if (value == null || value === false) continue;
-    if (name.startsWith("on")) el.addEventListener(name.slice(2), value);
-    else if (name === "class") el.className = value;
-    else el.setAttribute(name, value === true ? "" : value);
-  }
-  return fill(el, ...children);
-}
-
-/** Replace an element's children; null and false children are left out (they are the "if" of a list). */
-function fill(el, ...children) {
-  el.replaceChildren(...children.flat().filter((child) => child != null && child !== false));
-  return el;
-}
 
 let fieldCount = 0;
 
@@ -182,28 +167,41 @@ async function book(root) {
   if (!events.length) return root.append(h("p", {}, "No events are open for booking yet. Please check back later."));
 
   const picker = eventPicker(events);
-  const day = h("input", { type: "date", required: true });
+  const calendarArea = h("div", {});
   const slotsArea = h("div", {});
   const summary = h("p", { class: "hint", role: "status" });
   const review = h("section", { hidden: true, "aria-labelledby": "review-title" });
   let key = null;
+  let day = null; // the day picked
+  let chosen = null; // the slot picked, while its review is open
+  let drawn = null; // the answer on screen, as its stream sent it
   let latest = 0; // the last load asked for: an answer to an earlier pick that arrives after it is dropped
 
-  function fitDate() {
+  async function openCalendar() {
     const event = picker.current();
-    Object.assign(day, { min: event.start_date, max: event.end_date });
-    const wanted = day.value || time.today(zone);
-    day.value = wanted < event.start_date ? event.start_date : wanted > event.end_date ? event.end_date : wanted;
+    const calendar = monthPicker({
+      event, zone,
+      onPick: (date) => { if (event.id === picker.select.value) { day = date; box.replaceChildren(); loadSlots(); } },
+      onError: (error) => { if (event.id === picker.select.value) fail(box, error); },
+      load: (month) => call("GET", "/availability/month", { query: { event_id: event.id, month, tz: zone } }),
+    });
+    calendarArea.replaceChildren(calendar.element);
+    await calendar.open();
   }
 
   async function loadSlots() {
     const load = ++latest;
     review.hidden = true;
-    if (!day.value) return;
+    chosen = null;
+    closeStream();
+    if (!day) return;
     summary.textContent = "Loading timeslots…";
     try {
-      const availability = await call("GET", "/availability", { query: { event_id: picker.select.value, date: day.value, tz: zone } });
-      if (load === latest) drawSlots(availability);
+      const query = { event_id: picker.select.value, date: day, tz: zone };
+      const availability = await call("GET", "/availability", { query });
+      if (load !== latest) return;
+      drawSlots(availability);
+      follow(query, load);
     } catch (error) {
       if (load !== latest) return;
       slotsArea.replaceChildren();
@@ -212,14 +210,37 @@ async function book(root) {
     }
   }
 
+  // The open day follows its stream: a slot another client takes turns "Fully booked" on its own.
+  let stream = null;
+  function closeStream() {
+    stream?.close();
+    stream = null;
+  }
+  leaving.push(closeStream);
+  function follow(query, load) {
+    stream = new EventSource(`/api/v1/availability/stream?${new URLSearchParams(query)}`);
+    stream.addEventListener("availability", (message) => {
+      if (load !== latest || message.data === drawn) return;
+      drawSlots(JSON.parse(message.data));
+      drawn = message.data;
+    });
+  }
+
   function drawSlots(availability) {
+    drawn = JSON.stringify(availability);
     const now = Date.now(); // a slot that has begun can no longer be booked
     const slots = availability.slots.map((s) => (s.status === "available" && Date.parse(s.start) <= now ? { ...s, status: "started" } : s));
     const open = slots.filter((s) => s.status === "available").length;
     const reason = availability.reason ?? (slots.length && !open ? "started" : null);
     summary.textContent = slots.length ? `${open} of ${slots.length} timeslots available on ${time.formatDate(availability.date)}.` : "";
+    if (chosen && !slots.some((s) => s.start === chosen && s.status === "available")) {
+      review.hidden = true;
+      chosen = null;
+      show(box, "error", "Sorry, that timeslot was just booked by someone else. Please pick another one: the list is up to date.");
+    }
     const list = h("ul", { class: "slots" }, slots.map((slot) => {
-      const radio = h("input", { type: "radio", name: "slot", value: slot.start, disabled: slot.status !== "available" });
+      const radio = h("input", { type: "radio", name: "slot", value: slot.start, disabled: slot.status !== "available",
+        checked: slot.start === chosen });
       radio.onchange = () => choose(slot);
       return h("li", {}, h("label", { class: slot.status, "data-start": slot.start },
         radio, h("span", { class: "slot-time" }, time.formatRange(slot.start, slot.end, zone)),
@@ -234,10 +255,12 @@ async function book(root) {
       join.onclick = () => joinWaitlist(full.find((s) => s.start === which.value));
       waitlist = h("div", { class: "waitlist" }, field("Fully booked at the time you want? Wait for a place", which), join);
     }
+    const focused = slotsArea.contains(document.activeElement) ? document.activeElement.value : null;
     slotsArea.replaceChildren(h("fieldset", { "data-date": availability.date },
       h("legend", {}, `Timeslots on ${time.formatDate(availability.date)}`),
       reason && h("p", { class: "notice info", id: "no-slots-reason", "data-reason": reason }, REASONS[reason](picker.current())),
       slots.length ? list : null, waitlist));
+    if (focused) slotsArea.querySelector(`input[value="${focused}"]:not(:disabled)`)?.focus(); // a redraw keeps the keyboard's place
   }
 
   async function joinWaitlist(slot) {
@@ -257,6 +280,7 @@ async function book(root) {
 
   function choose(slot) {
     const event = picker.current();
+    chosen = slot.start;
     key = idempotencyKey(); // one key per choice: a double click or a retry books once
     const email = h("input", { type: "email", autocomplete: "email", value: session.profile.email });
     const bookButton = h("button", { type: "submit", class: "primary" }, "Book");
@@ -285,13 +309,11 @@ async function book(root) {
     review.hidden = false;
   }
 
-  picker.select.onchange = () => { fitDate(); box.replaceChildren(); loadSlots(); };
-  day.onchange = () => { box.replaceChildren(); loadSlots(); };
-  fitDate();
+  picker.select.onchange = () => { box.replaceChildren(); openCalendar(); };
   root.append(h("section", { "aria-label": "Choose a date" },
     events.length > 1 ? field("Event", picker.select) : h("p", {}, h("strong", {}, picker.current().name)),
-    field("Date", day), zoneHint(zone)), h("section", { "aria-label": "Timeslots" }, summary, slotsArea), review);
-  await loadSlots();
+    calendarArea, zoneHint(zone)), h("section", { "aria-label": "Timeslots" }, summary, slotsArea), review);
+  await openCalendar();
 }
 
 async function appointments(root) {
@@ -493,7 +515,7 @@ async function shifts(root) {
       h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, shift ? "Save shift" : "Add shift"),
         shift && h("button", { type: "button", onclick: () => drawForm() }, "Stop changing")));
     read = () => {
-      const toDay = to.value <= from.value ? nextDay(day.value) : day.value; // a shift may run past midnight
+      const toDay = to.value <= from.value ? time.addDays(day.value, 1) : day.value; // a shift may run past midnight
       const body = { start: time.instantAt(day.value, from.value, zone), end: time.instantAt(toDay, to.value, zone), capacity: +capacity.value };
       return shift ? body : { ...body, event_id: event.id, ...(who ? { professional_id: who.value } : {}) };
     };
@@ -515,12 +537,6 @@ async function shifts(root) {
     zoneHint(zone), form, listArea);
   drawForm();
   await loadShifts();
-}
-
-function nextDay(date) {
-  const d = new Date(`${date}T12:00:00Z`);
-  d.setUTCDate(d.getUTCDate() + 1);
-  return d.toISOString().slice(0, 10);
 }
 
 async function events(root) {
@@ -644,6 +660,7 @@ function drawNav(role, page) {
 }
 
 let rendering = 0;
+const leaving = []; // what a page leaves open (its streams), closed when another is drawn
 
 // A waitlist offer's link from its mail (/?claim=<place>&token=<token>): it books without signing in.
 async function claimFromLink() {
@@ -667,6 +684,7 @@ async function claimFromLink() {
 
 async function render() {
   const mine = ++rendering; // a newer navigation wins over a slower one still loading
+  leaving.splice(0).forEach((close) => close());
   if (mine === 1 && (await claimFromLink())) return;
   const wanted = location.hash.replace(/^#\/?/, "");
   if (session.token && !session.profile) {
