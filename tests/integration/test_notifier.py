@@ -137,7 +137,7 @@ async def test_a_confirmation_mails_client_and_professional_in_their_own_time_wi
     calendar = invite_of(to_client)
     assert str(calendar["method"]) == "REQUEST"
     (entry,) = calendar.walk("VEVENT")
-    assert str(entry["uid"]) == f"{data.id}@appointments.example"  # a full domain: MAIL_FROM's by default
+    assert str(entry["uid"]) == f"{data.id}@appointments.example"  # MAIL_DOMAIN (a full one)
     assert entry.decoded("dtstart") == data.start
     assert str(entry["organizer"]) == "mailto:appointments@appointments.example"
     assert entry["organizer"].params["cn"] == "Appointments"

@@ -12,6 +12,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from icalendar import Calendar
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
 from common.roles import Role
@@ -337,6 +338,32 @@ async def test_a_slot_another_client_takes_turns_fully_booked_on_an_open_page(ap
     await expect(page.get_by_role("region", name="Review and book")).to_be_hidden()
     await expect(page.get_by_role("alert")).to_contain_text("just booked by someone else")
     await client.screenshot("taken-while-open")
+
+
+async def test_a_client_subscribes_their_calendar_to_their_appointments(api, system, visitors):
+    event, _, day = await event_with_shift(api, system, hours=(9, 10), capacity=1, name="Dr. Calendar")
+    email, password = await register_client(api, timezone=EVENT_ZONE.key)
+    me = await api.sign_in(email, password)
+    nine = local(day, 9, 0, EVENT_ZONE)
+    booking = await me.call("POST", "/bookings", expect=201, json={"event_id": event["id"], "start": nine.isoformat()})
+    client = await visitors("subscriber", phone=True)
+    await client.sign_in(email, password)
+    page = await client.open("settings")
+    await page.get_by_role("button", name="Make a calendar link").click()
+    link = page.get_by_label("Your private calendar link")
+    await expect(link).to_be_focused()
+    url = await link.input_value()
+    await client.screenshot("calendar-link")
+    async with api.http.get(url) as response:  # as a calendar application fetches it: no sign-in
+        assert response.status == 200 and response.content_type == "text/calendar"
+        (entry,) = Calendar.from_ical(await response.read()).walk("VEVENT")
+    assert str(entry["uid"]).startswith(booking["id"]) and entry.decoded("dtstart") == nine
+    assert str(entry["summary"]).endswith("appointment with Dr. Calendar")
+
+    await page.get_by_role("button", name="Stop my calendar link").click()
+    await expect(page.locator(".notice.success")).to_contain_text("no longer works")
+    async with api.http.get(url) as response:
+        assert response.status == 404
 
 
 async def test_a_slow_answer_for_an_earlier_day_does_not_replace_the_day_picked_since(api, system, visitors):

@@ -6,9 +6,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
+from common.calendar import booking_uid
 from common.contracts import BookingData, BookingStatus, MovedBookingData, Person, RescheduledBookingData
 from common.events import BookingCancelled, BookingConfirmed, BookingNeedsReschedule, BookingReassigned, BookingRescheduled
 from common.roles import Role
+from common.settings import ServiceSettings
 from notifier.domain import Letterhead, notices_for
 from notifier.settings import Settings
 
@@ -94,20 +96,21 @@ def test_a_reassignment_cancels_the_entry_of_the_professional_who_lost_it_at_the
     assert (lost.start, lost.end) == (before.start, before.end)
 
 
-def test_message_ids_and_invite_uids_end_in_a_full_domain_the_sender_s_unless_one_is_given():
+def test_message_ids_and_invite_uids_end_in_the_mail_domain():
     event_id, booking_id = uuid.uuid4(), uuid.uuid4()
-    default = Letterhead.of("Clinic <no-reply@mail.clinic.example>", "Clinic <desk@clinic.example>")
-    assert default.message_id(event_id, "a@b.example").endswith("@mail.clinic.example>")
-    assert default.message_id(event_id, "a@b.example") == default.message_id(event_id, "a@b.example")
-    assert default.message_id(event_id, "a@b.example") != default.message_id(event_id, "c@b.example")
-    assert default.invite_uid(booking_id) == f"{booking_id}@mail.clinic.example"
-    given = Letterhead.of("no-reply@mail.clinic.example", "desk@clinic.example", "ids.clinic.example")
-    assert given.invite_uid(booking_id) == f"{booking_id}@ids.clinic.example"
+    letterhead = Letterhead("Clinic <no-reply@mail.clinic.example>", "Clinic <desk@clinic.example>", "ids.clinic.example")
+    assert letterhead.message_id(event_id, "a@b.example").endswith("@ids.clinic.example>")
+    assert letterhead.message_id(event_id, "a@b.example") == letterhead.message_id(event_id, "a@b.example")
+    assert letterhead.message_id(event_id, "a@b.example") != letterhead.message_id(event_id, "c@b.example")
+    assert (
+        letterhead.invite_uid(booking_id) == f"{booking_id}@ids.clinic.example" == booking_uid(booking_id, "ids.clinic.example")
+    )
 
 
 def test_a_mail_domain_that_is_not_a_full_one_is_refused_at_start():
-    with pytest.raises(ValueError, match="not a full domain"):
-        Letterhead.of("Appointments <no-reply@localhost>", "desk@localhost")
-    with pytest.raises(ValidationError, match="not a full domain"):
-        Settings(mail_domain="appointments")
+    for domain in ("appointments", "localhost", ".example."):
+        with pytest.raises(ValidationError, match="not a full domain"):
+            Settings(mail_domain=domain)
+        with pytest.raises(ValidationError, match="not a full domain"):
+            ServiceSettings(mail_domain=domain)  # every service: the booking service's feeds carry the same UIDs
     assert Settings().letterhead.domain == "appointments.example"

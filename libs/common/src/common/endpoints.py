@@ -11,6 +11,7 @@ headers (400), the path's ids (404: a malformed id names nothing), the query and
 problem documents), in that order, and hands the handler what it validated.
 """
 
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -25,6 +26,8 @@ from common.errors import not_found
 from common.problems import header_value, parse_body, parse_query
 from common.roles import Role
 
+PATH_PARAMETER = re.compile(r"\{(?P<name>\w+)(?::(?P<regex>[^{}]+))?\}")
+
 B = TypeVar("B")
 Q = TypeVar("Q")
 
@@ -36,6 +39,14 @@ class Header:
 
     name: str
     max_length: int = 200
+
+
+@dataclass(frozen=True)
+class Document:
+    """A response body that is not JSON (declared in ``responses`` instead of a model): a
+    text/calendar file, say."""
+
+    media_type: str
 
 
 @dataclass(slots=True)
@@ -61,7 +72,7 @@ Handler = Callable[[web.Request, Call], Awaitable[web.StreamResponse]]
 @dataclass(frozen=True)
 class Endpoint:
     method: str
-    path: str  # as the service serves it (without the prefix), e.g. /bookings/{booking_id}
+    path: str  # as the service serves it (without the prefix), e.g. /bookings/{booking_id}; {name:regex} restricts a segment
     summary: str
     handler: Handler
     roles: tuple[Role, ...] = ()  # who may call it; empty: anyone, signed in or not
@@ -73,8 +84,19 @@ class Endpoint:
     errors: tuple[int, ...] = (400, 401, 403, 404, 409, 422)
 
     @cached_property
+    def path_parameters(self) -> dict[str, str | None]:
+        """Each ``{name}`` or ``{name:regex}`` of the path, with its regex (None: any segment)."""
+        return {m["name"]: m["regex"] for m in PATH_PARAMETER.finditer(self.path)}
+
+    @cached_property
     def path_ids(self) -> tuple[str, ...]:
-        return tuple(part[1:-1] for part in self.path.split("/") if part.startswith("{"))
+        """The path's ids (``{..._id}``): UUIDs, a malformed one names nothing (404)."""
+        return tuple(name for name in self.path_parameters if name.endswith("_id"))
+
+    @cached_property
+    def documented_path(self) -> str:
+        """The path as OpenAPI writes it: ``{name}`` without its regex."""
+        return PATH_PARAMETER.sub(lambda m: "{" + m["name"] + "}", self.path)
 
     async def serve(self, request: web.Request) -> web.StreamResponse:
         who = require_identity(request, *self.roles) if self.roles else current_identity(request)

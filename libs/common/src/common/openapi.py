@@ -6,7 +6,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, TypeAdapter
 from pydantic.json_schema import models_json_schema
 
-from common.endpoints import Endpoint
+from common.endpoints import Document, Endpoint
 
 
 class ProblemDocument(BaseModel):
@@ -31,6 +31,12 @@ def _schema(model: Any, components: dict) -> dict:
     schema = TypeAdapter(model).json_schema(ref_template="#/components/schemas/{model}", mode="serialization")
     components.update(schema.pop("$defs", {}))
     return schema
+
+
+def _path_schema(name: str, regex: str | None) -> dict:
+    if name.endswith("_id"):
+        return {"type": "string", "format": "uuid"}
+    return {"type": "string", "pattern": f"^{regex}$"} if regex else {"type": "string"}
 
 
 def _operation_id(op: Endpoint) -> str:
@@ -61,7 +67,8 @@ def document(title: str, operations: list[Endpoint], prefix: str = "") -> dict:
             entry["security"] = [{"bearer": []}]
             entry["description"] = "Allowed to: " + ", ".join(op.roles) + "."
         parameters = [
-            {"name": name, "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}} for name in op.path_ids
+            {"name": name, "in": "path", "required": True, "schema": _path_schema(name, regex)}
+            for name, regex in op.path_parameters.items()
         ]
         if op.query is not None:
             query_schema = op.query.model_json_schema()
@@ -85,7 +92,9 @@ def document(title: str, operations: list[Endpoint], prefix: str = "") -> dict:
         responses: dict[str, Any] = {}
         for status, model in op.responses.items():
             responses[str(status)] = {"description": "OK" if status < 300 else str(status)}
-            if model is not None:
+            if isinstance(model, Document):
+                responses[str(status)]["content"] = {model.media_type: {"schema": {"type": "string"}}}
+            elif model is not None:
                 media_type = "text/event-stream" if op.streamed and status == 200 else "application/json"
                 responses[str(status)]["content"] = {media_type: {"schema": _schema(model, components)}}
             if status == 201 and (links := _links(op, operations)):
@@ -95,7 +104,7 @@ def document(title: str, operations: list[Endpoint], prefix: str = "") -> dict:
                 str(status), {"description": "problem", "content": {"application/problem+json": {"schema": problem}}}
             )
         entry["responses"] = responses
-        paths.setdefault(prefix + op.path, {})[op.method.lower()] = entry
+        paths.setdefault(prefix + op.documented_path, {})[op.method.lower()] = entry
     return {
         "openapi": "3.1.0",
         "info": {"title": title, "version": "1.0.0"},

@@ -34,6 +34,13 @@ class ServiceSettings(BaseSettings):
     jwt_audience: str = "appointments"
     jwt_ttl_seconds: int = 3600
 
+    # The public entry as clients reach it: the links in mails and the calendar feeds' URLs open it.
+    public_url: str = "http://127.0.0.1:8080"
+    # The full domain every Message-ID and calendar UID ends in (RFC 5322 and RFC 5545 want one, so
+    # that no other sender's ids collide with ours): the mails' invites and the calendar feeds give
+    # one booking the same UID, so a calendar that has both keeps one entry.
+    mail_domain: str = "appointments.example"
+
     log_level: str = "INFO"
     # /metrics and the timing of every request (on unless a benchmark measures their price).
     metrics_enabled: bool = True
@@ -55,6 +62,13 @@ class ServiceSettings(BaseSettings):
         if "//guest:guest@" in self.rabbitmq_url:
             found.append("RABBITMQ_URL uses RabbitMQ's built-in guest account: give the service a user of its own")
         return found
+
+    @field_validator("mail_domain")
+    @classmethod
+    def _full_domain(cls, domain: str) -> str:
+        if "." not in domain.strip("."):
+            raise ValueError(f"the mail domain {domain!r} is not a full domain (MAIL_DOMAIN)")
+        return domain
 
     @field_validator("database_url", check_fields=False)
     @classmethod

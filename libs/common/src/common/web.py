@@ -97,26 +97,30 @@ def json_response(data: Any, status: int = 200) -> web.Response:
 
 
 @dataclass(frozen=True)
-class RenderedJson:
-    """A JSON answer rendered once, with a strong ``ETag``: a hash of the bytes themselves, so it
+class Rendered:
+    """An answer rendered once, with a strong ``ETag``: a hash of the bytes themselves, so it
     changes exactly when the answer does."""
 
     body: bytes
     etag: str
+    content_type: str = "application/json"
 
 
-def render_json(data: Any) -> RenderedJson:
-    body = orjson.dumps(data)
-    return RenderedJson(body, f'"{hashlib.blake2b(body, digest_size=12).hexdigest()}"')
+def rendered(body: bytes, content_type: str) -> Rendered:
+    return Rendered(body, f'"{hashlib.blake2b(body, digest_size=12).hexdigest()}"', content_type)
 
 
-def conditional_json(answer: RenderedJson, if_none_match: str | None) -> web.Response:
+def render_json(data: Any) -> Rendered:
+    return rendered(orjson.dumps(data), "application/json")
+
+
+def conditional(answer: Rendered, if_none_match: str | None) -> web.Response:
     """The answer, or 304 with no body when the client already holds it."""
     headers = {"ETag": answer.etag, "Cache-Control": "no-cache"}  # may be kept, but asked again every time
     held = {tag.strip().removeprefix("W/") for tag in (if_none_match or "").split(",")}
     if answer.etag in held or "*" in held:
         return web.Response(status=304, headers=headers)
-    return web.Response(body=answer.body, content_type="application/json", headers=headers)
+    return web.Response(body=answer.body, content_type=answer.content_type, headers=headers)
 
 
 def page(items: list[dict], limit: int) -> dict:

@@ -18,7 +18,7 @@ from availability.domain import DayKey, KeptAnswers, days_of_month
 from availability.streams import Watchers
 from common.errors import not_found, try_again
 from common.schedule import zone_named
-from common.web import RenderedJson, render_json
+from common.web import Rendered, render_json
 
 log = logging.getLogger(__name__)
 
@@ -40,16 +40,16 @@ class Availability:
     def __init__(self, counters: Counters, max_age: float, clock: Callable[[], float] = time.monotonic) -> None:
         self._counters = counters
         self._clock = clock
-        self.kept: KeptAnswers[RenderedJson] = KeptAnswers(max_age)  # days
-        self.kept_months: KeptAnswers[RenderedJson] = KeptAnswers(max_age)
-        self._reading: dict[tuple[bool, DayKey], asyncio.Future[RenderedJson | None]] = {}
+        self.kept: KeptAnswers[Rendered] = KeptAnswers(max_age)  # days
+        self.kept_months: KeptAnswers[Rendered] = KeptAnswers(max_age)
+        self._reading: dict[tuple[bool, DayKey], asyncio.Future[Rendered | None]] = {}
         self.watchers = Watchers()
 
-    async def day(self, event_id: UUID, day: date, zone_name: str | None) -> RenderedJson:
+    async def day(self, event_id: UUID, day: date, zone_name: str | None) -> Rendered:
         """The day's answer in ``zone_name`` (None: the event's own zone)."""
         return await self._answer(False, (event_id, day, zone_name))
 
-    async def month(self, event_id: UUID, first: date, zone_name: str | None) -> RenderedJson:
+    async def month(self, event_id: UUID, first: date, zone_name: str | None) -> Rendered:
         """The month of ``first``, each day as its own answer would sum it up."""
         return await self._answer(True, (event_id, first, zone_name))
 
@@ -61,7 +61,7 @@ class Availability:
         last_sent: str | None,
         settings: StreamSettings,
         client_gone: Callable[[], bool],
-    ) -> AsyncIterator[RenderedJson | None]:
+    ) -> AsyncIterator[Rendered | None]:
         """The day's answer now (unless the client holds it: ``last_sent``, an ETag), then again each
         time it changes, at most once per ``settings.min_interval``; None when nothing changed for
         ``settings.heartbeat`` (a stream says it is alive). Ends when the process stops or the
@@ -90,7 +90,7 @@ class Availability:
                 await watch.wait(settings.recheck)
                 answer = await self.day(event_id, day, zone_name)
 
-    async def _answer(self, whole_month: bool, key: DayKey) -> RenderedJson:
+    async def _answer(self, whole_month: bool, key: DayKey) -> Rendered:
         kept = self.kept_months if whole_month else self.kept
         if (answer := kept.get(key, self._clock())) is not None:
             return answer
@@ -108,7 +108,7 @@ class Availability:
                 del self._reading[(whole_month, key)]
         return answer
 
-    async def _read(self, kept: KeptAnswers[RenderedJson], whole_month: bool, key: DayKey) -> RenderedJson:
+    async def _read(self, kept: KeptAnswers[Rendered], whole_month: bool, key: DayKey) -> Rendered:
         event_id, day, zone_name = key
         started, read_at = kept.read_started(), self._clock()
         days = days_of_month(day) if whole_month else [day]

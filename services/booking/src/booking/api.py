@@ -176,3 +176,7 @@ def slot_unavailable(slot: Slot, open_slots: list[Slot]) -> Problem:
         "That slot is fully booked; pick another.",
         nearest_available=[{"start": s.start.isoformat(), "end": s.end.isoformat()} for s in sorted(nearest)],
     )
+
+
+class CalendarFeedOut(BaseModel):
+    url: str  # private: whoever has it reads the calendar (no sign-in), until a new one is made or it is revoked

@@ -8,7 +8,8 @@ from aiohttp import web
 
 from booking.adapters.capacity import CapacityStore
 from booking.adapters.repository import units_of_work
-from booking.app_keys import OWNER, SERVICE, WAITLIST
+from booking.app_keys import CALENDAR_FEEDS, OWNER, SERVICE, WAITLIST
+from booking.calendar_feed import CalendarFeeds
 from booking.handlers.http import api
 from booking.handlers.messages import subscriptions
 from booking.owner import CapacityOwner
@@ -30,6 +31,7 @@ def create_app(settings: Settings) -> web.Application:
         )
         app[WAITLIST] = WaitlistService(units, store, app[SERVICE], offers, settings.claim_link_secret.get_secret_value())
         app[OWNER] = CapacityOwner(units, store, offers)
+        app[CALENDAR_FEEDS] = CalendarFeeds(units, settings.public_url, settings.mail_domain)
         yield
 
     app.cleanup_ctx.extend(

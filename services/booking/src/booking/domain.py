@@ -34,6 +34,19 @@ class Booking:
     reminder_at: datetime | None  # when its reminder is due; None: none (``reminder_due``)
 
 
+@dataclass(frozen=True)
+class Appointment:
+    """A confirmed booking as its client's or professional's calendar shows it."""
+
+    booking_id: UUID
+    event_name: str
+    start: datetime
+    end: datetime
+    with_whom: str  # the professional, in a client's calendar; the client, in a professional's
+    sequence: int
+    changed_at: datetime
+
+
 @dataclass
 class WaitlistEntry:
     """A client's place in the queue for a full slot: waiting, offered a held unit (until

@@ -3,9 +3,9 @@
 import hashlib
 from dataclasses import dataclass, replace
 from datetime import datetime
-from email.utils import parseaddr
 from uuid import NAMESPACE_URL, UUID, uuid5
 
+from common.calendar import booking_uid
 from common.contracts import BookingData, MovedBookingData, Person, RescheduledBookingData, WaitlistEntryData
 from common.events import BookingEvent
 from common.roles import Role
@@ -134,14 +134,7 @@ class Letterhead:
 
     sender: str
     organizer: str
-    domain: str
-
-    @classmethod
-    def of(cls, sender: str, organizer: str, domain: str = "") -> "Letterhead":
-        domain = domain or parseaddr(sender)[1].rpartition("@")[2]
-        if "." not in domain.strip("."):
-            raise ValueError(f"the mail domain {domain!r} is not a full domain (MAIL_DOMAIN, or MAIL_FROM's address)")
-        return cls(sender, organizer, domain)
+    domain: str  # a full one (``ServiceSettings.mail_domain``)
 
     def message_id(self, event_id: UUID, recipient: str) -> str:
         """One Message-ID per mail the notifier ever means to send (an integration event, a
@@ -150,5 +143,6 @@ class Letterhead:
         return f"<{event_id}.{hashlib.sha256(recipient.encode()).hexdigest()[:16]}@{self.domain}>"
 
     def invite_uid(self, booking_id: UUID) -> str:
-        """The same for every mail about one booking, so a calendar updates one entry."""
-        return f"{booking_id}@{self.domain}"
+        """The same for every mail about one booking (and in the calendar feeds), so a calendar
+        updates one entry."""
+        return booking_uid(booking_id, self.domain)

@@ -1,4 +1,4 @@
-from pydantic import SecretStr, model_validator
+from pydantic import SecretStr
 
 from common.claim_links import DEVELOPMENT_SECRET
 from common.settings import ServiceSettings, database_url_field
@@ -18,14 +18,6 @@ class Settings(ServiceSettings):
     # Where replies go (Reply-To) and the invites' ORGANIZER: a mailbox someone reads, since a
     # calendar client mails the organizer when its reader accepts or declines.
     mail_organizer: str = "Appointments <appointments@appointments.example>"
-    # The domain in every Message-ID and invite UID (RFC 5322 and RFC 5545 want a full one, so that
-    # no other sender's ids can collide with ours): by default the domain of MAIL_FROM's address.
-    mail_domain: str = ""
-
-    @model_validator(mode="after")
-    def _letterhead_complete(self) -> "Settings":
-        Letterhead.of(self.mail_from, self.mail_organizer, self.mail_domain)  # refuses a domain that is not a full one
-        return self
 
     def refusals(self) -> list[str]:
         found = super().refusals()
@@ -35,12 +27,11 @@ class Settings(ServiceSettings):
 
     @property
     def letterhead(self) -> Letterhead:
-        return Letterhead.of(self.mail_from, self.mail_organizer, self.mail_domain)
+        return Letterhead(self.mail_from, self.mail_organizer, self.mail_domain)
 
     claim_lease_seconds: float = 20.0  # a claim not renewed for this long belongs to a notifier that died
     # The waitlist offer mails' single-use links (common.claim_links): the booking service checks
     # them with the same secret; the link opens the booking page at PUBLIC_URL.
     claim_link_secret: SecretStr = SecretStr(DEVELOPMENT_SECRET)
-    public_url: str = "http://127.0.0.1:8080"
     reminder_check_seconds: float = 15.0  # how often due reminders are looked for (a reminder is this late at most)
     retry_delays: tuple[float, ...] = (1.0, 5.0, 30.0, 120.0)  # SMTP down: wait this long before each retry

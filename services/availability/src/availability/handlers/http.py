@@ -8,7 +8,7 @@ from aiohttp import ClientConnectionResetError, web
 from availability.api import AvailabilityOut, AvailabilityQuery, MonthOut, MonthQuery, first_of_month
 from availability.app_keys import AVAILABILITY, STREAM_SETTINGS
 from common.endpoints import Call, Endpoints, Header
-from common.web import RenderedJson, conditional_json
+from common.web import Rendered, conditional
 
 log = logging.getLogger(__name__)
 api = Endpoints()
@@ -28,7 +28,7 @@ async def availability(request: web.Request, call: Call[None, AvailabilityQuery]
     query = call.query
     zone_name = query.tz or (call.who.timezone if call.who else None)  # else the event's own
     answer = await request.app[AVAILABILITY].day(query.event_id, query.date, zone_name)
-    return conditional_json(answer, call.headers["If-None-Match"])
+    return conditional(answer, call.headers["If-None-Match"])
 
 
 @api.get(
@@ -43,7 +43,7 @@ async def availability_month(request: web.Request, call: Call[None, MonthQuery])
     query = call.query
     zone_name = query.tz or (call.who.timezone if call.who else None)
     answer = await request.app[AVAILABILITY].month(query.event_id, first_of_month(query.month), zone_name)
-    return conditional_json(answer, call.headers["If-None-Match"])
+    return conditional(answer, call.headers["If-None-Match"])
 
 
 @api.get(
@@ -87,7 +87,7 @@ async def availability_stream(request: web.Request, call: Call[None, Availabilit
     return response
 
 
-def _server_sent_event(answer: RenderedJson | None) -> bytes:
+def _server_sent_event(answer: Rendered | None) -> bytes:
     """An answer as an ``availability`` event (its id the answer's ETag), or None as a comment that
     only says the stream is alive."""
     if answer is None:

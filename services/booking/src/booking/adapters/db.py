@@ -130,4 +130,17 @@ class WaitlistRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
+class CalendarFeedRow(Base):
+    """A person's private calendar subscription: only the hash of its token is kept, so the
+    table read by someone else opens no one's calendar."""
+
+    __tablename__ = "calendar_feeds"
+    __table_args__ = (UniqueConstraint("token_hash", name="calendar_feeds_token_hash"),)
+
+    person_id: Mapped[UUID] = mapped_column(primary_key=True)
+    role: Mapped[str] = mapped_column(String(20))  # whose appointments: a client's, or a professional's
+    token_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
 OUTBOX = outbox_table(Base.metadata)

@@ -15,7 +15,7 @@ from uuid import UUID
 import asyncpg
 
 from booking.adapters.counters import EventRecord, UnitInUse
-from booking.domain import Booking, Coverage, WaitlistEntry
+from booking.domain import Appointment, Booking, Coverage, WaitlistEntry
 from common.auth import Identity
 from common.contracts import EventData, ShiftData
 from common.events import BookingEvent
@@ -56,6 +56,7 @@ INSERT INTO outbox (event_id, exchange, envelope, trace_context)
 SELECT ${_N + 2}::uuid, ${_N + 3}::text, ${_N + 4}::jsonb, ${_N + 5}::jsonb FROM booked
 RETURNING event_id
 """
+FEED_LIMIT = 1000  # appointments in one calendar feed, at most
 SELECT_BOOKINGS = f"SELECT {', '.join(COLUMNS)} FROM bookings"
 # A viewer sees their own: a client the bookings they made, a professional those assigned to them.
 VISIBLE = "($2::uuid IS NULL OR client_id = $2) AND ($3::uuid IS NULL OR professional_id = $3)"
@@ -251,6 +252,37 @@ class Repository:
         for row in rows:
             found.setdefault(str(int(row["slot_start"].timestamp())), []).append(row["id"])
         return found
+
+    # -- calendar feeds ---------------------------------------------------------------------------
+
+    async def replace_feed(self, person_id: UUID, role: Role, token_hash: str) -> None:
+        """The person's feed, by its token's hash: a new one replaces theirs (its URL stops working)."""
+        await self._c.execute(
+            "INSERT INTO calendar_feeds (person_id, role, token_hash) VALUES ($1, $2, $3) ON CONFLICT (person_id) "
+            "DO UPDATE SET role = EXCLUDED.role, token_hash = EXCLUDED.token_hash, created_at = now()",
+            person_id, role.value, token_hash,
+        )  # fmt: skip
+
+    async def drop_feed(self, person_id: UUID) -> bool:
+        return await self._c.execute("DELETE FROM calendar_feeds WHERE person_id = $1", person_id) == "DELETE 1"
+
+    async def feed_owner(self, token_hash: str) -> tuple[UUID, Role] | None:
+        row = await self._c.fetchrow("SELECT person_id, role FROM calendar_feeds WHERE token_hash = $1", token_hash)
+        return (row["person_id"], Role(row["role"])) if row else None
+
+    async def appointments_of(self, person_id: UUID, role: Role, since: datetime) -> list[Appointment]:
+        """A person's confirmed bookings (a client's own, a professional's assigned) ending after
+        ``since``, by slot."""
+        mine, other = ("client_id", "professional_name") if role is Role.CLIENT else ("professional_id", "client_name")
+        rows = await self._c.fetch(
+            f"SELECT id, event_name, slot_start, slot_end, {other} AS other, sequence, updated_at FROM bookings "
+            f"WHERE {mine} = $1 AND status = 'confirmed' AND slot_end > $2 ORDER BY slot_start, id LIMIT {FEED_LIMIT}",
+            person_id, since,
+        )  # fmt: skip
+        return [
+            Appointment(r["id"], r["event_name"], r["slot_start"], r["slot_end"], r["other"], r["sequence"], r["updated_at"])
+            for r in rows
+        ]
 
     async def units_held(self, event_id: UUID) -> list[UnitInUse]:
         """The unit every confirmed booking of the event holds."""

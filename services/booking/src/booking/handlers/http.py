@@ -1,6 +1,8 @@
 """HTTP handlers: each endpoint declared once (route, roles, models, OpenAPI); validate, call the
 service layer, answer."""
 
+import re
+
 from aiohttp import web
 
 from booking.api import (
@@ -8,6 +10,7 @@ from booking.api import (
     BookingOut,
     BookingPage,
     BookingQuery,
+    CalendarFeedOut,
     ClaimIn,
     Distribution,
     RescheduleIn,
@@ -17,12 +20,13 @@ from booking.api import (
     WaitlistPage,
     booking_out,
 )
-from booking.app_keys import SERVICE, WAITLIST
+from booking.app_keys import CALENDAR_FEEDS, SERVICE, WAITLIST
+from booking.calendar_feed import TOKEN_PATTERN
 from common.auth import Identity
-from common.endpoints import Call, Endpoints, Header
-from common.errors import Problem
+from common.endpoints import Call, Document, Endpoints, Header
+from common.errors import Problem, not_found
 from common.roles import PEOPLE, Role
-from common.web import json_response, page
+from common.web import conditional, json_response, page, rendered
 
 api = Endpoints()
 
@@ -128,3 +132,38 @@ async def claim_offer(request: web.Request, call: Call[ClaimIn, None]) -> web.Re
         timezone=booking.client.timezone,
     )  # fmt: skip
     return json_response(booking_out(booking, viewer), status=201 if created else 200)
+
+
+@api.post(
+    "/me/calendar-feed",
+    "A private calendar subscription URL for my appointments (a new one replaces the one I had)",
+    roles=(Role.CLIENT, Role.PROFESSIONAL),
+    responses={201: CalendarFeedOut},
+)
+async def make_calendar_feed(request: web.Request, call: Call[None, None]) -> web.Response:
+    return json_response({"url": await request.app[CALENDAR_FEEDS].make(call.caller)}, status=201)
+
+
+@api.delete(
+    "/me/calendar-feed",
+    "Revoke my calendar subscription URL",
+    roles=(Role.CLIENT, Role.PROFESSIONAL),
+    responses={204: None},
+)
+async def revoke_calendar_feed(request: web.Request, call: Call[None, None]) -> web.Response:
+    await request.app[CALENDAR_FEEDS].revoke(call.caller)
+    return web.Response(status=204)
+
+
+@api.get(
+    "/calendar/{token:[A-Za-z0-9_-]+}.ics",
+    "My appointments as iCalendar, for a calendar application to subscribe to (the URL is the key: no sign-in)",
+    responses={200: Document("text/calendar"), 304: None},
+    headers=(Header("If-None-Match", max_length=2000),),
+)
+async def calendar_feed(request: web.Request, call: Call[None, None]) -> web.Response:
+    token = request.match_info["token"]
+    if not re.fullmatch(TOKEN_PATTERN, token):
+        raise not_found("calendar feed")
+    document = await request.app[CALENDAR_FEEDS].calendar(token)
+    return conditional(rendered(document, "text/calendar"), call.headers["If-None-Match"])

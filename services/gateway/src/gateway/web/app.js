@@ -449,6 +449,43 @@ async function settings(root) {
     show(box, "success", `Saved. Times are now shown in ${updated.timezone}.`);
   });
   root.append(box, form);
+  if (profile.role !== "admin") root.append(calendarFeed());
+}
+
+/** A private link to one's appointments for a calendar application: made, shown once, revoked. */
+function calendarFeed() {
+  const box = notice();
+  const area = h("div", {});
+  const make = h("button", { type: "button", class: "primary" }, "Make a calendar link");
+  const stop = h("button", { type: "button", class: "danger" }, "Stop my calendar link");
+  make.onclick = async () => {
+    try {
+      const { url } = await call("POST", "/me/calendar-feed");
+      const link = h("input", { value: url, readonly: true, spellcheck: "false" });
+      area.replaceChildren(field("Your private calendar link", link,
+        "Add it to your calendar application as a subscription (\"From URL\"). Anyone with it sees your appointments: keep it to yourself."));
+      link.focus();
+      link.select();
+      make.textContent = "Make a new link (the one above stops working)";
+    } catch (error) {
+      fail(box, error);
+    }
+  };
+  stop.onclick = async () => {
+    try {
+      await call("DELETE", "/me/calendar-feed");
+      area.replaceChildren();
+      make.textContent = "Make a calendar link";
+      show(box, "success", "Your calendar link no longer works.");
+    } catch (error) {
+      if (error.status === 404) return show(box, "info", "You have no calendar link.");
+      fail(box, error);
+    }
+  };
+  return h("section", { "aria-labelledby": "feed-title" }, h("h2", { id: "feed-title" }, "Your appointments in your calendar"),
+    h("p", { class: "hint" }, "A private link your calendar application (Google Calendar, Outlook, Apple Calendar) "
+      + "subscribes to: your appointments appear there and follow every change."),
+    box, area, h("div", { class: "actions" }, make, stop));
 }
 
 async function shifts(root) {
