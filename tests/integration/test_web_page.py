@@ -503,6 +503,30 @@ async def test_a_professional_adds_a_shift_and_a_client_sees_the_slots(api, syst
     await professional.screenshot("shift-cancelled")
 
 
+async def test_an_admin_sees_how_evenly_bookings_went_to_each_professional_and_day(api, system, visitors):
+    event, first_pro, day = await event_with_shift(api, system, hours=(10, 11), capacity=1, name="Dr. Even")
+    api_admin = await sign_in_admin(api, system)
+    second_pro, _ = await create_professional(api, api_admin, name="Dr. Odd")
+    await add_shift(api_admin, event, local(day, 10, 0, EVENT_ZONE), local(day, 11, 0, EVENT_ZONE), 1, professional=second_pro)
+    await wait_for_availability(api, event["id"], day, lambda a: a["slots"][2]["remaining"] == 2, tz=EVENT_ZONE.key)
+    for start in (local(day, 10, 0, EVENT_ZONE), local(day, 10, 0, EVENT_ZONE), local(day, 10, 30, EVENT_ZONE)):
+        client = api.as_user(system.token_for(Role.CLIENT))
+        await client.call("POST", "/bookings", expect=201, json={"event_id": event["id"], "start": start.isoformat()})
+    admin = await visitors("admin")
+    await admin.sign_in(system.settings.admin_email, system.settings.admin_password.get_secret_value())
+    page = await admin.open("appointments")
+    fairness = page.get_by_role("region", name="Fairness")
+    await fairness.get_by_label("Event", exact=True).select_option(event["id"])
+    table = fairness.locator("table.fairness")
+    await expect(table.locator("caption")).to_contain_text("1.5 per professional on average")
+    rows = {
+        (await row.locator("th").inner_text()): [await cell.inner_text() for cell in await row.locator("td").all()]
+        for row in await table.locator("tbody tr").all()
+    }
+    assert sorted(rows.values()) == [["1", "1"], ["2", "2"]] and set(rows) == {"Dr. Even", "Dr. Odd"}
+    await admin.screenshot("fairness")
+
+
 async def test_an_admin_sets_up_an_event_with_a_blackout_and_a_professional(api, system, visitors):
     admin = await visitors("admin")
     await admin.sign_in(system.settings.admin_email, system.settings.admin_password.get_secret_value())

@@ -430,6 +430,35 @@ async function appointments(root) {
       h("ul", { class: "items", id: "waitlist" }, places.map(place))) : null,
     h("section", { "aria-labelledby": "past-title" }, h("h2", { id: "past-title" }, "Past and cancelled"),
       past.length ? h("ul", { class: "items", id: "past" }, past.map((b) => item(b, false))) : h("p", {}, "None yet.")));
+  if (role === "admin") root.append(await fairness());
+}
+
+/** Admins: how evenly an event's bookings went to its professionals, per professional and day. */
+async function fairness() {
+  const events = await all("/events");
+  const box = notice();
+  const area = h("div", {});
+  const picker = eventPicker(events);
+  async function load() {
+    try {
+      const share = await call("GET", "/bookings/distribution", { query: { event_id: picker.select.value } });
+      const days = [...new Set(share.professionals.flatMap((p) => Object.keys(p.by_day)))].sort();
+      area.replaceChildren(share.professionals.length ? h("div", { class: "table-scroll" }, h("table", { class: "fairness" },
+        h("caption", {}, `Confirmed bookings of ${picker.current().name}: ${share.mean.toFixed(1)} per professional on average, `
+          + `the furthest from it ${share.largest_deviation_from_mean.toFixed(1)} away.`),
+        h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Professional"),
+          days.map((d) => h("th", { scope: "col" }, time.formatDate(d))), h("th", { scope: "col" }, "In all"))),
+        h("tbody", {}, share.professionals.map((p) => h("tr", {}, h("th", { scope: "row" }, p.name),
+          days.map((d) => h("td", {}, String(p.by_day[d] ?? 0))), h("td", {}, String(p.bookings)))))))
+        : h("p", {}, "No confirmed bookings for this event yet."));
+    } catch (error) {
+      fail(box, error);
+    }
+  }
+  picker.select.onchange = load;
+  if (events.length) await load();
+  return h("section", { "aria-labelledby": "fairness-title" }, h("h2", { id: "fairness-title" }, "Fairness"),
+    events.length ? field("Event", picker.select) : h("p", {}, "No events yet."), box, area);
 }
 
 async function settings(root) {
