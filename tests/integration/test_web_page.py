@@ -19,6 +19,8 @@ from common.roles import Role
 from devstack.client import ApiClient
 from tests.integration.helpers import add_shift, create_event, create_professional, local, sign_in_admin, wait_for_availability
 
+AXE = Path(__file__).resolve().parents[2] / "tools" / "web-checks" / "node_modules" / "axe-core" / "axe.min.js"  # make web-checks
+AXE_RULES = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's, installed by `make test`; Playwright downloads no browser
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-output" / "web"
 EVENT_ZONE = ZoneInfo("America/New_York")
@@ -63,8 +65,17 @@ class Visitor:
         await form.get_by_role("button", name="Sign in").click()
         await expect(page.get_by_role("button", name="Sign out")).to_be_visible()
 
+    async def accessibility_violations(self) -> list[dict]:
+        """What axe-core finds on the page as it is now (WCAG 2.2 A and AA, and axe's best practices)."""
+        return await self.page.evaluate(
+            """async (rules) => (await axe.run(document, { runOnly: { type: "tag", values: rules } })).violations
+                .map((v) => ({ rule: v.id, help: v.help, where: v.nodes.slice(0, 3).map((n) => n.target.join(" ")) }))""",
+            AXE_RULES,
+        )
+
     async def screenshot(self, label: str) -> None:
-        """Save the page for a person to look at; on the way, check every control is labelled for screen readers."""
+        """Save the page for a person to look at; on the way, check every control is labelled for screen
+        readers and axe-core finds nothing."""
         unlabelled = await self.page.evaluate(
             """() => [...document.querySelectorAll("input, select, textarea, button")]
                 .filter((e) => !(e.labels?.length || e.getAttribute("aria-label")
@@ -72,6 +83,7 @@ class Visitor:
                 .map((e) => e.outerHTML)"""
         )
         assert not unlabelled, f"controls without a label on {label}: {unlabelled}"
+        assert not (found := await self.accessibility_violations()), f"axe-core on {label}: {found}"
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         await self.page.screenshot(path=SCREENSHOTS / f"{self.name}-{label}.png", full_page=True)
 
@@ -81,8 +93,9 @@ async def visitors(browser, system, request) -> AsyncIterator:
     made: list[Visitor] = []
 
     async def visitor(role: str, phone: bool = False) -> Visitor:
-        viewport = {"width": 390, "height": 844} if phone else {"width": 1100, "height": 900}
+        viewport = {"width": 390, "height": 844} if phone else {"width": 1280, "height": 900}
         context = await browser.new_context(viewport=viewport, timezone_id="UTC", locale="en-US")
+        await context.add_init_script(path=AXE)  # through the debugger, not the page: the page's CSP stays as served
         made.append(Visitor(context, await context.new_page(), system.public_url, f"{request.node.name}-{role}"))
         return made[-1]
 
@@ -364,6 +377,45 @@ async def test_a_client_subscribes_their_calendar_to_their_appointments(api, sys
     await expect(page.locator(".notice.success")).to_contain_text("no longer works")
     async with api.http.get(url) as response:
         assert response.status == 404
+
+
+@pytest.mark.parametrize("phone", [True, False], ids=["390px", "1280px"])
+async def test_every_page_passes_axe_core_at_phone_and_desktop_width(api, system, visitors, phone):
+    event, pro, day = await event_with_shift(api, system, hours=(10, 11), capacity=1, name="Dr. Axe")
+    email, password = await register_client(api, timezone=EVENT_ZONE.key)
+    me = await api.sign_in(email, password)
+    await me.call(
+        "POST", "/bookings", expect=201, json={"event_id": event["id"], "start": local(day, 10, 0, EVENT_ZONE).isoformat()}
+    )
+    pro_email, pro_password = f"pro-{uuid.uuid4().hex[:10]}@test.example", "pro-password-1"
+    admin_api = await sign_in_admin(api, system)
+    await admin_api.call(
+        "POST", "/professionals", expect=201,
+        json={"email": pro_email, "password": pro_password, "name": "Dr. Axe Two", "timezone": EVENT_ZONE.key},
+    )  # fmt: skip
+    people = {
+        "visitor": (None, ["signin"]),
+        "client": ((email, password), ["book", "appointments", "settings"]),
+        "professional": ((pro_email, pro_password), ["shifts", "appointments", "settings"]),
+        "admin": (
+            (system.settings.admin_email, system.settings.admin_password.get_secret_value()),
+            ["events", "professionals", "shifts", "appointments", "settings"],
+        ),
+    }
+    found = {}
+    for role, (credentials, views) in people.items():
+        visitor = await visitors(role, phone=phone)
+        if credentials:
+            await visitor.sign_in(*credentials)
+        for view in views:
+            page = await visitor.open(view)
+            await expect(page.locator("main h1")).to_be_visible()
+            await page.wait_for_load_state("networkidle")
+            if view == "book":
+                await expect(page.locator("fieldset[data-date]")).to_be_visible()
+            if violations := await visitor.accessibility_violations():
+                found[f"{role}/{view}"] = violations
+    assert not found, found
 
 
 async def test_a_slow_answer_for_an_earlier_day_does_not_replace_the_day_picked_since(api, system, visitors):
