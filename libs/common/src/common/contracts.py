@@ -4,27 +4,47 @@ Events carry the whole current state of their aggregate, so a consumer that keep
 the highest ``sequence`` is right whatever order or how many times the messages arrive.
 """
 
+import re
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Annotated, Literal
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
-from common.schedule import DailyWindow, Schedule, Window, supported_day, supported_instant
+from common.schedule import DailyWindow, Schedule, Window, supported_day, supported_instant, zone_named
+
+LOCAL_TIME_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+ZONE_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+){0,2}$"  # every IANA name; not every match is one
 
 
-def _without_offset(value: time) -> time:
-    if value.tzinfo is not None:
-        raise ValueError("a local time is written HH:MM, without an offset: the event's timezone gives it one")
+def _hours_and_minutes(value: object) -> object:
+    if isinstance(value, str) and not re.fullmatch(LOCAL_TIME_PATTERN, value):
+        raise ValueError("a local time is written HH:MM (00:00 to 23:59), without an offset: the event's timezone gives it one")
     return value
 
 
 LocalTime = Annotated[
-    time, AfterValidator(_without_offset), PlainSerializer(lambda t: t.strftime("%H:%M"), return_type=str, when_used="json")
+    time,
+    BeforeValidator(_hours_and_minutes),
+    PlainSerializer(lambda t: t.strftime("%H:%M"), return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "pattern": LOCAL_TIME_PATTERN, "examples": ["09:00"]}),
 ]
 """A wall-clock time in an event's timezone, written ``HH:MM``."""
+
+ZoneName = Annotated[
+    str,
+    AfterValidator(lambda name: zone_named(name).key),
+    WithJsonSchema(
+        {"type": "string", "pattern": ZONE_NAME_PATTERN, "maxLength": 64, "examples": ["Europe/Paris"],
+         "description": "An IANA time zone name (not a folder of the database, such as 'America')"}
+    ),
+]  # fmt: skip
+"""An IANA time zone's name, as a client gives one."""
+
+DateTimeText = Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
+"""An instant an answer writes in its reader's zone, ISO 8601 with the offset (built as text on hot paths)."""
 
 
 Day = Annotated[date, AfterValidator(supported_day)]

@@ -81,7 +81,14 @@ class Endpoint:
     responses: dict[int, Any] = field(default_factory=dict)  # status -> model (None: no body)
     headers: tuple[Header, ...] = ()
     streamed: bool = False  # its 200 is a stream of server-sent events, each one the 200 model
+    optional_sign_in: bool = False  # without roles: a token, when one is sent, changes the answer (the reader's zone)
     errors: tuple[int, ...] = (400, 401, 403, 404, 409, 422)
+
+    @cached_property
+    def operation_id(self) -> str:
+        """The OpenAPI operationId: the handler's name in camelCase (``book_slot``: ``bookSlot``)."""
+        first, *rest = self.handler.__name__.split("_")
+        return first + "".join(word.capitalize() for word in rest)
 
     @cached_property
     def path_parameters(self) -> dict[str, str | None]:

@@ -7,12 +7,12 @@ from typing import Annotated
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
 
 from availability.adapters.counters import DayCounts
-from availability.domain import day_frame, day_view, days_of_month, summary
-from common.contracts import Day, EventData
-from common.schedule import Schedule, supported_day, zone_named
+from availability.domain import Reason, SlotStatus, day_frame, day_view, days_of_month, summary
+from common.contracts import DateTimeText, Day, EventData, ZoneName
+from common.schedule import Schedule, supported_day
 
 
 class AvailabilityQuery(BaseModel):
@@ -20,9 +20,7 @@ class AvailabilityQuery(BaseModel):
 
     event_id: UUID
     date: Day
-    tz: str | None = None
-
-    _zone = field_validator("tz")(lambda cls, v: v if v is None else zone_named(v).key)
+    tz: ZoneName | None = None  # default: the signed-in reader's zone, else the event's
 
 
 def first_of_month(month: str) -> date:
@@ -48,15 +46,13 @@ class MonthQuery(BaseModel):
 
     event_id: UUID
     month: Month
-    tz: str | None = None
-
-    _zone = field_validator("tz")(lambda cls, v: v if v is None else zone_named(v).key)
+    tz: ZoneName | None = None  # default: the signed-in reader's zone, else the event's
 
 
 class SlotOut(BaseModel):
-    start: str  # ISO 8601 in the answer's timezone, with its offset
-    end: str
-    status: str  # available | full | blocked (blacked out, or ruled out now by the event's booking rules)
+    start: DateTimeText  # in the answer's timezone, with its offset
+    end: DateTimeText
+    status: SlotStatus  # blocked: blacked out, or ruled out now by the event's booking rules
     remaining: int
 
 
@@ -65,19 +61,19 @@ class AvailabilityOut(BaseModel):
     date: date
     timezone: str
     slots: list[SlotOut]
-    reason: str | None  # no_event | no_shifts | fully_booked | blackout | too_soon | too_far, when nothing is available
+    reason: Reason | None  # when nothing is available
 
 
 class DaySummaryOut(BaseModel):
     date: date
     available: bool  # a slot of the day can be booked now
     remaining: int  # units of those slots
-    reason: str | None  # as the day's answer gives it, when nothing is available
+    reason: Reason | None  # as the day's answer gives it, when nothing is available
 
 
 class MonthOut(BaseModel):
     event_id: UUID
-    month: str  # YYYY-MM
+    month: Month
     timezone: str
     days: list[DaySummaryOut]
 

@@ -5,10 +5,19 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import AnyUrl, BaseModel, ConfigDict, EmailStr, Field
 
 from common.auth import Identity
-from common.contracts import BookingData, BookingRules, Instant, RuleBreach, WaitlistEntryData, WaitlistStatus
+from common.contracts import (
+    BookingData,
+    BookingRules,
+    BookingStatus,
+    DateTimeText,
+    Instant,
+    RuleBreach,
+    WaitlistEntryData,
+    WaitlistStatus,
+)
 from common.errors import Problem
 from common.roles import Role
 from common.schedule import Slot, zone_named
@@ -49,16 +58,16 @@ class WaitlistOut(BaseModel):
     id: UUID
     event_id: UUID
     event_name: str
-    start: str
-    end: str
+    start: DateTimeText
+    end: DateTimeText
     status: WaitlistStatus
     position: int | None  # 1: next to be offered a freed unit (while waiting)
-    offer_expires_at: str | None  # while offered: claim before this
+    offer_expires_at: DateTimeText | None  # while offered: claim before this
 
 
 class WaitlistPage(BaseModel):
     items: list[WaitlistOut]
-    next_cursor: str | None
+    next_cursor: UUID | None
 
 
 class BookingQuery(BaseModel):
@@ -85,24 +94,24 @@ class BookingOut(BaseModel):
     id: UUID
     event_id: UUID
     event_name: str
-    start: str
-    end: str
-    status: str  # confirmed | cancelled | needs_reschedule
+    start: DateTimeText
+    end: DateTimeText
+    status: BookingStatus
     professional: PersonRef
-    client: PersonRef | None = None  # shown to professionals and admins
-    assignment: dict[str, Any] | None = None  # admins: why this professional
+    client: PersonRef | None = None  # shown to professionals and admins (null for clients)
+    assignment: dict[str, Any] | None = None  # admins, one booking: why this professional (else null)
 
 
 class BookingPage(BaseModel):
     items: list[BookingOut]
-    next_cursor: str | None
+    next_cursor: UUID | None
 
 
 class ProfessionalShare(BaseModel):
     id: UUID
     name: str
     bookings: int
-    by_day: dict[str, int]
+    by_day: dict[str, int]  # the event's days (YYYY-MM-DD, in its own zone) with the bookings of each
 
 
 class Distribution(BaseModel):
@@ -127,7 +136,7 @@ def booking_out(booking: BookingData, viewer: Identity, assignment: dict | None 
         client=None if viewer.role is Role.CLIENT else PersonRef(id=booking.client.id, name=booking.client.name),
         assignment=assignment,
     )
-    return out.model_dump(mode="json", exclude_none=True)
+    return out.model_dump(mode="json")
 
 
 def entry_out(entry: WaitlistEntryData, position: int | None) -> dict:
@@ -179,4 +188,4 @@ def slot_unavailable(slot: Slot, open_slots: list[Slot]) -> Problem:
 
 
 class CalendarFeedOut(BaseModel):
-    url: str  # private: whoever has it reads the calendar (no sign-in), until a new one is made or it is revoked
+    url: AnyUrl  # private: whoever has it reads the calendar (no sign-in), until a new one is made or it is revoked

@@ -1,12 +1,10 @@
+from typing import Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
-from common.schedule import zone_named
-
-
-def _zone(value: str | None) -> str | None:
-    return value if value is None else zone_named(value).key
+from common.contracts import ZoneName
+from common.roles import Role
 
 
 class Input(BaseModel):
@@ -17,9 +15,7 @@ class RegisterIn(Input):
     email: EmailStr
     password: str = Field(min_length=8, max_length=200)
     name: str = Field(min_length=1, max_length=200)
-    timezone: str = "UTC"
-
-    _tz = field_validator("timezone")(lambda cls, v: _zone(v))
+    timezone: ZoneName = "UTC"
 
 
 class ProfessionalIn(RegisterIn):
@@ -33,9 +29,7 @@ class LoginIn(Input):
 
 class ProfilePatch(Input):
     name: str | None = Field(None, min_length=1, max_length=200)
-    timezone: str | None = None
-
-    _tz = field_validator("timezone")(lambda cls, v: _zone(v))
+    timezone: ZoneName | None = None
 
 
 class PageQuery(Input):
@@ -47,22 +41,22 @@ class UserOut(BaseModel):
     id: UUID
     email: str
     name: str
-    role: str
+    role: Role
     timezone: str
 
 
 class TokenOut(BaseModel):
     access_token: str
-    token_type: str
-    expires_in: int
+    token_type: Literal["bearer"]
+    expires_in: int  # seconds
 
 
 class ProfileOut(UserOut):
     """PATCH /me: the profile, and a token that carries the change."""
 
     access_token: str
-    token_type: str
-    expires_in: int
+    token_type: Literal["bearer"]
+    expires_in: int  # seconds
 
 
 class ProfessionalOut(BaseModel):
@@ -74,4 +68,4 @@ class ProfessionalOut(BaseModel):
 
 class ProfessionalPage(BaseModel):
     items: list[ProfessionalOut]
-    next_cursor: str | None
+    next_cursor: UUID | None

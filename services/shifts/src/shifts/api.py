@@ -3,7 +3,7 @@
 from typing import Self
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from common.contracts import (
     BookingRules,
@@ -18,8 +18,9 @@ from common.contracts import (
     OfferMinutes,
     OneOffBlackoutData,
     ReminderHours,
+    ShiftStatus,
+    ZoneName,
 )
-from common.schedule import zone_named
 from shifts.domain import MAX_SHIFT_CAPACITY, MAX_SLOT_MINUTES
 
 
@@ -29,19 +30,17 @@ class Input(BaseModel):
 
 class EventIn(Input, BookingRules):
     name: str = Field(min_length=1, max_length=200)
-    timezone: str
+    timezone: ZoneName
     start_date: Day
     end_date: Day
     opens_at: LocalTime
     closes_at: LocalTime
     slot_minutes: int = Field(ge=5, le=MAX_SLOT_MINUTES)
 
-    _zone = field_validator("timezone")(lambda cls, v: zone_named(v).key)
-
 
 class EventPatch(Input):
     name: str | None = Field(None, min_length=1, max_length=200)
-    timezone: str | None = None
+    timezone: ZoneName | None = None
     start_date: Day | None = None
     end_date: Day | None = None
     opens_at: LocalTime | None = None
@@ -53,8 +52,6 @@ class EventPatch(Input):
     max_per_professional_per_day: DailyMaximum | None = None
     waitlist_offer_minutes: OfferMinutes | None = None
     reminder_hours: ReminderHours | None = None
-
-    _zone = field_validator("timezone")(lambda cls, v: v if v is None else zone_named(v).key)
 
     def changes(self) -> dict:
         """The fields to change: those given, but a null that is not a rule's (left as it was)."""
@@ -118,17 +115,17 @@ class ShiftOut(BaseModel):
     start: AwareDatetime
     end: AwareDatetime
     capacity: int
-    status: str
+    status: ShiftStatus
 
 
 class EventPage(BaseModel):
     items: list[EventData]
-    next_cursor: str | None
+    next_cursor: UUID | None
 
 
 class ShiftPage(BaseModel):
     items: list[ShiftOut]
-    next_cursor: str | None
+    next_cursor: UUID | None
 
 
 Blackout = DailyBlackoutData | OneOffBlackoutData

@@ -20,8 +20,9 @@ api = Endpoints()
     query=AvailabilityQuery,
     responses={200: AvailabilityOut, 304: None},
     headers=(Header("If-None-Match", max_length=2000),),
+    optional_sign_in=True,
 )
-async def availability(request: web.Request, call: Call[None, AvailabilityQuery]) -> web.Response:
+async def get_availability(request: web.Request, call: Call[None, AvailabilityQuery]) -> web.Response:
     """Answered 304 to the ETag of an unchanged day: a page polling a day costs no parsing on
     either side and no bytes on the wire until a slot of it changes. At most ``ANSWER_MAX_AGE_SECONDS``
     behind the counters (the answers the service keeps)."""
@@ -37,8 +38,9 @@ async def availability(request: web.Request, call: Call[None, AvailabilityQuery]
     query=MonthQuery,
     responses={200: MonthOut, 304: None},
     headers=(Header("If-None-Match", max_length=2000),),
+    optional_sign_in=True,
 )
-async def availability_month(request: web.Request, call: Call[None, MonthQuery]) -> web.Response:
+async def get_month_availability(request: web.Request, call: Call[None, MonthQuery]) -> web.Response:
     """Kept, revalidated and bounded like a day's answer."""
     query = call.query
     zone_name = query.tz or (call.who.timezone if call.who else None)
@@ -53,8 +55,9 @@ async def availability_month(request: web.Request, call: Call[None, MonthQuery])
     responses={200: AvailabilityOut},
     headers=(Header("Last-Event-ID", max_length=200),),
     streamed=True,
+    optional_sign_in=True,
 )
-async def availability_stream(request: web.Request, call: Call[None, AvailabilityQuery]) -> web.StreamResponse:
+async def stream_availability(request: web.Request, call: Call[None, AvailabilityQuery]) -> web.StreamResponse:
     """Each answer is one ``availability`` event whose id is the answer's ETag: a client that
     reconnects with it (``Last-Event-ID``) is sent nothing until the day changes, any other gets
     the day as it is now. A client that goes away is noticed within a second. Errors (an unknown

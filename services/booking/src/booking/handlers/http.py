@@ -39,7 +39,7 @@ api = Endpoints()
     responses={201: BookingOut, 200: BookingOut},
     headers=(Header("Idempotency-Key"),),
 )
-async def book(request: web.Request, call: Call[BookingIn, None]) -> web.Response:
+async def book_slot(request: web.Request, call: Call[BookingIn, None]) -> web.Response:
     booking, created = await request.app[SERVICE].book(call.caller, call.body, call.headers["Idempotency-Key"])
     return json_response(booking_out(booking, call.caller), status=201 if created else 200)
 
@@ -63,7 +63,7 @@ async def list_bookings(request: web.Request, call: Call[None, BookingQuery]) ->
     query=UsageQuery,
     responses={200: Distribution},
 )
-async def distribution(request: web.Request, call: Call[None, UsageQuery]) -> web.Response:
+async def get_booking_distribution(request: web.Request, call: Call[None, UsageQuery]) -> web.Response:
     if call.query.event_id is None:
         raise Problem(422, "event_required", "Event required", "Give event_id.")
     return json_response(await request.app[SERVICE].distribution(call.query.event_id))
@@ -78,7 +78,7 @@ async def get_booking(request: web.Request, call: Call[None, None]) -> web.Respo
 
 
 @api.post("/bookings/{booking_id}/cancel", "Cancel a booking", roles=(Role.CLIENT, Role.ADMIN), responses={200: BookingOut})
-async def cancel(request: web.Request, call: Call[None, None]) -> web.Response:
+async def cancel_booking(request: web.Request, call: Call[None, None]) -> web.Response:
     booking = await request.app[SERVICE].cancel(call.caller, call.ids["booking_id"])
     return json_response(booking_out(booking, call.caller))
 
@@ -91,7 +91,7 @@ async def cancel(request: web.Request, call: Call[None, None]) -> web.Response:
     responses={200: BookingOut},
     headers=(Header("Idempotency-Key"),),
 )
-async def reschedule(request: web.Request, call: Call[RescheduleIn, None]) -> web.Response:
+async def reschedule_booking(request: web.Request, call: Call[RescheduleIn, None]) -> web.Response:
     moved = await request.app[SERVICE].reschedule(call.caller, call.ids["booking_id"], call.body, call.headers["Idempotency-Key"])
     return json_response(booking_out(moved, call.caller))
 
@@ -124,8 +124,9 @@ async def leave_waitlist(request: web.Request, call: Call[None, None]) -> web.Re
     "Book the unit offered to a place on a waitlist (signed in, or with the offer mail's token)",
     body=ClaimIn,
     responses={201: BookingOut, 200: BookingOut},
+    optional_sign_in=True,
 )
-async def claim_offer(request: web.Request, call: Call[ClaimIn, None]) -> web.Response:
+async def claim_waitlist_offer(request: web.Request, call: Call[ClaimIn, None]) -> web.Response:
     booking, created = await request.app[WAITLIST].claim(call.who, call.ids["waitlist_id"], call.body.token)
     viewer = call.who or Identity(
         id=booking.client.id, role=Role.CLIENT, name=booking.client.name, email=booking.client.email,
@@ -140,7 +141,7 @@ async def claim_offer(request: web.Request, call: Call[ClaimIn, None]) -> web.Re
     roles=(Role.CLIENT, Role.PROFESSIONAL),
     responses={201: CalendarFeedOut},
 )
-async def make_calendar_feed(request: web.Request, call: Call[None, None]) -> web.Response:
+async def create_calendar_feed(request: web.Request, call: Call[None, None]) -> web.Response:
     return json_response({"url": await request.app[CALENDAR_FEEDS].make(call.caller)}, status=201)
 
 
@@ -161,7 +162,7 @@ async def revoke_calendar_feed(request: web.Request, call: Call[None, None]) -> 
     responses={200: Document("text/calendar"), 304: None},
     headers=(Header("If-None-Match", max_length=2000),),
 )
-async def calendar_feed(request: web.Request, call: Call[None, None]) -> web.Response:
+async def get_calendar_feed(request: web.Request, call: Call[None, None]) -> web.Response:
     token = request.match_info["token"]
     if not re.fullmatch(TOKEN_PATTERN, token):
         raise not_found("calendar feed")

@@ -22,7 +22,7 @@ class PublicApi:
     def __init__(self, http: ClientSession, services: dict[str, str], own_endpoints: list[Endpoint], prefix: str) -> None:
         self._http = http
         self._services = services
-        self._own = document("gateway", own_endpoints)
+        self._own = document("accounts", own_endpoints)  # the gateway's own: sign-in, profiles, professionals
         self._prefix = prefix
         self._cached: tuple[float, dict] | None = None
 

@@ -61,7 +61,7 @@ async def login(request: web.Request, call: Call[LoginIn, None]) -> web.Response
 
 
 @api.get("/me", "Your profile", roles=PEOPLE, responses={200: UserOut})
-async def me(request: web.Request, call: Call[None, None]) -> web.Response:
+async def get_me(request: web.Request, call: Call[None, None]) -> web.Response:
     return json_response(user_out(await request.app[ACCOUNTS].profile(call.caller.id)))
 
 
@@ -91,7 +91,7 @@ async def list_professionals(request: web.Request, call: Call[None, PageQuery]) 
 
 
 @api.get("/openapi.json", "This document", responses={200: None}, errors=())
-async def openapi_document(request: web.Request, call: Call[None, None]) -> web.Response:
+async def get_openapi_document(request: web.Request, call: Call[None, None]) -> web.Response:
     """The public API: the gateway's own routes and every service's, generated from their models."""
     return json_response(await request.app[PUBLIC_API].document())
 
