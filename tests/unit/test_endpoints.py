@@ -117,4 +117,5 @@ def test_the_document_is_built_from_the_same_declarations():
     parameters = {p["name"]: p for p in operation["parameters"]}
     assert parameters["note_id"]["in"] == "path" and parameters["loud"]["in"] == "query"
     assert parameters["Idempotency-Key"]["schema"]["maxLength"] == 8
-    assert "security" not in doc["paths"]["/notes"]["get"]
+    assert operation["security"] == [{"bearer": []}] and operation["operationId"] == "write"
+    assert doc["paths"]["/notes"]["get"]["security"] == []  # anyone, and no token changes the answer

@@ -7,6 +7,7 @@ from uuid import uuid4
 
 from availability.domain import KeptAnswers
 from availability.service import Availability
+from availability.streams import StreamSettings
 from common.counters import CounterChange
 from common.errors import Problem
 
@@ -131,7 +132,7 @@ class FakeStore:
 
 async def test_requests_that_come_while_a_day_is_read_take_its_answer():
     store, now = FakeStore(), [0.0]
-    availability = Availability(store, MAX_AGE, clock=lambda: now[0])
+    availability = Availability(store, MAX_AGE, StreamSettings(0.1, 1.0, 15.0), clock=lambda: now[0])
     following_task = asyncio.create_task(availability.follow_changes())
     store.announcements.put_nowait(None)  # subscribed
     await asyncio.sleep(0)

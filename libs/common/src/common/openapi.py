@@ -13,14 +13,14 @@ from common.endpoints import Document, Endpoint
 class ProblemDocument(BaseModel):
     """RFC 9457: every error answer."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", json_schema_extra={"required": ["type", "title", "status", "code"]})
 
     type: AnyUrl  # https://appointments.example/problems/<code>
     title: str
     status: int
     code: str  # stable: what a client acts on
-    detail: str | None = None
-    instance: str | None = None
+    detail: str | None = None  # left out when there is nothing to add to the title
+    instance: str | None = None  # the path asked for; left out by the public entry's own refusals
 
 
 def _path_schema(name: str, regex: str | None) -> dict:
@@ -107,9 +107,15 @@ def _response(status: int, model: Any, op: Endpoint, refs: dict, problem: dict) 
     elif model is problem:
         response["content"] = {"application/problem+json": {"schema": problem}}
     elif op.streamed and status == 200:
-        # OpenAPI 3.1 has no schema for the items of a stream: the events' data is described in words.
-        described = f"Server-sent events; each event's data is a {model.__name__} ({refs[(model, 'serialization')]['$ref']})"
-        response["content"] = {"text/event-stream": {"schema": {"type": "string", "description": described}}}
+        # Each server-sent event (OpenAPI 3.1 has no itemSchema: the schema is read per event, as
+        # schemathesis reads it): its data is the model as JSON.
+        data = {"type": "string", "contentMediaType": "application/json", "contentSchema": refs[(model, "serialization")]}
+        event = {
+            "type": "object",
+            "required": ["data"],
+            "properties": {"data": data, "event": {"type": "string"}, "id": {"type": "string"}},
+        }
+        response["content"] = {"text/event-stream": {"schema": event}}
     elif model is not None:
         response["content"] = {"application/json": {"schema": refs[(model, "serialization")]}}
     conditional = 304 in op.responses and status in (200, 304)

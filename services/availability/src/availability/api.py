@@ -37,7 +37,7 @@ def _supported_month(month: str) -> str:
     return month
 
 
-Month = Annotated[str, StringConstraints(pattern=r"^\d{4}-\d{2}$"), AfterValidator(_supported_month)]
+Month = Annotated[str, StringConstraints(pattern=r"^(19[7-9][0-9]|2[0-9]{3})-(0[1-9]|1[0-2])$"), AfterValidator(_supported_month)]
 """A calendar month, written ``YYYY-MM``."""
 
 

@@ -3,11 +3,12 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from availability.adapters.counters import Counters
-from availability.app_keys import AVAILABILITY, STREAM_SETTINGS
+from availability.app_keys import AVAILABILITY
 from availability.handlers.http import api
 from availability.metrics import STREAMS_OPEN
-from availability.service import Availability, StreamSettings
+from availability.service import Availability
 from availability.settings import Settings
+from availability.streams import StreamSettings
 from common import web as common_web
 
 
@@ -15,18 +16,18 @@ def create_app(settings: Settings) -> web.Application:
     app = common_web.service_app(settings)
 
     async def counters(app: web.Application) -> AsyncIterator[None]:
-        app[AVAILABILITY] = availability = Availability(
-            Counters(app[common_web.REDIS], settings.redis_key_prefix), settings.answer_max_age_seconds
+        streams = StreamSettings(
+            settings.stream_min_interval_seconds, settings.stream_recheck_seconds, settings.stream_heartbeat_seconds
         )
-        STREAMS_OPEN.set_function(lambda: len(availability.watchers))
+        app[AVAILABILITY] = availability = Availability(
+            Counters(app[common_web.REDIS], settings.redis_key_prefix), settings.answer_max_age_seconds, streams
+        )
+        STREAMS_OPEN.set_function(lambda: len(availability.feeds))
         yield
 
     async def end_streams(app: web.Application) -> None:
-        app[AVAILABILITY].watchers.close()  # before the open requests are waited for
+        await app[AVAILABILITY].feeds.close()  # before the open requests are waited for
 
-    app[STREAM_SETTINGS] = StreamSettings(
-        settings.stream_min_interval_seconds, settings.stream_recheck_seconds, settings.stream_heartbeat_seconds
-    )
     app.on_shutdown.append(end_streams)
 
     app.cleanup_ctx.extend(

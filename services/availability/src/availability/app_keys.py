@@ -1,6 +1,5 @@
 from aiohttp import web
 
-from availability.service import Availability, StreamSettings
+from availability.service import Availability
 
 AVAILABILITY = web.AppKey("availability", Availability)
-STREAM_SETTINGS = web.AppKey("stream_settings", StreamSettings)

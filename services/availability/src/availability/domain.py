@@ -119,7 +119,7 @@ Answer = TypeVar("Answer")
 @dataclass
 class _Kept(Generic[Answer]):
     answer: Answer
-    slots: tuple[str, ...]  # the slot keys the answer shows
+    slots: frozenset[str]  # the slot keys the answer shows
     read_at: float  # when the read of its counters began
 
 
@@ -157,7 +157,7 @@ class KeptAnswers(Generic[Answer]):
     def slots_of(self, key: DayKey) -> frozenset[str] | None:
         """The slots a kept answer shows (None: none is kept)."""
         kept = self._kept.get(key)
-        return None if kept is None else frozenset(kept.slots)
+        return None if kept is None else kept.slots
 
     def read_started(self) -> int:
         """The number a read about to begin passes back to ``keep``."""
@@ -176,7 +176,7 @@ class KeptAnswers(Generic[Answer]):
         self._drop(key)
         if len(self._kept) >= self._max_kept:
             self._drop(next(iter(self._kept)))  # the one kept longest ago
-        self._kept[key] = _Kept(answer, slots, read_at)
+        self._kept[key] = _Kept(answer, frozenset(slots), read_at)
         self._by_event.setdefault(event_id, set()).add(key)
         for slot in slots:
             self._by_slot.setdefault((event_id, slot), set()).add(key)

@@ -5,8 +5,7 @@ their announced changes."""
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import date
 from uuid import UUID
 
@@ -15,19 +14,12 @@ from redis.exceptions import RedisError
 from availability.adapters.counters import Counters
 from availability.api import day_answer, month_answer
 from availability.domain import DayKey, KeptAnswers, days_of_month
-from availability.streams import Watchers
+from availability.streams import DayFeed, Feeds, Listener, StreamSettings
 from common.errors import not_found, try_again
 from common.schedule import zone_named
 from common.web import Rendered, render_json
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class StreamSettings:
-    min_interval: float  # seconds between two answers on one stream, at least
-    recheck: float  # a stream reads its day at least this often, announced or not
-    heartbeat: float  # a quiet stream says it is alive this often
 
 
 class Availability:
@@ -37,13 +29,16 @@ class Availability:
     (``KeptAnswers``): a read of a kept answer costs no Redis call. One read per answer at a time:
     requests that come while it is on its way take its answer."""
 
-    def __init__(self, counters: Counters, max_age: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, counters: Counters, max_age: float, stream_settings: StreamSettings, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._counters = counters
+        self._stream_settings = stream_settings
         self._clock = clock
         self.kept: KeptAnswers[Rendered] = KeptAnswers(max_age)  # days
         self.kept_months: KeptAnswers[Rendered] = KeptAnswers(max_age)
         self._reading: dict[tuple[bool, DayKey], asyncio.Future[Rendered | None]] = {}
-        self.watchers = Watchers()
+        self.feeds = Feeds()  # the open streams
 
     async def day(self, event_id: UUID, day: date, zone_name: str | None) -> Rendered:
         """The day's answer in ``zone_name`` (None: the event's own zone)."""
@@ -53,42 +48,16 @@ class Availability:
         """The month of ``first``, each day as its own answer would sum it up."""
         return await self._answer(True, (event_id, first, zone_name))
 
-    async def day_changes(
-        self,
-        event_id: UUID,
-        day: date,
-        zone_name: str | None,
-        last_sent: str | None,
-        settings: StreamSettings,
-        client_gone: Callable[[], bool],
-    ) -> AsyncIterator[Rendered | None]:
-        """The day's answer now (unless the client holds it: ``last_sent``, an ETag), then again each
-        time it changes, at most once per ``settings.min_interval``; None when nothing changed for
-        ``settings.heartbeat`` (a stream says it is alive). Ends when the process stops or the
-        client is gone (looked at every ``settings.recheck`` at the latest). A change whose
-        announcement was missed is seen within ``settings.recheck`` too."""
+    async def follow_day(self, event_id: UUID, day: date, zone_name: str | None, listener: Listener) -> None:
+        """Send ``listener`` the day's answer each time it changes, until it ends (its client is gone
+        or behind, the process stops). Its first answer it was sent itself."""
         key = (event_id, day, zone_name)
-        with self.watchers.watching(event_id) as watch:
-            sent_at = -settings.min_interval
-            quiet_since = self._clock()
-            answer = await self.day(event_id, day, zone_name)
-            if answer.etag == last_sent:
-                yield None  # the client holds the day as it is: the stream starts with no answer
-            while not self.watchers.closing and not client_gone():
-                watch.slots = self.kept.slots_of(key)
-                if answer.etag != last_sent:
-                    if (wait := sent_at + settings.min_interval - self._clock()) > 0:
-                        await asyncio.sleep(wait)  # changes in a burst go out as one
-                        answer = await self.day(event_id, day, zone_name)
-                        continue
-                    yield answer
-                    last_sent, sent_at = answer.etag, self._clock()
-                    quiet_since = sent_at
-                elif self._clock() - quiet_since >= settings.heartbeat:
-                    yield None
-                    quiet_since = self._clock()
-                await watch.wait(settings.recheck)
-                answer = await self.day(event_id, day, zone_name)
+
+        def feed() -> DayFeed:
+            return DayFeed(key, lambda: self.day(*key), lambda: self.kept.slots_of(key), self._stream_settings, self._clock)
+
+        with self.feeds.listening(listener, key, feed):
+            await listener.ended.wait()
 
     async def _answer(self, whole_month: bool, key: DayKey) -> Rendered:
         kept = self.kept_months if whole_month else self.kept
@@ -139,9 +108,9 @@ class Availability:
                         else:
                             kept.changed(change.event_id, change.slot)
                     if change is None:
-                        self.watchers.wake_all()  # what was missed before subscribing
+                        self.feeds.wake_all()  # what was missed before subscribing
                     else:
-                        self.watchers.changed(change.event_id, change.slot)
+                        self.feeds.changed(change.event_id, change.slot)
             except (RedisError, OSError) as exc:
                 log.warning("not following the counters' changes (%r); answers are read afresh until then", exc)
             finally:

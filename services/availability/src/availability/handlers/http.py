@@ -1,16 +1,14 @@
 """HTTP handlers: each endpoint declared once (route, roles, models, OpenAPI); validate, call the
 service layer, answer."""
 
-import logging
-
 from aiohttp import ClientConnectionResetError, web
 
 from availability.api import AvailabilityOut, AvailabilityQuery, MonthOut, MonthQuery, first_of_month
-from availability.app_keys import AVAILABILITY, STREAM_SETTINGS
+from availability.app_keys import AVAILABILITY
+from availability.streams import Listener
 from common.endpoints import Call, Endpoints, Header
 from common.web import Rendered, conditional
 
-log = logging.getLogger(__name__)
 api = Endpoints()
 
 
@@ -60,39 +58,49 @@ async def get_month_availability(request: web.Request, call: Call[None, MonthQue
 async def stream_availability(request: web.Request, call: Call[None, AvailabilityQuery]) -> web.StreamResponse:
     """Each answer is one ``availability`` event whose id is the answer's ETag: a client that
     reconnects with it (``Last-Event-ID``) is sent nothing until the day changes, any other gets
-    the day as it is now. A client that goes away is noticed within a second. Errors (an unknown
-    event, a bad query) are answered before the stream starts."""
+    the day as it is now. A client that goes away is noticed within a second; one that reads too
+    slowly to keep up is let go (it reconnects and is sent the day as it is then). Errors (an
+    unknown event, a bad query) are answered before the stream starts."""
     query = call.query
     zone_name = query.tz or (call.who.timezone if call.who else None)
-    answers = request.app[AVAILABILITY].day_changes(
-        query.event_id,
-        query.date,
-        zone_name,
-        call.headers["Last-Event-ID"],
-        request.app[STREAM_SETTINGS],
-        client_gone=lambda: request.transport is None or request.transport.is_closing(),
-    )
-    first = await anext(answers)  # raises before anything is sent
+    availability = request.app[AVAILABILITY]
+    first = await availability.day(query.event_id, query.date, zone_name)  # raises before anything is sent
     response = web.StreamResponse(
         headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store", "X-Accel-Buffering": "no"}
     )
     await response.prepare(request)
-    try:
-        await response.write(b"retry: 2000\n\n" + _server_sent_event(first))
-        async for answer in answers:
+    held = call.headers["Last-Event-ID"]
+    await response.write(b"retry: 2000\n\n" + _server_sent_event(None if first.etag == held else first))
+
+    def gone() -> bool:
+        return request.transport is None or request.transport.is_closing()
+
+    async def send(answer: Rendered | None) -> bool:
+        if gone() or request.transport.get_write_buffer_size() > BEHIND_BYTES:
+            return False
+        try:
             await response.write(_server_sent_event(answer))
-    except (ConnectionResetError, ClientConnectionResetError):
-        pass  # the client went away
-    except Exception as exc:  # noqa: BLE001 (the answer has begun: ending the stream is all that is left; the client reconnects)
-        log.warning("a stream of %s ended early: %r", query.date, exc)
-    finally:
-        await answers.aclose()
+        except (ConnectionResetError, ClientConnectionResetError):
+            return False
+        return True
+
+    await availability.follow_day(query.event_id, query.date, zone_name, Listener(send, gone, last_sent=first.etag))
     return response
+
+
+BEHIND_BYTES = 256 * 1024  # answers a client has not read yet, at most, before it is let go
 
 
 def _server_sent_event(answer: Rendered | None) -> bytes:
     """An answer as an ``availability`` event (its id the answer's ETag), or None as a comment that
-    only says the stream is alive."""
+    only says the stream is alive. Built once per answer, however many streams send it."""
     if answer is None:
         return b": alive\n\n"
-    return b"event: availability\nid: " + answer.etag.encode() + b"\ndata: " + answer.body + b"\n\n"
+    if (event := _events.get(answer.etag)) is None:
+        if len(_events) >= 1000:
+            _events.clear()
+        event = _events[answer.etag] = b"event: availability\nid: " + answer.etag.encode() + b"\ndata: " + answer.body + b"\n\n"
+    return event
+
+
+_events: dict[str, bytes] = {}  # the answers streams send now, as events
