@@ -43,6 +43,9 @@ RULES = {
     ),
     ("DELETE", "/waitlist/{waitlist_id}"): Rule(frozenset({"the client"})),
     ("POST", "/waitlist/{waitlist_id}/claim"): Rule(frozenset({"the client"}), {}),
+    # A calendar feed's URL is its key (SPEC: its holder reads it, signed in or not); a URL nobody
+    # was given opens nothing (test_calendar_feed).
+    ("GET", "/calendar/{token}.ics"): Rule(EVERYONE),
 }
 
 
@@ -96,7 +99,8 @@ async def test_every_route_with_an_id_answers_only_those_it_belongs_to(api, syst
             assert loop.time() < deadline, "the freed unit was never offered"
             await asyncio.sleep(0.05)
         ids = {"event_id": event["id"], "blackout_id": blackout["id"], "shift_id": shift["id"], "booking_id": booking["id"]}
-        return ids | {"waitlist_id": entry["id"]}
+        feed = await callers["the client"].call("POST", "/me/calendar-feed", expect=201)
+        return ids | {"waitlist_id": entry["id"], "token": feed["url"].rsplit("/", 1)[1].removesuffix(".ics")}
 
     refused_with = {}
     for (method, path), rule in RULES.items():

@@ -47,6 +47,14 @@ async def test_zone_folders_and_days_off_the_calendar_are_422_not_500(api, syste
                                  "opens_at": "09:00", "closes_at": "17:00", "slot_minutes": 30}
     )  # fmt: skip
     assert (status, problem.get("code")) == (422, "validation_failed"), problem
+    for closes_at in (0, 61200, "17:00+01:00", "17:00:00", "24:00"):  # a number read as seconds, an offset: a 500 once
+        status, problem = await admin.request(
+            "POST", "/events", json={"name": "Odd", "timezone": "UTC", "start_date": day.isoformat(), "end_date": day.isoformat(),
+                                     "opens_at": "09:00", "closes_at": closes_at, "slot_minutes": 30}
+        )  # fmt: skip
+        assert (status, problem.get("code")) == (422, "validation_failed"), (closes_at, status, problem)
+        status, problem = await admin.request("PATCH", f"/events/{event['id']}", json={"closes_at": closes_at})
+        assert (status, problem.get("code")) == (422, "validation_failed"), (closes_at, status, problem)
     assert (await client.call("GET", "/bookings"))["items"] == []  # nothing was booked on the way
 
 

@@ -20,7 +20,11 @@ ZONE_NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+){0,2}$"  # every
 
 
 def _hours_and_minutes(value: object) -> object:
-    if isinstance(value, str) and not re.fullmatch(LOCAL_TIME_PATTERN, value):
+    """Only ``HH:MM`` (or a time without an offset, from our own code): pydantic would read a number
+    as seconds and an offset into the time, and a time with an offset compares with none."""
+    if isinstance(value, time) and value.tzinfo is None:
+        return value
+    if not isinstance(value, str) or not re.fullmatch(LOCAL_TIME_PATTERN, value):
         raise ValueError("a local time is written HH:MM (00:00 to 23:59), without an offset: the event's timezone gives it one")
     return value
 

@@ -28,8 +28,11 @@ class ApiClient:
         if self.token:
             all_headers["Authorization"] = f"Bearer {self.token}"
         async with self.http.request(method, self.base_url + path, json=json, params=params, headers=all_headers) as response:
-            body = await response.json(content_type=None) if response.content_length != 0 else None
-            return response.status, body
+            if response.content_length == 0:
+                return response.status, None
+            if response.content_type.endswith("json"):  # application/json, application/problem+json
+                return response.status, await response.json()
+            return response.status, await response.text()  # a calendar, a stream's start
 
     async def call(self, method: str, path: str, expect: int = 200, **kwargs: Any) -> Any:
         status, body = await self.request(method, path, **kwargs)

@@ -177,12 +177,14 @@ async function book(root) {
   let drawn = null; // the answer on screen, as its stream sent it
   let latest = 0; // the last load asked for: an answer to an earlier pick that arrives after it is dropped
 
+  let calendars = 0; // the grid on screen: a grid replaced since (another event, the same one again) is ignored
   async function openCalendar() {
     const event = picker.current();
+    const mine = ++calendars;
     const calendar = monthPicker({
       event, zone,
-      onPick: (date) => { if (event.id === picker.select.value) { day = date; box.replaceChildren(); loadSlots(); } },
-      onError: (error) => { if (event.id === picker.select.value) fail(box, error); },
+      onPick: (date) => { if (mine === calendars) { day = date; box.replaceChildren(); loadSlots(); } },
+      onError: (error) => { if (mine === calendars) fail(box, error); },
       load: (month) => call("GET", "/availability/month", { query: { event_id: event.id, month, tz: zone } }),
     });
     calendarArea.replaceChildren(calendar.element);
