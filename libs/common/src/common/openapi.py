@@ -64,7 +64,7 @@ def _schemas(operations: list[Endpoint]) -> tuple[dict[tuple[Any, str], dict], d
         wanted += [(m, "serialization") for m in op.responses.values() if m is not None and not isinstance(m, Document)]
     wanted = list(dict.fromkeys(wanted))
     refs, definitions = TypeAdapter.json_schemas(
-        [(key, mode, TypeAdapter(key[0])) for key in wanted for mode in [key[1]]],
+        [(key, key[1], TypeAdapter(key[0])) for key in wanted],
         ref_template="#/components/schemas/{model}",
         schema_generator=_Generator,
     )

@@ -175,6 +175,7 @@ async function book(root) {
   let day = null; // the day picked
   let chosen = null; // the slot picked, while its review is open
   let drawn = null; // the answer on screen, as its stream sent it
+  let submitting = false; // a booking of the chosen slot is on its way: the stream may show it taken before it answers
   let latest = 0; // the last load asked for: an answer to an earlier pick that arrives after it is dropped
 
   let calendars = 0; // the grid on screen: a grid replaced since (another event, the same one again) is ignored
@@ -235,7 +236,7 @@ async function book(root) {
     const open = slots.filter((s) => s.status === "available").length;
     const reason = availability.reason ?? (slots.length && !open ? "started" : null);
     summary.textContent = slots.length ? `${open} of ${slots.length} timeslots available on ${time.formatDate(availability.date)}.` : "";
-    if (chosen && !slots.some((s) => s.start === chosen && s.status === "available")) {
+    if (chosen && !submitting && !slots.some((s) => s.start === chosen && s.status === "available")) {
       review.hidden = true;
       chosen = null;
       show(box, "error", "Sorry, that timeslot was just booked by someone else. Please pick another one: the list is up to date.");
@@ -293,6 +294,7 @@ async function book(root) {
       field("Send the confirmation to", email, "Optional: leave it empty for no email."),
       h("div", { class: "actions" }, bookButton));
     onSubmit(form, box, async () => {
+      submitting = true;
       try {
         const booking = await call("POST", "/bookings", {
           body: { event_id: event.id, start: slot.start, email: email.value || undefined },
@@ -304,6 +306,8 @@ async function book(root) {
       } catch (error) {
         if (error.code !== "slot_unavailable") throw error;
         show(box, "error", "Sorry, that timeslot was just booked by someone else. Please pick another one: the list is up to date.");
+      } finally {
+        submitting = false;
       }
       await loadSlots();
     });
