@@ -107,15 +107,13 @@ def _response(status: int, model: Any, op: Endpoint, refs: dict, problem: dict) 
     elif model is problem:
         response["content"] = {"application/problem+json": {"schema": problem}}
     elif op.streamed and status == 200:
-        # Each server-sent event (OpenAPI 3.1 has no itemSchema: the schema is read per event, as
-        # schemathesis reads it): its data is the model as JSON.
-        data = {"type": "string", "contentMediaType": "application/json", "contentSchema": refs[(model, "serialization")]}
-        event = {
-            "type": "object",
-            "required": ["data"],
-            "properties": {"data": data, "event": {"type": "string"}, "id": {"type": "string"}},
-        }
-        response["content"] = {"text/event-stream": {"schema": event}}
+        # OpenAPI 3.1 has no schema for the items of a stream (3.2's itemSchema): the events are
+        # described in words, and a generated client reads the stream as text.
+        described = (
+            f"Server-sent events: each `event: availability`, its `id` the answer's ETag, its data a "
+            f"{model.__name__} as JSON ({refs[(model, 'serialization')]['$ref']})"
+        )
+        response["content"] = {"text/event-stream": {"schema": {"type": "string", "description": described}}}
     elif model is not None:
         response["content"] = {"application/json": {"schema": refs[(model, "serialization")]}}
     conditional = 304 in op.responses and status in (200, 304)
