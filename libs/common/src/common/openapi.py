@@ -8,6 +8,7 @@ from pydantic import AnyUrl, BaseModel, ConfigDict, TypeAdapter
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode
 
 from common.endpoints import Document, Endpoint
+from common.problems import VISIBLE_ASCII
 
 
 class ProblemDocument(BaseModel):
@@ -90,7 +91,7 @@ def _security(op: Endpoint) -> list[dict]:
     return [{}, {"bearer": []}] if op.optional_sign_in else []
 
 
-HEADER_VALUE = {"type": "string", "pattern": "^[\\t -~]+$"}  # visible ASCII (common.problems.header_value)
+HEADER_VALUE = {"type": "string", "pattern": f"^{VISIBLE_ASCII}$"}  # what common.problems.header_value accepts
 RESPONSE_HEADERS = {
     "ETag": {
         "description": "The answer's tag: send it back as If-None-Match to be answered 304 while it holds",

@@ -61,13 +61,13 @@ def header_value(request: web.Request, name: str, max_length: int = 200) -> str 
     byte that is not ASCII (aiohttp hands a byte that is not UTF-8 on as a lone surrogate, which
     no encoder downstream accepts) must be refused here, not fail later as a 500."""
     value = request.headers.get(name)
-    if value is not None and not (1 <= len(value) <= max_length and _VISIBLE_ASCII.fullmatch(value)):
+    if value is not None and not (1 <= len(value) <= max_length and re.fullmatch(VISIBLE_ASCII, value)):
         code = "invalid_" + name.lower().replace("-", "_")
         raise Problem(400, code, f"Invalid {name}", f"Use 1 to {max_length} visible ASCII characters.")
     return value
 
 
-_VISIBLE_ASCII = re.compile(r"[\x20-\x7e\t]+")
+VISIBLE_ASCII = r"[\t\x20-\x7e]+"  # what a header value we read may hold (the OpenAPI document says the same)
 
 
 def parse_path_uuid(request: web.Request, name: str, what: str):

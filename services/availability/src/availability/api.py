@@ -7,12 +7,12 @@ from typing import Annotated
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from availability.adapters.counters import DayCounts
 from availability.domain import Reason, SlotStatus, day_frame, day_view, days_of_month, summary
 from common.contracts import DateTimeText, Day, EventData, ZoneName
-from common.schedule import Schedule, supported_day
+from common.schedule import Schedule
 
 
 class AvailabilityQuery(BaseModel):
@@ -29,16 +29,9 @@ def first_of_month(month: str) -> date:
     return date(int(year), int(number), 1)
 
 
-def _supported_month(month: str) -> str:
-    try:
-        supported_day(first_of_month(month))
-    except ValueError:
-        raise ValueError("a month runs from 01 to 12, between 1970-01 and 2999-12") from None
-    return month
-
-
-Month = Annotated[str, StringConstraints(pattern=r"^(19[7-9][0-9]|2[0-9]{3})-(0[1-9]|1[0-2])$"), AfterValidator(_supported_month)]
-"""A calendar month, written ``YYYY-MM``."""
+Month = Annotated[str, StringConstraints(pattern=r"^(19[7-9][0-9]|2[0-9]{3})-(0[1-9]|1[0-2])$")]
+"""A calendar month, written ``YYYY-MM``: 01 to 12, of the years whose days a client may name
+(1970 to 2999, ``common.schedule.supported_day``)."""
 
 
 class MonthQuery(BaseModel):

@@ -81,13 +81,14 @@ class Availability:
         event_id, day, zone_name = key
         started, read_at = kept.read_started(), self._clock()
         days = days_of_month(day) if whole_month else [day]
-        counted = await self._counters.days_counts(event_id, days, zone_named(zone_name) if zone_name else None)
+        asked = zone_named(zone_name) if zone_name else None
+        counted = await self._counters.days_counts(event_id, days, asked)
         if counted is None:
             if not await self._counters.is_built():
                 raise try_again("The counters are being rebuilt; try again in a moment.")
             raise not_found("event")
         event = counted[0].event
-        zone = zone_named(zone_name) if zone_name else event.schedule.zone
+        zone = asked or event.schedule.zone
         if whole_month:
             answer = render_json(month_answer(event.data, day, zone, counted))
         else:
@@ -102,14 +103,13 @@ class Availability:
         while True:
             try:
                 async for change in self._counters.changes():
-                    for kept in (self.kept, self.kept_months):
-                        if change is None:
-                            kept.follow()
-                        else:
-                            kept.changed(change.event_id, change.slot)
                     if change is None:
+                        self.kept.follow()
+                        self.kept_months.follow()
                         self.feeds.wake_all()  # what was missed before subscribing
                     else:
+                        self.kept.changed(change.event_id, change.slot)
+                        self.kept_months.changed(change.event_id, change.slot)
                         self.feeds.changed(change.event_id, change.slot)
             except (RedisError, OSError) as exc:
                 log.warning("not following the counters' changes (%r); answers are read afresh until then", exc)

@@ -5,6 +5,7 @@ revoked one answers 404. The entries carry the same UIDs and SEQUENCEs as the ma
 a calendar that has both keeps one entry per booking."""
 
 import hashlib
+import re
 import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -67,7 +68,10 @@ class CalendarFeeds:
                 raise not_found("calendar feed")
 
     async def calendar(self, token: str) -> bytes:
-        """The feed's document as of now; 404 for a token that names no feed."""
+        """The feed's document as of now; 404 for a token that names no feed (one that could not be
+        a token is not looked for)."""
+        if not re.fullmatch(TOKEN_PATTERN, token):
+            raise not_found("calendar feed")
         async with self._uow() as uow:
             owner = await uow.record.feed_owner(token_hash(token))
             if owner is None:

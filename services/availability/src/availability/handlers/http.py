@@ -12,6 +12,11 @@ from common.web import Rendered, conditional
 api = Endpoints()
 
 
+def _zone_name(call: Call[None, AvailabilityQuery] | Call[None, MonthQuery]) -> str | None:
+    """The zone asked for, else the signed-in reader's own, else None: the event's."""
+    return call.query.tz or (call.who.timezone if call.who else None)
+
+
 @api.get(
     "/availability",
     "A day's slots in a timezone (default: yours, else the event's)",
@@ -25,8 +30,7 @@ async def get_availability(request: web.Request, call: Call[None, AvailabilityQu
     either side and no bytes on the wire until a slot of it changes. At most ``ANSWER_MAX_AGE_SECONDS``
     behind the counters (the answers the service keeps)."""
     query = call.query
-    zone_name = query.tz or (call.who.timezone if call.who else None)  # else the event's own
-    answer = await request.app[AVAILABILITY].day(query.event_id, query.date, zone_name)
+    answer = await request.app[AVAILABILITY].day(query.event_id, query.date, _zone_name(call))
     return conditional(answer, call.headers["If-None-Match"])
 
 
@@ -41,8 +45,7 @@ async def get_availability(request: web.Request, call: Call[None, AvailabilityQu
 async def get_month_availability(request: web.Request, call: Call[None, MonthQuery]) -> web.Response:
     """Kept, revalidated and bounded like a day's answer."""
     query = call.query
-    zone_name = query.tz or (call.who.timezone if call.who else None)
-    answer = await request.app[AVAILABILITY].month(query.event_id, first_of_month(query.month), zone_name)
+    answer = await request.app[AVAILABILITY].month(query.event_id, first_of_month(query.month), _zone_name(call))
     return conditional(answer, call.headers["If-None-Match"])
 
 
@@ -61,8 +64,7 @@ async def stream_availability(request: web.Request, call: Call[None, Availabilit
     the day as it is now. A client that goes away is noticed within a second; one that reads too
     slowly to keep up is let go (it reconnects and is sent the day as it is then). Errors (an
     unknown event, a bad query) are answered before the stream starts."""
-    query = call.query
-    zone_name = query.tz or (call.who.timezone if call.who else None)
+    query, zone_name = call.query, _zone_name(call)
     availability = request.app[AVAILABILITY]
     first = await availability.day(query.event_id, query.date, zone_name)  # raises before anything is sent
     response = web.StreamResponse(

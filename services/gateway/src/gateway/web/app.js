@@ -24,6 +24,8 @@ const REASONS = {
   too_far: () => "This date is too far ahead to be booked yet. Please pick an earlier date.",
 };
 
+const TAKEN = "Sorry, that timeslot was just booked by someone else. Please pick another one: the list is up to date.";
+
 const SLOT_STATUS = {
   available: (s) => `Available, ${s.remaining} left`, full: () => "Fully booked", blocked: () => "Not bookable", started: () => "Already started",
 };
@@ -174,7 +176,7 @@ async function book(root) {
   let key = null;
   let day = null; // the day picked
   let chosen = null; // the slot picked, while its review is open
-  let drawn = null; // the answer on screen, as its stream sent it
+  let drawn = null; // the answer on screen, as JSON (the stream's first event repeats what was just fetched)
   let submitting = false; // a booking of the chosen slot is on its way: the stream may show it taken before it answers
   let latest = 0; // the last load asked for: an answer to an earlier pick that arrives after it is dropped
 
@@ -225,7 +227,6 @@ async function book(root) {
     stream.addEventListener("availability", (message) => {
       if (load !== latest || message.data === drawn) return;
       drawSlots(JSON.parse(message.data));
-      drawn = message.data;
     });
   }
 
@@ -239,7 +240,7 @@ async function book(root) {
     if (chosen && !submitting && !slots.some((s) => s.start === chosen && s.status === "available")) {
       review.hidden = true;
       chosen = null;
-      show(box, "error", "Sorry, that timeslot was just booked by someone else. Please pick another one: the list is up to date.");
+      show(box, "error", TAKEN);
     }
     const list = h("ul", { class: "slots" }, slots.map((slot) => {
       const radio = h("input", { type: "radio", name: "slot", value: slot.start, disabled: slot.status !== "available",
@@ -305,7 +306,7 @@ async function book(root) {
         box.querySelector("a").focus();
       } catch (error) {
         if (error.code !== "slot_unavailable") throw error;
-        show(box, "error", "Sorry, that timeslot was just booked by someone else. Please pick another one: the list is up to date.");
+        show(box, "error", TAKEN);
       } finally {
         submitting = false;
       }
