@@ -4,10 +4,12 @@ that it starts outside development (no refusals)."""
 
 import importlib
 import os
+import re
 import secrets
 from unittest.mock import patch
 
 from common.auth import new_private_key_pem
+from devstack.edge import EDGE
 from devstack.secrets import one_line
 
 
@@ -38,3 +40,8 @@ def assert_configured(service: str, environment: dict[str, str]) -> None:
         settings = settings_class()  # read as the service reads it at start: and what is set is valid
     assert "127.0.0.1" not in settings.model_dump_json(), f"{service} would still talk to localhost"
     assert settings.refusals() == [], f"{service} would refuse to start: {settings.refusals()}"
+
+
+def edge_image_environment() -> set[str]:
+    """What the entry's image sets with ENV itself."""
+    return set(re.findall(r"^ENV (\w+)=", (EDGE / "Dockerfile").read_text(), re.MULTILINE))

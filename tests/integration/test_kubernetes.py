@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from common.settings import ServiceSettings
-from devstack.edge import PLACEHOLDER, TEMPLATE
-from tests.integration.deployment import assert_configured, made_up_secrets
+from devstack.edge import EDGE, placeholders
+from tests.integration.deployment import assert_configured, edge_image_environment, made_up_secrets
 
 MANIFESTS = Path(__file__).resolve().parents[2] / "deploy" / "kubernetes"
 SERVICES = ["gateway", "shifts", "availability", "booking", "notifier"]
@@ -84,7 +84,7 @@ def test_the_edge_routes_to_each_service_where_it_listens():
     by_kind = {(r["kind"], r["metadata"]["name"]): r for r in resources()}
     (container,) = by_kind["Deployment", "edge"]["spec"]["template"]["spec"]["containers"]
     environment = {e["name"]: e["value"] for e in container["env"]}
-    assert set(PLACEHOLDER.findall(TEMPLATE.read_text())) <= environment.keys()
+    assert placeholders() <= environment.keys() | edge_image_environment()
     for name in ("gateway", "shifts", "availability", "booking"):
         host, port = re.fullmatch(r"server ([a-z]+):(\d+);", environment[f"{name.upper()}_SERVERS"]).groups()
         assert (host, int(port)) == (name, by_kind["Service", name]["spec"]["ports"][0]["port"])
@@ -109,8 +109,8 @@ def test_pods_run_as_a_numeric_non_root_user_on_a_read_only_root(name):
     by_kind = {(r["kind"], r["metadata"]["name"]): r for r in resources()}
     pod = by_kind["Deployment", name]["spec"]["template"]["spec"]
     assert pod["securityContext"]["runAsNonRoot"] is True and int(pod["securityContext"]["runAsUser"]) > 0
-    if name != "edge":  # the services' image runs as the same numeric user (the Dockerfile's USER)
-        assert f"USER {pod['securityContext']['runAsUser']}\n" in (MANIFESTS.parents[1] / "Dockerfile").read_text()
+    dockerfile = EDGE / "Dockerfile" if name == "edge" else MANIFESTS.parents[1] / "Dockerfile"
+    assert f"USER {pod['securityContext']['runAsUser']}\n" in dockerfile.read_text()  # the image's own user, by number
     for container in [*pod.get("initContainers", []), *pod["containers"]]:
         security = container["securityContext"]
         assert security["readOnlyRootFilesystem"] is True and security["allowPrivilegeEscalation"] is False
