@@ -25,8 +25,8 @@ run: install edge $(if $(PROMETHEUS_PORT),prometheus)  ## the whole system on th
 compose-env: install  ## .env for docker compose: fresh keys and passwords (never committed)
 	$(UV) run --frozen --no-sync python -m devstack compose-env
 
-edge:  ## nginx, the public entry, from Debian's packages (routes: deploy/edge/routes.conf.template)
-	@command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || $(call apt_install,nginx-light)
+edge:  ## nginx with its Lua module, the public entry, from Debian's packages (deploy/edge/)
+	@[ -f /usr/lib/nginx/modules/ngx_http_lua_module.so ] || $(call apt_install,nginx-light libnginx-mod-http-lua)
 
 prometheus:  ## Prometheus and promtool, from Debian's packages (rules: deploy/prometheus/)
 	@command -v promtool >/dev/null 2>&1 || $(call apt_install,prometheus)

@@ -58,20 +58,22 @@ async def test_availability_latency_throughput_and_propagation(api, system, resu
         runs["through the public entry, wrk (cross-check)", 100] = await wrk(through_entry, 100, SECONDS)
     async with aiohttp.ClientSession() as http:
         # Propagation: change a shift in the shifts service (it answers after the commit), then
-        # watch the availability service until the slot shows the change.
+        # watch the availability service, or the public entry (which may keep an answer for its
+        # part of the bound), until the slot shows the change.
         nine = local(day, 9, 0, ZONE).isoformat()
-        delays = []
-        for i in range(PROPAGATION_SAMPLES):
+        delays: dict[str, list[float]] = {"availability service": [], "public entry": []}
+        for i in range(PROPAGATION_SAMPLES * 2):
             capacity = 2 if i % 2 == 0 else 1
+            watched, url = ("availability service", direct) if i < PROPAGATION_SAMPLES else ("public entry", through_entry)
             await admin.call("PATCH", f"/shifts/{shifts[0]['id']}", json={"capacity": capacity})
             committed = time.perf_counter()
             while True:
-                async with http.get(direct) as response:
+                async with http.get(url) as response:
                     body = await response.json()
                 if next(s for s in body["slots"] if s["start"] == nine)["remaining"] == PROFESSIONALS + capacity - 1:
                     break
                 await asyncio.sleep(0.001)
-            delays.append(time.perf_counter() - committed)
+            delays[watched].append(time.perf_counter() - committed)
 
     memory = await redis_bytes_per_slot(system, event["id"], len(ready["slots"]))
     table = f"Availability: one day of 48 slots x {PROFESSIONALS} professionals, GET /availability for {SECONDS} s"
@@ -100,15 +102,16 @@ async def test_availability_latency_throughput_and_propagation(api, system, resu
         results.bar(
             "Availability reads at 100 connections: p99", "ms", name.replace(" (", "\n(").replace(", ", ",\n"), "p99", k.p99_ms
         )
-    p50, p99 = percentile(delays, 50) * 1000, percentile(delays, 99) * 1000
-    print(f"shift change committed -> visible: p50 {p50:.1f} ms, p99 {p99:.1f} ms ({PROPAGATION_SAMPLES} changes)")
+    for watched, seen in delays.items():
+        p50, p99 = percentile(seen, 50) * 1000, percentile(seen, 99) * 1000
+        print(f"shift change committed -> visible at the {watched}: p50 {p50:.1f} ms, p99 {p99:.1f} ms ({len(seen)} changes)")
+        results.row(
+            "Other figures",
+            what=f"shift change committed in the shifts service → visible at the {watched}",
+            value=f"p50 {p50:.1f} ms, p99 {p99:.1f} ms ({len(seen)} changes)",
+            target="p99 ≤ 100 ms",
+        )
     print(f"Redis memory: {memory:,.0f} bytes per slot ({PROFESSIONALS} professionals with a shift in each)")
-    results.row(
-        "Other figures",
-        what="shift change committed in the shifts service → visible in availability",
-        value=f"p50 {p50:.1f} ms, p99 {p99:.1f} ms ({PROPAGATION_SAMPLES} changes)",
-        target="p99 ≤ 100 ms",
-    )
     results.row(
         "Other figures",
         what=f"Redis memory per slot ({PROFESSIONALS} professionals with a shift in it)",

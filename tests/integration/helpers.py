@@ -4,10 +4,14 @@ import asyncio
 import json
 import subprocess
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import date, datetime, time
 from urllib.parse import unquote, urlsplit
+
+import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
 
 from devstack.client import ApiClient
 
@@ -120,3 +124,26 @@ async def server_sent_events(response) -> AsyncIterator[dict]:
             if "data" in fields:
                 yield {"event": fields.get("event"), "id": fields.get("id"), "data": json.loads(fields["data"])}
             fields = {}
+
+
+Samples = Counter  # (service, sample name, labels) -> value, summed over the service's processes
+
+
+async def scrape(system) -> Samples:
+    """Every process's /metrics (each must answer), summed per service."""
+    totals: Samples = Counter()
+    async with aiohttp.ClientSession() as http:
+        for service, addresses in system.settings.scrape_targets().items():
+            for address in addresses:
+                async with http.get(f"http://{address}/metrics") as response:
+                    assert response.status == 200, f"{service} at {address}: {response.status}"
+                    text = await response.text()
+                for family in text_string_to_metric_families(text):
+                    for sample in family.samples:
+                        totals[(service, sample.name, frozenset(sample.labels.items()))] += sample.value
+    return totals
+
+
+def total(samples: Samples, service: str, name: str, **labels: str) -> float:
+    wanted = set(labels.items())
+    return sum(v for (s, n, found), v in samples.items() if s == service and n == name and wanted <= found)

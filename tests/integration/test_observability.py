@@ -7,20 +7,18 @@ import asyncio
 import json
 import re
 import uuid
-from collections import Counter
 from dataclasses import dataclass
 
 import aiohttp
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from devstack.client import ApiClient
 from tests.conftest import RunningSystem, client_session, free_port_block, loopback_address, running_system
+from tests.integration.helpers import Samples, scrape, total
 from tests.integration.test_end_to_end import test_admin_professional_and_clients_book_through_the_gateway as story
 from tests.span_store import CONSUMER, PRODUCER, SERVER, SpanStore
 
 PROCESSES = {"booking": 2, "notifier": 2, "gateway": 2}
-Samples = Counter  # (service, sample name, labels) -> value, summed over the service's processes
 UUID_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
@@ -74,26 +72,6 @@ async def every_process_scraped(system: RunningSystem) -> list[dict]:
             assert asyncio.get_running_loop().time() < deadline, f"{len(up)} of {processes} processes scraped"
             await asyncio.sleep(0.2)
     return up
-
-
-async def scrape(system: RunningSystem) -> Samples:
-    """Every process's /metrics (each must answer), summed per service."""
-    totals: Samples = Counter()
-    async with aiohttp.ClientSession() as http:
-        for service, addresses in system.settings.scrape_targets().items():
-            for address in addresses:
-                async with http.get(f"http://{address}/metrics") as response:
-                    assert response.status == 200, f"{service} at {address}: {response.status}"
-                    text = await response.text()
-                for family in text_string_to_metric_families(text):
-                    for sample in family.samples:
-                        totals[(service, sample.name, frozenset(sample.labels.items()))] += sample.value
-    return totals
-
-
-def total(samples: Samples, service: str, name: str, **labels: str) -> float:
-    wanted = set(labels.items())
-    return sum(v for (s, n, found), v in samples.items() if s == service and n == name and wanted <= found)
 
 
 async def test_every_process_counts_what_the_story_did(told):

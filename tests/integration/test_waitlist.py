@@ -82,8 +82,9 @@ async def test_a_freed_unit_is_offered_to_the_first_waiter_held_for_them_and_cla
     await first.call("POST", f"/bookings/{booking['id']}/cancel")
     offered = await until_status(second, waiting["id"], "offered")
     assert offered["offer_expires_at"] is not None and offered["position"] is None
-    seen = await wait_for_availability(api, event["id"], day, lambda b: True)
-    assert slot_at(seen, ten)["remaining"] == 0  # held for the waiter: not free to anyone else
+    # Held for the waiter: not free to anyone else (as a signed-in reader sees it: never kept at the entry).
+    seen = await third.call("GET", "/availability", params={"event_id": event["id"], "date": day.isoformat()})
+    assert slot_at(seen, ten)["remaining"] == 0
     status, refusal = await latecomer.request("POST", "/bookings", json={"event_id": event["id"], "start": ten.isoformat()})
     assert (status, refusal["code"]) == (409, "slot_unavailable")
     assert (await entry_of(third, behind["id"]))["position"] == 1

@@ -20,7 +20,10 @@ def create_app(settings: Settings) -> web.Application:
             settings.stream_min_interval_seconds, settings.stream_recheck_seconds, settings.stream_heartbeat_seconds
         )
         app[AVAILABILITY] = availability = Availability(
-            Counters(app[common_web.REDIS], settings.redis_key_prefix), settings.answer_max_age_seconds, streams
+            Counters(app[common_web.REDIS], settings.redis_key_prefix),
+            settings.answer_max_age_seconds,
+            settings.edge_keep_seconds,
+            streams,
         )
         STREAMS_OPEN.set_function(lambda: len(availability.feeds))
         yield

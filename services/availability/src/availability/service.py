@@ -25,18 +25,26 @@ log = logging.getLogger(__name__)
 class Availability:
     """What a client sees for a day, or a month at a glance. An answer is read from the counters
     (one Redis call: the event's sequence and the counters of every slot it shows), rendered once,
-    and kept until a slot it shows is announced changed, or ``max_age`` has passed
-    (``KeptAnswers``): a read of a kept answer costs no Redis call. One read per answer at a time:
-    requests that come while it is on its way take its answer."""
+    and kept until a slot it shows is announced changed, or ``max_age`` less ``edge_keep`` has
+    passed (``KeptAnswers``): a read of a kept answer costs no Redis call, and the public entry may
+    keep an answer it was given for ``edge_keep`` more, so that no answer a client gets is more than
+    ``max_age`` behind the counters. One read per answer at a time: requests that come while it is
+    on its way take its answer."""
 
     def __init__(
-        self, counters: Counters, max_age: float, stream_settings: StreamSettings, clock: Callable[[], float] = time.monotonic
+        self,
+        counters: Counters,
+        max_age: float,
+        edge_keep: float,
+        stream_settings: StreamSettings,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._counters = counters
         self._stream_settings = stream_settings
         self._clock = clock
-        self.kept: KeptAnswers[Rendered] = KeptAnswers(max_age)  # days
-        self.kept_months: KeptAnswers[Rendered] = KeptAnswers(max_age)
+        self.edge_keep_ms = round(edge_keep * 1000)
+        self.kept: KeptAnswers[Rendered] = KeptAnswers(max_age - edge_keep)  # days
+        self.kept_months: KeptAnswers[Rendered] = KeptAnswers(max_age - edge_keep)
         self._reading: dict[tuple[bool, DayKey], asyncio.Future[Rendered | None]] = {}
         self.feeds = Feeds()  # the open streams
 

@@ -1,5 +1,5 @@
-"""The public entry on this machine: nginx, configured from ``deploy/edge/routes.conf.template``
-(the same routes compose and Kubernetes use), in a folder of its own, in the foreground."""
+"""The public entry on this machine: nginx, configured from ``deploy/edge/`` (the same nginx.conf and
+routes its image uses in compose and Kubernetes), in a folder of its own, in the foreground."""
 
 import re
 import shutil
@@ -7,37 +7,27 @@ from pathlib import Path
 
 from devstack.supervisor import Process
 
-TEMPLATE = Path(__file__).resolve().parents[4] / "deploy" / "edge" / "routes.conf.template"
+EDGE = Path(__file__).resolve().parents[4] / "deploy" / "edge"
+TEMPLATES = ("nginx.conf.template", "routes.conf.template")
 PLACEHOLDER = re.compile(r"\$\{([A-Z_]+)\}")
 
-# What the nginx image's own nginx.conf gives the template there; here, in a folder we own, so
-# nothing needs root's paths. Bodies and answers are never spooled to disk (routes.conf says so).
-MAIN = """worker_processes {workers};
-pid {home}/nginx.pid;
-error_log stderr warn;
-events {{ worker_connections 8192; }}
-http {{
-    {access_log}
-    client_body_temp_path {home}/body;
-    proxy_temp_path {home}/proxy;
-    fastcgi_temp_path {home}/fastcgi;
-    uwsgi_temp_path {home}/uwsgi;
-    scgi_temp_path {home}/scgi;
-    include {home}/routes.conf;
-}}
-"""
+
+def placeholders() -> set[str]:
+    """The names the templates need filled (the image fills them from its environment)."""
+    return {name for template in TEMPLATES for name in PLACEHOLDER.findall((EDGE / template).read_text())}
 
 
 def nginx() -> str:
     found = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin")  # /usr/sbin: not on every user's PATH
     if found is None:
-        raise RuntimeError("nginx is not installed: `make install` installs it (Debian's package nginx-light)")
+        raise RuntimeError("nginx is not installed: `make edge` installs it (Debian's nginx-light and libnginx-mod-http-lua)")
     return found
 
 
-def render_routes(values: dict[str, str]) -> str:
-    """The template with every ``${NAME}`` filled; a missing value is an error, never an empty route."""
-    text = TEMPLATE.read_text()
+def render(template: str, values: dict[str, str]) -> str:
+    """``deploy/edge/<template>`` with every ``${NAME}`` filled; a missing value is an error, never
+    an empty route."""
+    text = (EDGE / template).read_text()
     missing = sorted(set(PLACEHOLDER.findall(text)) - values.keys())
     if missing:
         raise KeyError(f"no value for {', '.join(missing)}")
@@ -71,8 +61,9 @@ def edge_process(
     ``upstream_log``: which process answered each request, in ``home/upstreams.log``."""
     home.mkdir(parents=True, exist_ok=True)
     values = {"EDGE_LISTEN": listen} | {f"{service.upper()}_SERVERS": servers(each) for service, each in upstreams.items()}
-    (home / "routes.conf").write_text(render_routes(values))
+    (home / "routes.conf").write_text(render("routes.conf.template", values))
     access_log = UPSTREAM_LOG.format(home=home) if upstream_log else "access_log off;"
-    (home / "nginx.conf").write_text(MAIN.format(workers=workers, home=home, access_log=access_log))
+    main = {"EDGE_HOME": str(home), "EDGE_WORKERS": str(workers), "EDGE_ACCESS_LOG": access_log}
+    (home / "nginx.conf").write_text(render("nginx.conf.template", main))
     args = ["-p", str(home), "-c", str(home / "nginx.conf"), "-g", "daemon off;"]
     return Process(name, args, {}, output, program=nginx(), group=group)

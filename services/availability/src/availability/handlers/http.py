@@ -28,10 +28,11 @@ def _zone_name(call: Call[None, AvailabilityQuery] | Call[None, MonthQuery]) -> 
 async def get_availability(request: web.Request, call: Call[None, AvailabilityQuery]) -> web.Response:
     """Answered 304 to the ETag of an unchanged day: a page polling a day costs no parsing on
     either side and no bytes on the wire until a slot of it changes. At most ``ANSWER_MAX_AGE_SECONDS``
-    behind the counters (the answers the service keeps)."""
+    behind the counters (the answers the service keeps, and the public entry after it)."""
     query = call.query
-    answer = await request.app[AVAILABILITY].day(query.event_id, query.date, _zone_name(call))
-    return conditional(answer, call.headers["If-None-Match"])
+    availability = request.app[AVAILABILITY]
+    answer = await availability.day(query.event_id, query.date, _zone_name(call))
+    return _kept_at_the_edge(conditional(answer, call.headers["If-None-Match"]), availability.edge_keep_ms)
 
 
 @api.get(
@@ -45,8 +46,19 @@ async def get_availability(request: web.Request, call: Call[None, AvailabilityQu
 async def get_month_availability(request: web.Request, call: Call[None, MonthQuery]) -> web.Response:
     """Kept, revalidated and bounded like a day's answer."""
     query = call.query
-    answer = await request.app[AVAILABILITY].month(query.event_id, first_of_month(query.month), _zone_name(call))
-    return conditional(answer, call.headers["If-None-Match"])
+    availability = request.app[AVAILABILITY]
+    answer = await availability.month(query.event_id, first_of_month(query.month), _zone_name(call))
+    return _kept_at_the_edge(conditional(answer, call.headers["If-None-Match"]), availability.edge_keep_ms)
+
+
+EDGE_KEEP_HEADER = "X-Edge-Keep-Ms"  # read and taken off by the public entry (deploy/edge/routes.conf.template)
+
+
+def _kept_at_the_edge(response: web.Response, keep_ms: int) -> web.Response:
+    """The answer, telling the public entry how long it may keep it (``EDGE_KEEP_SECONDS``)."""
+    if keep_ms > 0:
+        response.headers[EDGE_KEEP_HEADER] = str(keep_ms)
+    return response
 
 
 @api.get(
