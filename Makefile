@@ -13,7 +13,7 @@ export TEST_RABBITMQ_URL ?= amqp://guest:guest@127.0.0.1:5672/
 apt_install = DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(1) >/dev/null \
 	|| { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(1) >/dev/null; }
 
-.PHONY: install browser web-checks edge prometheus run test test-quick test-faults bench soak compose-env
+.PHONY: install browser web-checks kubernetes-checks edge prometheus run test test-quick test-faults bench soak compose-env
 
 install:  ## everything from the lock file, into .venv
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet "uv==$(UV_VERSION)"
@@ -37,14 +37,23 @@ tools/web-checks/node_modules/.package-lock.json: tools/web-checks/package-lock.
 	@command -v npm >/dev/null 2>&1 || $(call apt_install,npm)
 	npm ci --prefix tools/web-checks --no-audit --no-fund --loglevel=error
 
+kubernetes-checks: tools/checkov/.venv/bin/checkov  ## checkov (pinned with hashes in tools/checkov/requirements.txt) and kubectl's kustomize, for the manifests' tests
+	@command -v kubectl >/dev/null 2>&1 || { echo "kubectl is needed to build deploy/kubernetes/overlays (its kustomize): https://kubernetes.io/docs/tasks/tools/" >&2; exit 1; }
+
+# checkov pins versions that the workspace's own tools outgrew (packaging < 24): a venv of its own.
+tools/checkov/.venv/bin/checkov: tools/checkov/requirements.txt
+	$(UV) venv -q --allow-existing tools/checkov/.venv --python 3.11
+	$(UV) pip install -q --python tools/checkov/.venv/bin/python --require-hashes -r tools/checkov/requirements.txt
+	@touch $@
+
 browser:  ## Debian's Chromium, which the page tests drive with Playwright (it never downloads a browser)
 	@command -v chromium >/dev/null 2>&1 || $(call apt_install,chromium)
 
-test: install browser edge prometheus web-checks  ## lint, then the test suite (benchmarks excluded)
+test: install browser edge prometheus web-checks kubernetes-checks  ## lint, then the test suite (benchmarks excluded)
 	$(UV) run --frozen --no-sync ruff check .
 	$(UV) run --frozen --no-sync pytest $(PYTEST_ARGS)
 
-test-quick: install browser edge prometheus web-checks  ## the tests without the fault tests (which kill services and stop RabbitMQ)
+test-quick: install browser edge prometheus web-checks kubernetes-checks  ## the tests without the fault tests (which kill services and stop RabbitMQ)
 	$(UV) run --frozen --no-sync pytest -m "not bench and not fault" $(PYTEST_ARGS)
 
 test-faults: install edge  ## the fault suite alone: faults injected under load, with what was lost (nothing)
