@@ -13,13 +13,16 @@ export TEST_RABBITMQ_URL ?= amqp://guest:guest@127.0.0.1:5672/
 apt_install = DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(1) >/dev/null \
 	|| { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(1) >/dev/null; }
 
-.PHONY: install browser web-checks kubernetes-checks edge prometheus run test test-quick test-faults bench soak compose-env
+.PHONY: install servers browser web-checks kubernetes-checks edge prometheus run test test-quick test-faults bench soak compose-env
 
 install:  ## everything from the lock file, into .venv
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet "uv==$(UV_VERSION)"
 	$(UV) sync --frozen --python 3.11
 
-run: install edge $(if $(PROMETHEUS_PORT),prometheus)  ## the whole system on this machine, with a demo; Ctrl-C stops it (PROMETHEUS_PORT=9090: Prometheus too)
+servers: install  ## PostgreSQL, Redis and RabbitMQ answering (make run does this first): each started where installed, else installed from Debian's packages (as root) or run from compose's servers profile (where Docker runs)
+	$(UV) run --frozen --no-sync python -m devstack servers
+
+run: install edge $(if $(PROMETHEUS_PORT),prometheus)  ## the whole system on this machine, its servers started or installed first, with a demo; Ctrl-C stops it (PROMETHEUS_PORT=9090: Prometheus too)
 	$(UV) run --frozen --no-sync python -m devstack run
 
 compose-env: install  ## .env for docker compose: fresh keys and passwords (never committed)

@@ -1,7 +1,10 @@
-"""``make run``'s program as a newcomer meets it: a seeded demo, its logins printed, Ctrl-C stops all."""
+"""``make run``'s program as a newcomer meets it: its servers started where they are not running, a
+seeded demo, its logins printed, Ctrl-C stops all."""
 
 import asyncio
+import contextlib
 import os
+import re
 import signal
 import sys
 from datetime import datetime, timedelta
@@ -9,6 +12,8 @@ from zoneinfo import ZoneInfo
 
 import aiohttp
 import psutil
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from devstack.client import ApiClient
 from tests.conftest import free_port_block
@@ -47,13 +52,14 @@ class Output:
         return text[: text.index(marker) + len(marker)]
 
 
-async def test_run_seeds_the_demo_prints_the_logins_and_stops_everything_on_ctrl_c(servers, tmp_path):
-    base = free_port_block(2 + 2 * 5 + 1)
+async def test_run_starts_a_stopped_server_seeds_the_demo_prints_the_logins_and_stops_everything_on_ctrl_c(servers, tmp_path):
+    base = free_port_block(2 + 2 * 5 + 2)
     prometheus_port = base + 2 + 2 * 5
+    stopped_redis = base + 2 + 2 * 5 + 1  # no Redis runs there: as on a machine where it is stopped
     env = {
         **os.environ,
         "DATABASE_URL": f"{servers.postgres_url}/{servers.run_id}_demo",
-        "REDIS_URL": servers.redis_url,
+        "REDIS_URL": f"redis://127.0.0.1:{stopped_redis}/0",
         "REDIS_KEY_PREFIX": f"{servers.run_id}:demo",
         "RABBITMQ_URL": servers.another_vhost("demo"),
         "PUBLIC_PORT": str(base),
@@ -79,6 +85,8 @@ async def test_run_seeds_the_demo_prints_the_logins_and_stops_everything_on_ctrl
     output = Output(run.stdout)
     try:
         banner = await output.until("Ctrl-C stops everything", timeout=90)
+        assert f"Redis at 127.0.0.1:{stopped_redis}: was not running; started (redis-server)" in banner
+        assert re.search(r"PostgreSQL at \S+: up", banner) and re.search(r"RabbitMQ at \S+: up", banner)
         assert f"http://127.0.0.1:{base}/ " in banner and "/api/v1" in banner and "demo seeded" in banner
         for login in (
             "admin@example.com / admin-password",
@@ -155,3 +163,33 @@ async def test_run_seeds_the_demo_prints_the_logins_and_stops_everything_on_ctrl
         if run.returncode is None:
             os.killpg(run.pid, signal.SIGKILL)
             await run.wait()
+        started = Redis(port=stopped_redis)  # a server, left running by make run as by a package: ours to stop
+        with contextlib.suppress(RedisError):
+            await started.shutdown(nosave=True)
+        await started.aclose()
+
+
+async def test_the_seed_step_puts_the_demo_into_a_running_system_once(system):
+    """Compose's seed step (``python -m devstack seed``) against a system already running: the
+    README's logins work after it, and a second run changes nothing."""
+    host, port = system.public_url.removeprefix("http://").split(":")
+    env = {
+        **os.environ,
+        "PUBLIC_HOST": host,
+        "PUBLIC_PORT": port,
+        "ADMIN_EMAIL": system.settings.admin_email,
+        "ADMIN_PASSWORD": system.settings.admin_password.get_secret_value(),
+    }
+    said = []
+    for _ in range(2):
+        seed = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "devstack", "seed", env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+        )
+        output, _ = await asyncio.wait_for(seed.communicate(), 60)
+        assert seed.returncode == 0, output.decode()
+        said.append(output.decode())
+    assert "demo seeded" in said[0] and "demo already there" in said[1]
+    assert "client@example.com / client-password" in said[0]
+    async with aiohttp.ClientSession() as http:
+        client = await ApiClient(http, system.public_url).sign_in("client@example.com", "client-password")
+        assert (await client.call("GET", "/me"))["name"] == "Casey Client"

@@ -1,4 +1,6 @@
-"""``python -m devstack run``: the whole system on this machine, until Ctrl-C."""
+"""``python -m devstack run``: the whole system on this machine, until Ctrl-C (its servers started
+first where they are not). ``servers``: only that. ``seed``: the demo into a system already running
+(compose's seed step). ``compose-env``: compose's .env."""
 
 import asyncio
 import logging
@@ -8,11 +10,12 @@ from pathlib import Path
 
 import aiohttp
 
-from devstack.client import ApiClient
+from devstack.client import ApiClient, ApiError
 from devstack.config import StackSettings
 from devstack.prometheus import prometheus_graphs
 from devstack.secrets import write_compose_env
 from devstack.seed import DEMO_CLIENT, DEMO_PROFESSIONALS, seed_demo
+from devstack.servers import ServerMissing, ensure_all
 from devstack.stack import Stack
 
 
@@ -23,25 +26,16 @@ async def run() -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stopping.set)
+    await asyncio.to_thread(ensure_all, settings, lambda said: print(said, flush=True))
     await stack.start()
     try:
-        async with aiohttp.ClientSession() as http:
-            created = await seed_demo(
-                ApiClient(http, settings.public_url),
-                settings.admin_email,
-                settings.admin_password.get_secret_value(),
-                settings.demo_timezone,
-            )
+        created = await seed(settings)
         host, port = stack.smtp
         mail_note = (
             f"mail is kept in {settings.mail_dir.resolve()}/ (one .eml per mail)" if stack.mail else f"mail goes to {host}:{port}"
         )
-        demo_note = "demo seeded" if created else "demo already there"
         print(
-            f"\n  Appointments is running: {settings.public_url}/  (the page; the API is under /api/v1; {demo_note})\n"
-            f"  admin         {settings.admin_email} / {settings.admin_password.get_secret_value()}\n"
-            f"  client        {DEMO_CLIENT[0]} / {DEMO_CLIENT[1]}\n"
-            + "".join(f"  professional  {email} / {password}\n" for email, password, *_ in DEMO_PROFESSIONALS)
+            logins(settings, created)
             + f"  SMTP          {host}:{port}; {mail_note}\n"
             + (f"  Prometheus    {prometheus_graphs(settings.prometheus_url)}\n" if settings.prometheus_url else "")
             + "  Ctrl-C stops everything.\n",
@@ -60,15 +54,58 @@ async def run() -> None:
         print("all stopped.", flush=True)
 
 
+async def seed(settings: StackSettings) -> bool:
+    """The demo, through the public entry; False when it was there already."""
+    async with aiohttp.ClientSession() as http:
+        return await seed_demo(
+            ApiClient(http, settings.public_url),
+            settings.admin_email,
+            settings.admin_password.get_secret_value(),
+            settings.demo_timezone,
+        )
+
+
+def logins(settings: StackSettings, created: bool) -> str:
+    demo_note = "demo seeded" if created else "demo already there"
+    return (
+        f"\n  Appointments is running: {settings.public_url}/  (the page; the API is under /api/v1; {demo_note})\n"
+        f"  admin         {settings.admin_email} / {settings.admin_password.get_secret_value()}\n"
+        f"  client        {DEMO_CLIENT[0]} / {DEMO_CLIENT[1]}\n"
+        + "".join(f"  professional  {email} / {password}\n" for email, password, *_ in DEMO_PROFESSIONALS)
+    )
+
+
+async def seed_when_up(settings: StackSettings, seconds: float = 120) -> None:
+    """Compose's seed step: the entry may answer before the gateway can sign anyone in."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while True:
+        try:
+            created = await seed(settings)
+            break
+        except (aiohttp.ClientError, ApiError) as exc:
+            if asyncio.get_running_loop().time() > deadline:
+                raise SystemExit(f"the demo could not be seeded: {exc}") from exc
+            await asyncio.sleep(2)
+    print(logins(settings, created), flush=True)
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd narrates every connection
     if sys.argv[1:] == ["compose-env"]:
         write_compose_env(Path(".env"))
         return
-    if sys.argv[1:] != ["run"]:
-        raise SystemExit("usage: python -m devstack run | compose-env")
-    asyncio.run(run())
+    try:
+        if sys.argv[1:] == ["run"]:
+            asyncio.run(run())
+        elif sys.argv[1:] == ["servers"]:
+            ensure_all(StackSettings())
+        elif sys.argv[1:] == ["seed"]:
+            asyncio.run(seed_when_up(StackSettings()))
+        else:
+            raise SystemExit("usage: python -m devstack run | servers | seed | compose-env")
+    except ServerMissing as missing:
+        raise SystemExit(str(missing)) from None
 
 
 main()
