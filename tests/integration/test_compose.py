@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from devstack.config import StackSettings
 from devstack.edge import EDGE, placeholders
 from devstack.secrets import compose_env
+from devstack.servers import COMPOSE_SERVICES, servers_of
 from tests.integration.deployment import assert_configured, edge_image_environment, made_up_secrets
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,8 +64,31 @@ def test_every_setting_that_would_point_at_localhost_is_set(compose, name):
 
 
 def test_only_the_public_entry_and_the_mail_page_are_published(compose):
-    published = {name for name, service in compose["services"].items() if service.get("ports")}
+    published = {name for name, service in compose["services"].items() if service.get("ports") and not service.get("profiles")}
     assert published == {"edge", "mail"}
+
+
+def test_the_servers_profile_runs_the_three_servers_where_make_run_looks_for_them(compose):
+    """``docker compose --profile servers up -d``: what make run starts where none is installed
+    (devstack.servers), on the host's loopback at the ports of the local defaults."""
+    defaults = {s.name: s.port for s in servers_of(StackSettings(_env_file=None))}
+    for name, service_name in COMPOSE_SERVICES.items():
+        service = compose["services"][service_name]
+        assert service["profiles"] == ["servers"]
+        assert service["ports"] == [f"127.0.0.1:{defaults[name]}:{defaults[name]}"]
+        assert "healthcheck" in service
+    assert {n for n, s in compose["services"].items() if s.get("profiles")} == set(COMPOSE_SERVICES.values())
+
+
+def test_the_seed_step_puts_the_demo_in_once_the_entry_answers(compose):
+    seed = compose["services"]["seed"]
+    assert seed["command"] == ["python", "-m", "devstack", "seed"] and seed["build"]["args"]["SERVICE"] == "devstack"
+    assert seed["depends_on"] == {"edge": {"condition": "service_healthy"}} and seed["restart"] == "no"
+    environment = {key: resolved(value) for key, value in seed["environment"].items()}
+    gateway = {key: resolved(value) for key, value in compose["services"]["gateway"]["environment"].items()}
+    assert (environment["ADMIN_EMAIL"], environment["ADMIN_PASSWORD"]) == (gateway["ADMIN_EMAIL"], gateway["ADMIN_PASSWORD"])
+    entry = compose["services"]["edge"]["environment"]
+    assert (environment["PUBLIC_HOST"], environment["PUBLIC_PORT"]) == ("edge", entry["EDGE_LISTEN"])
 
 
 def test_the_public_entry_routes_to_each_service_where_it_listens(compose):
