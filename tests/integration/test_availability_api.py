@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 import aiohttp
 from multidict import CIMultiDict
 
+from availability.handlers.http import EDGE_KEEP_HEADER
 from availability.settings import Settings
 from common.roles import Role
 from tests.integration.helpers import (
@@ -208,14 +209,20 @@ async def test_a_burst_beyond_the_redis_pool_waits_instead_of_failing(api, syste
     assert set(answers) == {200}
 
 
-async def test_an_unchanged_day_answers_304_to_its_etag_and_a_booking_gives_it_a_new_one(api, system):
+async def _a_day_with_two_units_at_ten(api, system) -> tuple[dict, date, str, dict]:
+    """An event of one day with one professional's two units at 10:00, as availability shows it:
+    the event, the day, and the day's URL and query through the entry."""
     admin = await sign_in_admin(api, system)
     day = date.today() + timedelta(days=5)
     event = await create_event(admin, timezone="UTC", start_date=day, end_date=day, opens_at="10:00", closes_at="11:00")
     pro, _ = await create_professional(api, admin)
     await add_shift(admin, event, local(day, 10, 0, UTC), local(day, 11, 0, UTC), 2, professional=pro)
     await wait_for_availability(api, event["id"], day, lambda b: b["reason"] is None)
-    url, params = f"{api.base_url}/availability", {"event_id": event["id"], "date": day.isoformat()}
+    return event, day, f"{api.base_url}/availability", {"event_id": event["id"], "date": day.isoformat()}
+
+
+async def test_an_unchanged_day_answers_304_to_its_etag_and_a_booking_gives_it_a_new_one(api, system):
+    event, day, url, params = await _a_day_with_two_units_at_ten(api, system)
 
     async def get(if_none_match: str | None = None) -> tuple[int, str, bytes]:
         headers = {"If-None-Match": if_none_match} if if_none_match else {}
@@ -240,14 +247,9 @@ async def test_an_unchanged_day_answers_304_to_its_etag_and_a_booking_gives_it_a
 
 async def test_the_entry_keeps_answers_for_its_part_of_the_bound_and_only_for_plain_reads(api, system):
     """The entry serves kept answers itself (the service is not asked) for the milliseconds the
-    service allows, per path, query and token, and leaves the service every request it must judge."""
-    admin = await sign_in_admin(api, system)
-    day = date.today() + timedelta(days=5)
-    event = await create_event(admin, timezone="UTC", start_date=day, end_date=day, opens_at="10:00", closes_at="11:00")
-    pro, _ = await create_professional(api, admin)
-    await add_shift(admin, event, local(day, 10, 0, UTC), local(day, 11, 0, UTC), 2, professional=pro)
-    await wait_for_availability(api, event["id"], day, lambda b: b["reason"] is None)
-    url, params = f"{api.base_url}/availability", {"event_id": event["id"], "date": day.isoformat()}
+    service allows, per path and query, to anonymous readers only, and leaves the service every
+    request it must judge."""
+    _, _, url, params = await _a_day_with_two_units_at_ten(api, system)
 
     async def get(**headers: str) -> tuple[int, CIMultiDict[str], bytes]:
         async with api.http.get(url, params=params, headers=headers) as response:
@@ -260,9 +262,12 @@ async def test_the_entry_keeps_answers_for_its_part_of_the_bound_and_only_for_pl
     reads = [await get() for _ in range(40)]
     after = await scrape(system)
     assert {(status, body) for status, _, body in reads} == {(200, reads[0][2])}
-    assert all("X-Edge-Keep-Ms" not in headers and headers["ETag"] == reads[0][1]["ETag"] for _, headers, _ in reads)
+    assert all(EDGE_KEEP_HEADER not in headers and headers["ETag"] == reads[0][1]["ETag"] for _, headers, _ in reads)
     assert all(headers["Cache-Control"] == "no-cache" and headers["X-Correlation-ID"] for _, headers, _ in reads)
     assert asked(after) - asked(before) < 20, "the entry kept nothing: every read reached the service"
+    async with api.http.get(f"{system.settings.url_of('availability')}/availability", params=params) as direct:
+        keep = Settings.model_fields["edge_keep_seconds"].default
+        assert direct.headers[EDGE_KEEP_HEADER] == str(round(keep * 1000))  # what the entry is told, and takes off
 
     # The service is asked for every read with a correlation id of the client's (it checks and
     # echoes it), and whenever an If-None-Match is not the kept ETag; the kept one is answered 304.

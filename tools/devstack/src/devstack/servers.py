@@ -59,6 +59,10 @@ def _redis_start(server: Server) -> list[list[str]]:
 
 
 def _rabbitmq_start(server: Server) -> list[list[str]]:
+    # A node that is up with its broker stopped (``rabbitmqctl stop_app``, an interrupted fault
+    # test) listens on no AMQP port: its broker is started, not a second node.
+    if subprocess.run(["rabbitmqctl", "-q", "status"], capture_output=True, timeout=60).returncode == 0:
+        return [["rabbitmqctl", "-q", "start_app"]]
     return [["rabbitmq-server", "-detached"], ["rabbitmqctl", "-q", "await_startup"]]
 
 
@@ -104,8 +108,8 @@ def ensure(server: Server, say: Callable[[str], None]) -> None:
     """``server`` answering, or ServerMissing saying what was tried."""
     where = f"{server.name} at {server.host}:{server.port}"
     if answers(server):
-        if server.local and server.name in WHEN_UP:
-            WHEN_UP[server.name](server, say)
+        if server.local and server.name == "Redis":
+            _redis_keeps_every_key(server)
         say(f"{where}: up")
         return
     if not server.local:
@@ -135,31 +139,16 @@ def ensure(server: Server, say: Callable[[str], None]) -> None:
         return
     raise ServerMissing(
         f"{where} does not answer and could not be started here: install Debian's {server.package} (as root, make run does),"
-        " or run `docker compose --profile servers up -d` where Docker runs, or point the URL at one that runs"
+        " or run `docker compose --profile servers up -d dev-postgres dev-redis dev-rabbitmq` where Docker runs,"
+        " or point the URL at one that runs"
     )
 
 
-def _rabbitmq_app_running(server: Server, say: Callable[[str], None]) -> None:
-    """A node that is up with its broker stopped (``rabbitmqctl stop_app``, an interrupted fault
-    test) takes connections and answers none of them: its broker started again."""
-    if shutil.which("rabbitmq-diagnostics") is None:
-        return
-    if subprocess.run(["rabbitmq-diagnostics", "-q", "check_running"], capture_output=True, timeout=60).returncode != 0:
-        _run(["rabbitmqctl", "-q", "start_app"])
-        say("RabbitMQ: its node was up with the broker stopped; broker started")
-
-
-def _redis_keeps_every_key(server: Server, say: Callable[[str], None]) -> None:
+def _redis_keeps_every_key(server: Server) -> None:
     """Counters are derived state, rebuilt from PostgreSQL; an evicted key would be a lost counter."""
     if shutil.which("redis-cli") is not None:
         command = ["redis-cli", "-h", server.host, "-p", str(server.port), "config", "set", "maxmemory-policy", "noeviction"]
         subprocess.run(command, capture_output=True, timeout=20)  # a Redis with a password refuses: its own settings rule
-
-
-WHEN_UP: dict[str, Callable[[Server, Callable[[str], None]], None]] = {
-    "RabbitMQ": _rabbitmq_app_running,
-    "Redis": _redis_keeps_every_key,
-}
 
 
 def _trust_local_connections() -> None:
