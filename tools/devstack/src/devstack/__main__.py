@@ -76,17 +76,21 @@ def logins(settings: StackSettings, created: bool) -> str:
 
 
 async def seed_when_up(settings: StackSettings, seconds: float = 120) -> None:
-    """Compose's seed step: the entry may answer before the gateway can sign anyone in."""
+    """Compose's seed step: the entry may answer before the gateway can sign anyone in, so signing
+    in is tried again until it works; the seeding itself once (a failure says what failed)."""
     deadline = asyncio.get_running_loop().time() + seconds
-    while True:
-        try:
-            created = await seed(settings)
-            break
-        except (aiohttp.ClientError, ApiError) as exc:
-            if asyncio.get_running_loop().time() > deadline:
-                raise SystemExit(f"the demo could not be seeded: {exc}") from exc
-            await asyncio.sleep(2)
-    print(logins(settings, created), flush=True)
+    async with aiohttp.ClientSession() as http:
+        while True:
+            try:
+                await ApiClient(http, settings.public_url).sign_in(
+                    settings.admin_email, settings.admin_password.get_secret_value()
+                )
+                break
+            except (aiohttp.ClientError, ApiError) as exc:
+                if asyncio.get_running_loop().time() > deadline:
+                    raise SystemExit(f"the admin could not sign in at {settings.public_url}: {exc}") from exc
+                await asyncio.sleep(2)
+    print(logins(settings, await seed(settings)), flush=True)
 
 
 def main() -> None:
