@@ -38,6 +38,10 @@ def resources(overlay: str = "prod") -> list[dict]:
     return [doc for doc in yaml.safe_load_all(built(overlay)) if doc]
 
 
+def by_kind_and_name(overlay: str = "prod") -> dict[tuple[str, str], dict]:
+    return {(r["kind"], r["metadata"]["name"]): r for r in resources(overlay)}
+
+
 SECRET_NAMES = {
     line.split("=", 1)[0]
     for line in (KUBERNETES / "secrets.env.example").read_text().splitlines()
@@ -123,7 +127,7 @@ def test_every_image_comes_from_one_release_and_no_tag_is_latest(overlay):
 
 @pytest.mark.parametrize("name", SERVICES)
 def test_each_service_is_fully_configured_and_probed(name):
-    by_kind = {(r["kind"], r["metadata"]["name"]): r for r in resources()}
+    by_kind = by_kind_and_name()
     deployment = by_kind["Deployment", name]
     pod = deployment["spec"]["template"]["spec"]
     (container,) = pod["containers"]
@@ -152,7 +156,7 @@ def _scalers(overlay: str) -> dict[str, dict]:
 
 @pytest.mark.parametrize("name", [*SERVICES, "edge"])
 def test_each_deployment_is_scaled_by_one_autoscaler_and_kept_up_through_disruptions(name):
-    by_kind = {(r["kind"], r["metadata"]["name"]): r for r in resources()}
+    by_kind = by_kind_and_name()
     assert "replicas" not in by_kind["Deployment", name]["spec"]  # the autoscaler's to set, never reset by an apply
     scaler = _scalers("prod")[name]
     if scaler["kind"] == "ScaledObject":
@@ -175,7 +179,7 @@ def test_the_consumers_scale_on_the_depth_of_the_queue_they_consume(name, queue)
     (trigger,) = [t for t in scaler["spec"]["triggers"] if t["type"] == "rabbitmq"]
     assert trigger["metadata"]["queueName"] == queue and trigger["metadata"]["mode"] == "QueueLength"
     assert int(trigger["metadata"]["value"]) > 0
-    by_kind = {(r["kind"], r["metadata"]["name"]): r for r in resources()}
+    by_kind = by_kind_and_name()
     (secret,) = by_kind["TriggerAuthentication", trigger["authenticationRef"]["name"]]["spec"]["secretTargetRef"]
     assert secret == {"parameter": "host", "name": "appointments-secrets", "key": "RABBITMQ_URL"}
     assert "RABBITMQ_URL" in SECRET_NAMES
@@ -200,7 +204,7 @@ def test_clients_come_in_only_through_the_ingress_to_the_edge():
 
 
 def test_the_edge_routes_to_each_service_where_it_listens():
-    by_kind = {(r["kind"], r["metadata"]["name"]): r for r in resources()}
+    by_kind = by_kind_and_name()
     (container,) = by_kind["Deployment", "edge"]["spec"]["template"]["spec"]["containers"]
     environment = {e["name"]: e["value"] for e in container["env"]}
     assert placeholders() <= environment.keys() | edge_image_environment()
@@ -213,7 +217,7 @@ def test_no_secret_lives_in_the_manifests_and_each_pod_reads_only_its_own():
     assert not [r for r in resources() if r["kind"] == "Secret"]
     text = "\n".join(p.read_text() for p in KUBERNETES.rglob("*.yaml"))
     assert "guest:guest" not in text and "secretRef" not in text  # never the whole Secret into a pod
-    by_kind = {(r["kind"], r["metadata"]["name"]): r for r in resources()}
+    by_kind = by_kind_and_name()
     read = {}
     for name in SERVICES:
         containers = by_kind["Deployment", name]["spec"]["template"]["spec"]["containers"]
@@ -225,7 +229,7 @@ def test_no_secret_lives_in_the_manifests_and_each_pod_reads_only_its_own():
 
 @pytest.mark.parametrize("name", [*SERVICES, "edge"])
 def test_pods_run_as_a_numeric_non_root_user_on_a_read_only_root(name):
-    by_kind = {(r["kind"], r["metadata"]["name"]): r for r in resources()}
+    by_kind = by_kind_and_name()
     pod = by_kind["Deployment", name]["spec"]["template"]["spec"]
     assert pod["securityContext"]["runAsNonRoot"] is True and int(pod["securityContext"]["runAsUser"]) > 0
     dockerfile = EDGE / "Dockerfile" if name == "edge" else KUBERNETES.parents[1] / "Dockerfile"
@@ -272,7 +276,7 @@ def test_nothing_reaches_a_service_but_what_calls_it():
 def test_a_stopping_pod_is_given_longer_than_the_service_takes_to_drain(name):
     """The pre-stop pause lets the entry and the Service stop routing to the pod first; then the
     service drains in three stages of at most DRAIN_SECONDS each (requests, messages, outbox)."""
-    by_kind = {(r["kind"], r["metadata"]["name"]): r for r in resources()}
+    by_kind = by_kind_and_name()
     pod = by_kind["Deployment", name]["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     pause = int(container["lifecycle"]["preStop"]["exec"]["command"][-1])
