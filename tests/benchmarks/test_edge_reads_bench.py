@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import aiohttp
 import pytest
 
-from devstack.edge import nginx
+from devstack.edge import nginx, render
 from devstack.supervisor import Process, wait_ready
 from tests.benchmarks.results import Results
 from tests.benchmarks.test_availability_bench import wrk
@@ -37,22 +37,12 @@ SECONDS = 5
 CONNECTIONS = 100
 TARGET = 0.5  # issue 26: reads through the entry at least half of what nginx serves as a file
 
-STATIC = """worker_processes auto;
-pid {home}/nginx.pid;
-error_log stderr warn;
-events {{ worker_connections 8192; }}
-http {{
-    access_log off;
-    client_body_temp_path {home}/body;
-    proxy_temp_path {home}/proxy;
-    fastcgi_temp_path {home}/fastcgi;
-    uwsgi_temp_path {home}/uwsgi;
-    scgi_temp_path {home}/scgi;
-    server {{
-        listen 127.0.0.1:{port} reuseport backlog=4096;
-        keepalive_requests 100000;
-        location / {{ root {home}/files; default_type application/json; }}
-    }}
+# The file server's routes, under the entry's own nginx.conf (deploy/edge/nginx.conf.template):
+# the same workers, events and buffers, the same listen options and keep-alive as the entry's.
+STATIC_ROUTES = """server {{
+    listen 127.0.0.1:{port} reuseport backlog=4096;
+    keepalive_requests 100000;
+    location / {{ root {home}/files; default_type application/json; }}
 }}
 """
 
@@ -127,5 +117,7 @@ def _static_home(answers: list[bytes], port: int) -> Path:
     for n, answer in enumerate(answers):
         (home / "files" / f"{n}.json").write_bytes(answer)
         (home / "files" / f"{n}.json").chmod(0o644)
-    (home / "nginx.conf").write_text(STATIC.format(home=home, port=port))
+    (home / "routes.conf").write_text(STATIC_ROUTES.format(home=home, port=port))
+    main = {"EDGE_HOME": str(home), "EDGE_WORKERS": "auto", "EDGE_ACCESS_LOG": "access_log off;"}
+    (home / "nginx.conf").write_text(render("nginx.conf.template", main))
     return home
