@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from devstack.config import StackSettings
+from devstack.secrets import write_compose_env
 
 LOCAL = {"127.0.0.1", "localhost", "::1"}
 ROOT = Path(__file__).resolve().parents[4]
@@ -134,6 +135,8 @@ def ensure(server: Server, say: Callable[[str], None]) -> None:
         raise ServerMissing(f"{where}: started with {' '.join(commands[0])}, but it never answered: {said[0].stderr.strip()}")
     if _docker_engine() and serves_port:
         service = COMPOSE_SERVICES[server.name]
+        if not (ROOT / ".env").exists():  # compose reads the whole file, whose other services need .env's secrets
+            write_compose_env(ROOT / ".env")
         _run(["docker", "compose", "-f", str(ROOT / "docker-compose.yml"), "--profile", "servers", "up", "-d", "--wait", service])
         say(f"{where}: was not running; started in Docker (compose's {service})")
         return
