@@ -353,7 +353,9 @@ async def running_system(
     ``processes``: per service, as ``make run``'s PROCESSES (the entry then logs which answered);
     ``redis_cluster``: a node of a Redis Cluster to use instead of the one Redis server;
     ``prometheus``: Debian's Prometheus too, scraping every process each second."""
-    base = free_port_block(2 + 2 * 5 + 1)  # the entry, SMTP, five services with room for a second process each, a second entry
+    # The entry, SMTP, five services with room for a second process each, a second entry, Prometheus:
+    # one block, since a port of a second block could fall inside this one before anything listens there.
+    base = free_port_block(2 + 2 * 5 + 1 + 1)
     run = servers.run_id + (f"_{name}" if name else "")
     settings = StackSettings(
         database_url=f"{servers.postgres_url}/{run}",
@@ -372,7 +374,7 @@ async def running_system(
         service_overrides=service_overrides,
         **({"processes": processes, "edge_upstream_log": True} if processes else {}),
         **(
-            {"prometheus_port": free_port_block(1), "prometheus_dir": logs / "prometheus", "prometheus_scrape_seconds": 1}
+            {"prometheus_port": base + 2 + 2 * 5 + 1, "prometheus_dir": logs / "prometheus", "prometheus_scrape_seconds": 1}
             if prometheus
             else {}
         ),
